@@ -1,0 +1,49 @@
+"""Every tunable in one place, with where its default comes from.
+
+"Paper" is Park et al., *Generative Agents: Interactive Simulacra of Human
+Behavior* (UIST 2023); "reference" is its code (joonspk-research/generative_agents).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SimConfig(BaseModel):
+    # Perception
+    vision_radius: int = Field(default=8, ge=1, description="Tiles an agent sees (reference: vision_r = 8).")
+    attention_bandwidth: int = Field(
+        default=4, ge=1, description="Nearest perceived agents/events attended to per tick (reference: att_bandwidth)."
+    )
+    observe_repeat_minutes: int = Field(
+        default=60, ge=1, description="The same person doing the same thing is noted again only after this long."
+    )
+
+    # Memory and retrieval
+    recency_decay: float = Field(default=0.995, gt=0, le=1, description="Per game hour since last access (paper).")
+    w_recency: float = Field(default=1.0, ge=0, description="Retrieval weight (paper: all weights 1).")
+    w_relevance: float = Field(default=1.0, ge=0)
+    w_importance: float = Field(default=1.0, ge=0)
+    retrieve_k: int = Field(default=6, ge=1, description="Memories passed to a prompt (ours; the reference passed ~30).")
+    trivial_importance: int = Field(default=1, ge=1, le=10, description="Score of idle/sleeping/walking observations, no request.")
+    importance_batch: int = Field(default=6, ge=1, description="Score pending observations in one request once this many wait.")
+    importance_max_wait_minutes: int = Field(default=60, ge=1, description="…or once the oldest has waited this long.")
+
+    # Reflection
+    reflection_threshold: int = Field(default=150, ge=1, description="Summed importance that triggers reflection (paper).")
+    reflection_questions: int = Field(default=2, ge=1, le=5, description="Focal questions per reflection (paper: 3).")
+    insights_per_question: int = Field(default=3, ge=1, le=5, description="At most 5 (issue 3).")
+
+    # Planning
+    schedule_block_minutes: int = Field(default=60, ge=15, description="Hourly schedule (paper).")
+    action_min_minutes: int = Field(default=5, ge=1)
+    action_max_minutes: int = Field(default=15, ge=1)
+
+    # Reaction and conversation
+    conversation_max_turns: int = Field(default=8, ge=2, description="Lines per conversation, both sides together.")
+    pair_cooldown_minutes: int = Field(default=120, ge=0, description="Before the same two talk again (ours; stops loops).")
+    react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
+
+    # Run files
+    keyframe_every: int = Field(default=60, ge=1, description="Full keyframe every K ticks (10 game minutes at 10 s ticks).")
+    checkpoint_minutes: int = Field(default=60, ge=1, description="Game minutes between checkpoints.")

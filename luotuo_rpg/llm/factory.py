@@ -1,0 +1,47 @@
+"""Build the mind a run asks: the offline rules, an OpenAI-compatible server, or a local model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm.offline import OfflineMind
+
+
+class MindOptions(BaseModel):
+    llm: str = Field(default="offline", pattern="^(offline|openai|local)$")
+    seed: int = 0
+    language: str = "zh"
+    openai: dict[str, Any] = Field(default_factory=dict, description="OpenAI backend settings (see openai_backend).")
+    local_model: str | None = None
+    embeddings: str | None = Field(default=None, description="'openai:MODEL', 'st:PATH' or None for the offline hash.")
+
+
+def build_mind(options: MindOptions) -> Mind:
+    offline = OfflineMind(seed=options.seed, language=options.language)
+    if options.llm == "offline":
+        return offline
+    from luotuo_rpg.llm.structured import StructuredMind
+
+    if options.llm == "openai":
+        from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+
+        backend = OpenAIBackend(OpenAIConfig.model_validate(options.openai))
+    else:
+        from luotuo_rpg.llm.local_backend import LocalBackend
+
+        if not options.local_model:
+            raise ValueError("--llm local needs --model PATH (a local transformers model folder)")
+        backend = LocalBackend(options.local_model)
+    return StructuredMind(backend, fallback=offline)
+
+
+def describe(options: MindOptions) -> dict[str, Any]:
+    """Backend settings for meta.json: never a secret."""
+    data = options.model_dump(mode="json")
+    openai = dict(data.get("openai") or {})
+    openai.pop("api_key", None)
+    data["openai"] = openai
+    return data

@@ -1,0 +1,364 @@
+"""Request kinds: what each model call is given, and the output it must return.
+
+Each kind pairs a request model (the context a prompt template renders) with
+an output model (what the answer must parse into), plus ``check``: the
+validation that needs the request (known places, cited ids, durations).
+Checks raise :class:`OutputRejected` with a message the repair prompt quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
+
+
+class OutputRejected(ValueError):
+    """The answer parsed but does not fit the request."""
+
+
+def require_text(text: str, language: str, what: str) -> None:
+    if not text.strip():
+        raise OutputRejected(f"{what} is empty")
+    if any(marker in text for marker in REFUSAL_MARKERS):
+        raise OutputRejected(f"{what} is a refusal; answer in character")
+    if language == "zh" and not _CJK.search(text):
+        raise OutputRejected(f"{what} must be written in Chinese (请用中文)")
+
+
+class PersonaBrief(BaseModel):
+    name: str
+    age: int
+    traits: list[str]
+    background: str
+    lifestyle: str = ""
+    catchphrases: list[str] = Field(default_factory=list)
+    relationships: dict[str, str] = Field(default_factory=dict)
+
+
+class MemoryRef(BaseModel):
+    id: int
+    text: str
+
+
+class EventBrief(BaseModel):
+    what: str
+    where: str
+    when: str
+
+
+class RoutineBrief(BaseModel):
+    at: str
+    do: str
+    place: str
+
+
+class Request(BaseModel):
+    kind: ClassVar[str]
+    output: ClassVar[type[BaseModel]]
+    max_tokens: ClassVar[int] = 300
+    agent: str
+    time: str = Field(description="Game date-time, 'YYYY-MM-DD HH:MM'.")
+    language: str = "zh"
+
+    def check(self, output: BaseModel) -> BaseModel:
+        return output
+
+
+# --- importance -------------------------------------------------------------
+
+class ImportanceOutput(BaseModel):
+    scores: list[int] = Field(description="One 1–10 score per observation, in order.")
+
+
+class ImportanceRequest(Request):
+    kind: ClassVar[str] = "importance"
+    output: ClassVar[type[BaseModel]] = ImportanceOutput
+    max_tokens: ClassVar[int] = 60
+    persona: str = Field(description="One line: who is judging.")
+    observations: list[str]
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ImportanceOutput)
+        if len(output.scores) != len(self.observations):
+            raise OutputRejected(f"expected {len(self.observations)} scores, got {len(output.scores)}")
+        output.scores = [min(10, max(1, s)) for s in output.scores]
+        return output
+
+
+# --- planning ---------------------------------------------------------------
+
+class ScheduleBlock(BaseModel):
+    start: str = Field(description="HH:MM")
+    activity: str
+    place: str
+
+
+class PlanDayOutput(BaseModel):
+    wake_up: str = Field(description="HH:MM")
+    outline: list[str] = Field(min_length=1, max_length=8)
+    schedule: list[ScheduleBlock] = Field(min_length=1)
+
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
+
+
+class PlanDayRequest(Request):
+    kind: ClassVar[str] = "plan_day"
+    output: ClassVar[type[BaseModel]] = PlanDayOutput
+    max_tokens: ClassVar[int] = 700
+    persona: PersonaBrief
+    routine: list[RoutineBrief]
+    reflections: list[str] = Field(default_factory=list)
+    known_events: list[EventBrief] = Field(default_factory=list)
+    known_places: list[str]
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, PlanDayOutput)
+        if not _HHMM.match(output.wake_up):
+            raise OutputRejected(f"wake_up must be HH:MM, got {output.wake_up!r}")
+        known = set(self.known_places)
+        for block in output.schedule:
+            if not _HHMM.match(block.start):
+                raise OutputRejected(f"schedule start must be HH:MM, got {block.start!r}")
+            require_text(block.activity, self.language, "activity")
+            if _room(block.place) not in known:
+                raise OutputRejected(f"unknown place {block.place!r}; choose one of known_places")
+        return output
+
+
+class PlannedAction(BaseModel):
+    activity: str
+    minutes: int = Field(ge=1)
+    place: str = Field(description="area/room or area/room/object, one of known_places")
+    emoji: str = Field(default="🙂", max_length=8)
+    object_state: str | None = Field(default=None, description="New state of the object used, if any.")
+
+
+class PlanBlockOutput(BaseModel):
+    actions: list[PlannedAction] = Field(min_length=1)
+
+
+class PlanBlockRequest(Request):
+    kind: ClassVar[str] = "plan_block"
+    output: ClassVar[type[BaseModel]] = PlanBlockOutput
+    max_tokens: ClassVar[int] = 500
+    persona: PersonaBrief
+    block: ScheduleBlock
+    minutes: int
+    known_places: list[str]
+    known_events: list[EventBrief] = Field(default_factory=list)
+    memories: list[MemoryRef] = Field(default_factory=list)
+    min_minutes: int = 5
+    max_minutes: int = 15
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, PlanBlockOutput)
+        known = set(self.known_places)
+        for action in output.actions:
+            require_text(action.activity, self.language, "activity")
+            if action.place not in known:
+                raise OutputRejected(f"unknown place {action.place!r}; choose one of known_places")
+        output.actions = fit_durations(output.actions, self.minutes, self.min_minutes, self.max_minutes)
+        return output
+
+
+def fit_durations(actions: list[PlannedAction], total: int, lo: int, hi: int) -> list[PlannedAction]:
+    """Make durations add up to ``total`` within [lo, hi] each (the last may be shorter
+    when total is not a multiple): models get the sum wrong often, and this is a
+    repair we can do without asking again."""
+    if total <= 0:
+        return actions[:1]
+    claimed = sum(a.minutes for a in actions) or 1
+    out: list[PlannedAction] = []
+    remaining = total
+    for index, action in enumerate(actions):
+        if remaining <= 0:
+            break
+        share = round(action.minutes * total / claimed)
+        minutes = max(lo, min(hi, share))
+        if index == len(actions) - 1:
+            minutes = remaining
+        minutes = min(minutes, remaining)
+        out.append(action.model_copy(update={"minutes": minutes}))
+        remaining -= minutes
+    # Left-over time continues the last action in ≤ hi pieces, so nothing is lost.
+    while out[-1].minutes > hi:
+        last = out.pop()
+        out.append(last.model_copy(update={"minutes": hi}))
+        out.append(last.model_copy(update={"minutes": last.minutes - hi}))
+    return out
+
+
+# --- reaction and conversation ---------------------------------------------
+
+class ReactOutput(BaseModel):
+    decision: Literal["continue", "react", "talk"]
+    reason: str = ""
+    new_activity: str | None = None
+
+
+class ReactRequest(Request):
+    kind: ClassVar[str] = "react"
+    output: ClassVar[type[BaseModel]] = ReactOutput
+    max_tokens: ClassVar[int] = 120
+    persona: PersonaBrief
+    current_action: str
+    observation: str
+    other: str | None = Field(default=None, description="Name of the person perceived, if any.")
+    other_action: str | None = None
+    memories: list[MemoryRef] = Field(default_factory=list)
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ReactOutput)
+        if output.decision == "talk" and self.other is None:
+            raise OutputRejected("decision 'talk' needs a person to talk to; use continue or react")
+        if output.decision == "react":
+            require_text(output.new_activity or "", self.language, "new_activity")
+        return output
+
+
+class ChatLine(BaseModel):
+    speaker: str
+    text: str
+
+
+class ConverseOutput(BaseModel):
+    line: str
+    end: bool = False
+
+
+class ConverseRequest(Request):
+    kind: ClassVar[str] = "converse"
+    output: ClassVar[type[BaseModel]] = ConverseOutput
+    max_tokens: ClassVar[int] = 150
+    persona: PersonaBrief
+    partner: str
+    relationship: str = ""
+    history: list[ChatLine] = Field(default_factory=list)
+    memories: list[MemoryRef] = Field(default_factory=list)
+    known_events: list[EventBrief] = Field(default_factory=list)
+    turns_left: int
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ConverseOutput)
+        require_text(output.line, self.language, "line")
+        output.line = output.line.strip()[:200]
+        return output
+
+
+class ChatSummaryOutput(BaseModel):
+    summary: str
+
+
+class ChatSummaryRequest(Request):
+    kind: ClassVar[str] = "chat_summary"
+    output: ClassVar[type[BaseModel]] = ChatSummaryOutput
+    max_tokens: ClassVar[int] = 120
+    persona: str
+    partner: str
+    history: list[ChatLine]
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ChatSummaryOutput)
+        require_text(output.summary, self.language, "summary")
+        return output
+
+
+# --- reflection -------------------------------------------------------------
+
+class ReflectQuestionsOutput(BaseModel):
+    questions: list[str] = Field(min_length=1, max_length=5)
+
+
+class ReflectQuestionsRequest(Request):
+    kind: ClassVar[str] = "reflect_questions"
+    output: ClassVar[type[BaseModel]] = ReflectQuestionsOutput
+    max_tokens: ClassVar[int] = 150
+    persona: str
+    memories: list[MemoryRef]
+    count: int = 2
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ReflectQuestionsOutput)
+        for question in output.questions:
+            require_text(question, self.language, "question")
+        output.questions = output.questions[: self.count]
+        return output
+
+
+class Insight(BaseModel):
+    text: str
+    cites: list[int] = Field(default_factory=list, description="Ids of the memories it rests on.")
+
+
+class ReflectInsightsOutput(BaseModel):
+    insights: list[Insight] = Field(min_length=1)
+
+
+class ReflectInsightsRequest(Request):
+    kind: ClassVar[str] = "reflect_insights"
+    output: ClassVar[type[BaseModel]] = ReflectInsightsOutput
+    max_tokens: ClassVar[int] = 300
+    persona: str
+    question: str
+    memories: list[MemoryRef]
+    max_insights: int = 3
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, ReflectInsightsOutput)
+        ids = {m.id for m in self.memories}
+        for insight in output.insights:
+            require_text(insight.text, self.language, "insight")
+            unknown = [c for c in insight.cites if c not in ids]
+            if unknown:
+                raise OutputRejected(f"insight cites ids {unknown} that are not among the memories given")
+            if not insight.cites:
+                raise OutputRejected("every insight must cite at least one memory id")
+        output.insights = output.insights[: self.max_insights]
+        return output
+
+
+# --- interview --------------------------------------------------------------
+
+class InterviewOutput(BaseModel):
+    answer: str
+
+
+class InterviewRequest(Request):
+    kind: ClassVar[str] = "interview"
+    output: ClassVar[type[BaseModel]] = InterviewOutput
+    max_tokens: ClassVar[int] = 250
+    persona: PersonaBrief
+    current_action: str
+    question: str
+    memories: list[MemoryRef] = Field(default_factory=list)
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, InterviewOutput)
+        require_text(output.answer, self.language, "answer")
+        return output
+
+
+def _room(address: str) -> str:
+    return "/".join(address.split("/")[:2])
+
+
+REQUEST_KINDS: dict[str, type[Request]] = {
+    cls.kind: cls
+    for cls in (
+        ImportanceRequest,
+        PlanDayRequest,
+        PlanBlockRequest,
+        ReactRequest,
+        ConverseRequest,
+        ChatSummaryRequest,
+        ReflectQuestionsRequest,
+        ReflectInsightsRequest,
+        InterviewRequest,
+    )
+}

@@ -1,0 +1,322 @@
+"""The embedded offline mind: deterministic, no network, no weights.
+
+It is not a language model. It answers every request kind with rules over
+the persona (routine → day plan, catchphrases and memories → dialogue,
+keywords → importance) so that the whole pipeline runs for real, the town
+looks alive, and runs are reproducible. It is also the logged fallback when
+a real model's answer cannot be used.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+
+import numpy as np
+from pydantic import BaseModel
+
+from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm.chat import estimate_tokens
+from luotuo_rpg.llm.kinds import (
+    ChatSummaryOutput,
+    ChatSummaryRequest,
+    ConverseOutput,
+    ConverseRequest,
+    EventBrief,
+    ImportanceOutput,
+    ImportanceRequest,
+    Insight,
+    InterviewOutput,
+    InterviewRequest,
+    PlanBlockOutput,
+    PlanBlockRequest,
+    PlanDayOutput,
+    PlanDayRequest,
+    PlannedAction,
+    ReactOutput,
+    ReactRequest,
+    ReflectInsightsOutput,
+    ReflectInsightsRequest,
+    ReflectQuestionsOutput,
+    ReflectQuestionsRequest,
+    Request,
+    ScheduleBlock,
+)
+from luotuo_rpg.llm.offline_embedding import HashEmbedder
+from luotuo_rpg.llm.prompts import render
+
+OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
+
+# keyword → importance; the highest match wins, observations start at 2.
+_IMPORTANCE_RULES: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (9, ("寿宴", "婚", "死", "告示", "官府", "出事", "大事", "宴", "义诊", "party", "election", "wedding")),
+    (7, ("听说", "打架", "吵", "银子", "生日", "喜欢", "比武", "宣布", "活动", "通知", "贼")),
+    (5, ("说", "聊", "问", "告诉", "见到", "talk", "said")),
+    (3, ("吃", "做饭", "算账", "读书", "练功", "看病", "买", "卖", "喝茶")),
+)
+
+_EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("😴", ("睡", "sleep", "bed")),
+    ("🍚", ("吃", "饭", "eat", "lunch", "dinner", "breakfast")),
+    ("🍳", ("做饭", "炒", "灶", "切菜", "cook")),
+    ("🧮", ("账", "算", "钱", "银")),
+    ("🧹", ("扫", "擦", "收拾", "clean")),
+    ("📖", ("读", "书", "念", "写", "教", "read", "study")),
+    ("🥋", ("练", "武", "功", "拳", "剑")),
+    ("🚓", ("巡", "捕", "衙", "案")),
+    ("💊", ("药", "病", "诊", "医")),
+    ("🍵", ("茶", "tea", "coffee", "咖啡")),
+    ("🍶", ("酒", "pub", "bar")),
+    ("🛒", ("买", "卖", "菜", "集市", "shop", "market")),
+    ("🎉", ("宴", "寿", "party", "活动", "庆")),
+    ("💬", ("聊", "说", "问", "打听", "talk")),
+    ("🚶", ("走", "逛", "转", "walk")),
+    ("🪥", ("起床", "梳洗", "洗漱", "wake")),
+)
+
+_ACTION_STEPS_ZH = ("开始{a}", "{a}", "专心{a}", "{a}，顺便歇口气", "接着{a}", "{a}，快收尾了")
+_ACTION_STEPS_EN = ("start to {a}", "{a}", "{a} with focus", "{a}, taking a short break", "keep going: {a}", "finish up: {a}")
+
+
+def emoji_for(text: str) -> str:
+    for emoji, words in _EMOJI_RULES:
+        if any(w in text for w in words):
+            return emoji
+    return "🙂"
+
+
+def importance_of(text: str) -> int:
+    for score, words in _IMPORTANCE_RULES:
+        if any(w in text for w in words):
+            return score
+    return 2
+
+
+def _minute(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _hhmm(minute: int) -> str:
+    minute %= 24 * 60
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def is_sleep(text: str) -> bool:
+    return any(w in text for w in ("睡觉", "就寝", "入睡", "sleep", "go to bed"))
+
+
+class OfflineMind:
+    name = "offline"
+
+    def __init__(self, seed: int = 0, language: str = "zh", stats: LLMStats | None = None, embed_dim: int = 256):
+        self.seed = seed
+        self.language = language
+        self.stats = stats or LLMStats(backend="offline")
+        self.embedder = HashEmbedder(dim=embed_dim)
+
+    # --- the Mind interface ---------------------------------------------------
+    async def ask(self, request: Request) -> BaseModel:
+        output = self.answer(request)
+        # Estimated as if the rendered prompt had gone to a model: a preview of cost.
+        prompt = sum(estimate_tokens(m["content"]) for m in render(request))
+        self.stats.record(request.kind, prompt, estimate_tokens(output.model_dump_json()))
+        return output
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await self.embedder.embed(texts)
+
+    async def aclose(self) -> None:
+        return None
+
+    # --- answers ------------------------------------------------------------
+    def answer(self, request: Request) -> BaseModel:
+        handler = getattr(self, f"_{request.kind}")
+        return request.check(handler(request))
+
+    def _rng(self, request: Request, *extra: object) -> random.Random:
+        key = "|".join(str(p) for p in (self.seed, request.kind, request.agent, request.time, *extra))
+        return random.Random(zlib.crc32(key.encode("utf-8")))
+
+    def _importance(self, request: ImportanceRequest) -> ImportanceOutput:
+        return ImportanceOutput(scores=[importance_of(o) for o in request.observations])
+
+    def _plan_day(self, request: PlanDayRequest) -> PlanDayOutput:
+        routine = sorted(request.routine, key=lambda r: _minute(r.at))
+        today = request.time[:10]
+        events = [e for e in request.known_events if e.when[:10] == today]
+        blocks: list[ScheduleBlock] = []
+        known = set(request.known_places)
+        for index, item in enumerate(routine):
+            start = _minute(item.at)
+            end = _minute(routine[index + 1].at) if index + 1 < len(routine) else start + 60
+            place = item.place if "/".join(item.place.split("/")[:2]) in known else request.known_places[0]
+            if is_sleep(item.do):
+                blocks.append(ScheduleBlock(start=_hhmm(start), activity=item.do, place=place))
+                continue
+            for chunk in range(start, end, 60):
+                blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.do, place=place))
+        for event in events:
+            at = _minute(event.when[11:16])
+            blocks = [b for b in blocks if not (at <= _minute(b.start) < at + 60)]
+            label = f"去参加{event.what}" if self.language == "zh" else f"attend: {event.what}"
+            blocks.append(ScheduleBlock(start=_hhmm(at), activity=label, place=event.where))
+        blocks.sort(key=lambda b: _minute(b.start))
+        outline = [item.do for item in routine if not is_sleep(item.do)][:5]
+        outline += [(f"别忘了：{e.what}" if self.language == "zh" else f"remember: {e.what}") for e in events]
+        if request.reflections:
+            outline.append(request.reflections[-1][:40])
+        return PlanDayOutput(wake_up=routine[0].at, outline=outline[:8] or [routine[0].do], schedule=blocks)
+
+    def _plan_block(self, request: PlanBlockRequest) -> PlanBlockOutput:
+        rng = self._rng(request, request.block.start)
+        block = request.block
+        if is_sleep(block.activity):
+            return PlanBlockOutput(
+                actions=[PlannedAction(activity=block.activity, minutes=request.minutes, place=block.place, emoji="😴")]
+            )
+        objects = [p for p in request.known_places if p.startswith(block.place + "/")]
+        if block.place.count("/") == 2:
+            objects = [block.place]
+        steps = _ACTION_STEPS_ZH if self.language == "zh" else _ACTION_STEPS_EN
+        actions: list[PlannedAction] = []
+        remaining = request.minutes
+        index = 0
+        while remaining > 0:
+            minutes = min(remaining, rng.choice((10, 15, 15)) if remaining > request.max_minutes else remaining)
+            activity = steps[min(index, len(steps) - 1)].format(a=block.activity)
+            place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
+            actions.append(
+                PlannedAction(activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity))
+            )
+            remaining -= minutes
+            index += 1
+        return PlanBlockOutput(actions=actions)
+
+    def _react(self, request: ReactRequest) -> ReactOutput:
+        rng = self._rng(request, request.other, request.observation)
+        busy = is_sleep(request.current_action)
+        if request.other and not busy:
+            knows = request.other in request.persona.relationships
+            chance = 0.75 if knows else 0.3
+            if rng.random() < chance:
+                reason = (
+                    f"正好碰见{request.other}，上去打个招呼。" if self.language == "zh" else f"Ran into {request.other}; say hello."
+                )
+                return ReactOutput(decision="talk", reason=reason)
+        reason = "手头的事要紧。" if self.language == "zh" else "What I am doing matters more."
+        return ReactOutput(decision="continue", reason=reason)
+
+    def _converse(self, request: ConverseRequest) -> ConverseOutput:
+        rng = self._rng(request, request.partner, len(request.history))
+        zh = self.language == "zh"
+        persona = request.persona
+        mine = [line for line in request.history if line.speaker == persona.name]
+        theirs = [line for line in request.history if line.speaker != persona.name]
+        catch = rng.choice(persona.catchphrases) if persona.catchphrases else ""
+        told = " ".join(line.text for line in request.history)
+        untold = [e for e in request.known_events if e.what not in told]
+        if not mine and not theirs:
+            relation = request.relationship or ""
+            line = (
+                f"{request.partner}，{_greeting(rng)}" + (f"{catch}！" if catch and rng.random() < 0.5 else "")
+                if zh
+                else f"Hello, {request.partner}! {catch}".strip()
+            )
+            if relation and zh and rng.random() < 0.3:
+                line += f"（心想：{relation[:20]}）"
+            return ConverseOutput(line=line, end=False)
+        if untold:
+            event = untold[0]
+            line = (
+                f"你听说了吗？{event.what}，就在{_place_name(event.where)}，{_when(event)}。"
+                if zh
+                else f"Have you heard? {event.what}, at {event.where}, {event.when}."
+            )
+            return ConverseOutput(line=line, end=False)
+        last = theirs[-1].text if theirs else ""
+        if "听说" in last or "heard" in last:
+            line = (
+                rng.choice(("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。"))
+                if zh
+                else "Really? I will go and see."
+            )
+            return ConverseOutput(line=line + (f"{catch}！" if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
+        if request.turns_left <= 1 or len(mine) >= 3:
+            line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
+            return ConverseOutput(line=line, end=True)
+        if request.memories:
+            memory = rng.choice(request.memories).text
+            line = f"我跟你说，{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."
+        elif catch:
+            line = f"{catch}！" if zh else catch
+        else:
+            line = "今儿天气不错。" if zh else "Nice weather today."
+        return ConverseOutput(line=line, end=False)
+
+    def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
+        theirs = [line.text for line in request.history if line.speaker != request.agent]
+        gist = "；".join(_trim(t, 60) for t in theirs[:3]) or "寒暄了几句"
+        if self.language == "zh":
+            return ChatSummaryOutput(summary=f"我和{request.partner}聊了几句，{request.partner}说：{gist}")
+        return ChatSummaryOutput(summary=f"I talked with {request.partner}, who said: {gist}")
+
+    def _reflect_questions(self, request: ReflectQuestionsRequest) -> ReflectQuestionsOutput:
+        people: dict[str, int] = {}
+        for memory in request.memories:
+            for word in memory.text.replace("，", " ").split():
+                if 2 <= len(word) <= 3:
+                    people[word] = people.get(word, 0) + 1
+        if self.language == "zh":
+            questions = ["我最近最在意的是什么？", "身边的人最近都在忙些什么？", "接下来有什么要紧的事？"]
+        else:
+            questions = ["What have I cared about most lately?", "What are the people around me busy with?", "What is coming up?"]
+        return ReflectQuestionsOutput(questions=questions[: request.count])
+
+    def _reflect_insights(self, request: ReflectInsightsRequest) -> ReflectInsightsOutput:
+        ranked = sorted(request.memories, key=lambda m: -importance_of(m.text))
+        insights = []
+        for memory in ranked[: request.max_insights]:
+            text = f"想了想：{_trim(memory.text, 50)}，这事值得放在心上。" if self.language == "zh" else f"On reflection: {_trim(memory.text, 80)} matters."
+            insights.append(Insight(text=text, cites=[memory.id]))
+        if not insights:
+            fallback = "今天平平淡淡，也挺好。" if self.language == "zh" else "A quiet day."
+            return ReflectInsightsOutput(insights=[Insight(text=fallback, cites=[request.memories[0].id])])
+        return ReflectInsightsOutput(insights=insights)
+
+    def _interview(self, request: InterviewRequest) -> InterviewOutput:
+        rng = self._rng(request, request.question)
+        catch = rng.choice(request.persona.catchphrases) if request.persona.catchphrases else ""
+        if self.language == "zh":
+            if request.memories:
+                remembered = "；".join(_trim(m.text, 50) for m in request.memories[:3])
+                answer = f"{catch + '！' if catch else ''}我是{request.persona.name}。我记得：{remembered}。我现在正在{request.current_action}。"
+            else:
+                answer = f"我是{request.persona.name}，这事我还真不知道。我现在正在{request.current_action}。"
+        else:
+            remembered = "; ".join(_trim(m.text, 80) for m in request.memories[:3]) or "nothing about that"
+            answer = f"I'm {request.persona.name}. I remember: {remembered}. Right now I am {request.current_action}."
+        return InterviewOutput(answer=answer)
+
+
+def _greeting(rng: random.Random) -> str:
+    return rng.choice(("忙着呢？", "吃了吗？", "今儿个怎么样？", "好久不见！", "正找你呢。"))
+
+
+def _trim(text: str, limit: int = 40) -> str:
+    text = text.strip().rstrip("。！!.")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _place_name(address: str) -> str:
+    return address.replace("/", "")
+
+
+def _when(event: EventBrief) -> str:
+    return f"{event.when[5:7].lstrip('0')}月{event.when[8:10].lstrip('0')}日{event.when[11:16]}"
+
+
+def dump_answer(output: BaseModel) -> str:
+    """An output as the JSON text a model would send (the mock server uses it)."""
+    return json.dumps(output.model_dump(mode="json"), ensure_ascii=False)

@@ -1,0 +1,440 @@
+"""The ``openai`` backend: any OpenAI-compatible chat server (Ollama, vLLM,
+SGLang, llama.cpp server, DeepSeek, DashScope, GLM, Moonshot …).
+
+What this layer adds on top of ``AsyncOpenAI``:
+
+- bounded concurrency: one think phase may issue a hundred requests at once;
+  a semaphore keeps at most ``max_concurrency`` of them on the wire;
+- our own retries (the client's are switched off, so every retry is counted):
+  exponential backoff with full jitter on 429, 5xx, timeouts and broken
+  connections, and the server's ``Retry-After`` when it sends one;
+- several endpoints shared by load: each attempt goes to the endpoint with
+  the fewest requests in flight, so a slow server gets less work;
+- JSON mode with an automatic fallback for servers that reject
+  ``response_format``;
+- token accounting, an on-disk response cache and a spend cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email.utils
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import openai
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
+from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# A Retry-After longer than this is treated as this: a broken header must not
+# park a request for hours, and a server that really wants minutes of quiet is
+# better served by the run failing loudly after max_retries.
+RETRY_AFTER_CAP_S = 120.0
+
+# Statuses worth retrying besides 429 and 5xx: 408 (request timeout) and 409
+# (lock timeout) are transient by definition; other 4xx will not change.
+_RETRYABLE_4XX = {408, 409}
+
+# Servers word their refusal of response_format differently; all of these
+# have been seen in 400 bodies (OpenAI-compatible proxies, llama.cpp, vLLM).
+_JSON_MODE_REJECTION_MARKERS = ("response_format", "response format", "json_object")
+
+
+class OpenAIConfig(BaseModel):
+    """Settings of the openai backend. The API key is a :class:`SecretStr`:
+    ``repr``, ``model_dump_json`` and ``model_dump(mode="json")`` show it masked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_urls: list[str] = Field(default_factory=lambda: [DEFAULT_BASE_URL], min_length=1)
+    api_key: SecretStr | None = None
+    model: str = Field(min_length=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=32, ge=1)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=20.0, ge=0)
+    json_mode: Literal["auto", "on", "off"] = "auto"
+    cache_path: Path | None = None
+    max_tokens_total: int | None = Field(default=None, ge=1)
+
+    @field_validator("base_urls", mode="before")
+    @classmethod
+    def _one_url_is_a_list(cls, value: Any) -> Any:
+        # A config file naturally says `base_url: http://…` for one server.
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"base URL {url!r} must start with http:// or https://")
+        return [url.rstrip("/") for url in value]
+
+    @classmethod
+    def from_sources(
+        cls,
+        cli_args: argparse.Namespace | Mapping[str, Any] | None = None,
+        config_file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> OpenAIConfig:
+        """Merge settings: CLI flags > config file (YAML or JSON) > environment > defaults.
+
+        ``cli_args`` may be the argparse namespace itself: keys it does not
+        know (other subcommands' flags) are ignored, ``None`` means "not given",
+        and the flag names ``base_url`` (repeatable) and ``cache`` map to
+        ``base_urls`` and ``cache_path``. The config file may hold these
+        settings at top level or under an ``openai:`` section; unknown keys
+        there are an error, since they are most likely typos.
+        The environment supplies ``OPENAI_BASE_URL`` (comma-separated for
+        several), ``OPENAI_API_KEY`` and ``OPENAI_MODEL``; pass ``os.environ``.
+        """
+        merged: dict[str, Any] = {}
+
+        env = {} if env is None else env
+        if env.get("OPENAI_BASE_URL"):
+            merged["base_urls"] = [u.strip() for u in env["OPENAI_BASE_URL"].split(",") if u.strip()]
+        if env.get("OPENAI_API_KEY"):
+            merged["api_key"] = env["OPENAI_API_KEY"]
+        if env.get("OPENAI_MODEL"):
+            merged["model"] = env["OPENAI_MODEL"]
+
+        if config_file is not None:
+            merged.update(_read_config_file(Path(config_file)))
+
+        if cli_args is not None:
+            given = vars(cli_args) if isinstance(cli_args, argparse.Namespace) else dict(cli_args)
+            aliases = {"base_url": "base_urls", "cache": "cache_path"}
+            for key, value in given.items():
+                field = aliases.get(key, key)
+                if field in cls.model_fields and value is not None and value != []:
+                    merged[field] = value
+
+        if "model" not in merged:
+            raise ValueError("no model name given: pass --model, set `model` in the config file, or set OPENAI_MODEL")
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            # Rebuilt without the offending inputs: pydantic's own message quotes
+            # them, and one of them may be the API key.
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"invalid openai settings: {problems}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        # YAML is a superset of JSON, so one parser reads both.
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read the openai config: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
+    section = data.get("openai", data)
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: `openai:` must be a mapping of settings")
+    unknown = sorted(set(section) - set(OpenAIConfig.model_fields) - {"base_url"})
+    if unknown:
+        raise ValueError(f"{path}: unknown openai settings {unknown}; known: {sorted(OpenAIConfig.model_fields)}")
+    if "base_url" in section:
+        section = {**section, "base_urls": section["base_url"]}
+        del section["base_url"]
+    return section
+
+
+# --- retry policy, shared with the embeddings client -------------------------------------------
+
+
+def classify_failure(exc: BaseException) -> tuple[str, float | None] | None:
+    """Map an exception from the openai client to (counter name, Retry-After
+    seconds or None) when the request is worth retrying, or None when it is not."""
+    if isinstance(exc, openai.APITimeoutError):  # before its parent APIConnectionError
+        return "timeouts", None
+    if isinstance(exc, openai.APIConnectionError):
+        # Refused and dropped connections, and bodies shorter than their
+        # Content-Length, all arrive here from the HTTP layer.
+        return "connection_errors", None
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retry_after = parse_retry_after(exc.response.headers)
+        if status == 429:
+            return "http_429", retry_after
+        if status >= 500:
+            return "http_5xx", retry_after
+        if status in _RETRYABLE_4XX:
+            return "http_4xx_transient", retry_after
+        return None
+    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)):
+        # A 200 whose body is not the JSON it claims to be: garbled on the way.
+        return "bad_responses", None
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return min(seconds, RETRY_AFTER_CAP_S)
+    value = headers.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return min(max(0.0, when.timestamp() - time.time()), RETRY_AFTER_CAP_S)
+    return None
+
+
+def backoff_delay(
+    attempt: int, base_s: float, max_s: float, rng: random.Random, retry_after: float | None = None
+) -> float:
+    """Seconds to sleep before retry number ``attempt`` (1-based).
+
+    Full jitter (uniform in [0, min(max, base·2^(attempt-1))]) spreads a herd
+    of agents that all hit the same 429 instead of having them retry in
+    lockstep. A server's Retry-After wins: it knows when it will have room.
+    """
+    if retry_after is not None:
+        return retry_after
+    ceiling = min(max_s, base_s * (2 ** (attempt - 1)))
+    return rng.uniform(0.0, ceiling)
+
+
+# --- the backend ---------------------------------------------------------------------------------
+
+
+class OpenAIBackend:
+    """:class:`~luotuo_rpg.llm.chat.ChatBackend` over one or more OpenAI-compatible servers."""
+
+    name = "openai"
+
+    def __init__(self, config: OpenAIConfig, *, rng: random.Random | None = None) -> None:
+        self.config = config
+        # Jitter only changes *when* a retry is sent, never what is answered,
+        # so an unseeded generator keeps runs reproducible.
+        self._rng = rng or random.Random()
+        api_key = config.api_key.get_secret_value() if config.api_key is not None else None
+        self._clients = [
+            openai.AsyncOpenAI(
+                base_url=url,
+                # Local servers (Ollama, vLLM) need no key but the client insists
+                # on one; a placeholder also stops it reading OPENAI_API_KEY behind
+                # the back of from_sources.
+                api_key=api_key or "no-key",
+                timeout=config.timeout_s,
+                max_retries=0,
+            )
+            for url in config.base_urls
+        ]
+        self._in_flight = [0] * len(self._clients)
+        # Endpoints that rejected response_format in "auto" mode: plain prompting from now on.
+        self._plain = [config.json_mode == "off"] * len(self._clients)
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        self._cache = ResponseCache(config.cache_path) if config.cache_path is not None else None
+        self.counters: dict[str, int] = {
+            "requests": 0,  # chat calls that went to the network (cache misses)
+            "attempts": 0,  # HTTP requests sent, retries included
+            "retries": 0,
+            "http_429": 0,
+            "http_5xx": 0,
+            "http_4xx_transient": 0,
+            "timeouts": 0,
+            "connection_errors": 0,
+            "bad_responses": 0,
+            "json_mode_fallbacks": 0,
+            "cache_hits": 0,
+            "failures": 0,  # calls that ended in LLMUnavailable
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "estimated_usage": 0,
+            **{f"endpoint_{i}": 0 for i in range(len(self._clients))},
+        }
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.config.model!r}, base_urls={self.config.base_urls!r})"
+
+    @property
+    def tokens_spent(self) -> int:
+        return self.counters["tokens_in"] + self.counters["tokens_out"]
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        cap = self.config.max_tokens_total
+        if cap is not None and self.tokens_spent >= cap:
+            raise BudgetExceeded(f"token cap reached: {self.tokens_spent} of {cap} tokens spent")
+
+        model = request.adapter or self.config.model
+        key = cache_key(
+            model,
+            request.messages,
+            {
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+                "json_mode": request.json_mode,
+                "stop": request.stop,
+            },
+        )
+        if self._cache is not None:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self.counters["cache_hits"] += 1
+                return hit
+
+        self.counters["requests"] += 1
+        result = await self._chat_with_retries(request, model)
+        self.counters["tokens_in"] += result.tokens_in
+        self.counters["tokens_out"] += result.tokens_out
+        if result.estimated:
+            self.counters["estimated_usage"] += 1
+        if self._cache is not None:
+            self._cache.put(key, model, result)
+        return result
+
+    def _pick_endpoint(self) -> int:
+        return min(range(len(self._clients)), key=lambda i: (self._in_flight[i], i))
+
+    async def _chat_with_retries(self, request: ChatRequest, model: str) -> ChatResult:
+        retries = 0
+        while True:
+            outcome = await self._attempt(request, model)
+            if isinstance(outcome, ChatResult):
+                return outcome
+            index, counter, retry_after, exc = outcome
+            if retries >= self.config.max_retries:
+                self.counters["failures"] += 1
+                raise LLMUnavailable(
+                    f"{request.kind}: gave up after {retries + 1} attempts; last: {counter} "
+                    f"({type(exc).__name__}) from endpoint {index}"
+                ) from exc
+            retries += 1
+            self.counters["retries"] += 1
+            delay = backoff_delay(
+                retries, self.config.backoff_base_s, self.config.backoff_max_s, self._rng, retry_after
+            )
+            log.info(
+                "%s: %s from endpoint %d; retry %d/%d in %.2f s",
+                request.kind,
+                counter,
+                index,
+                retries,
+                self.config.max_retries,
+                delay,
+            )
+            # Slept outside the semaphore, so other agents' requests keep the
+            # servers busy meanwhile.
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, request: ChatRequest, model: str) -> ChatResult | tuple[int, str, float | None, Exception]:
+        """One HTTP request (two if the endpoint turns out to reject JSON mode).
+        Returns the result, or (endpoint, counter, Retry-After, error) of a
+        retryable failure; raises LLMUnavailable on a failure that is not."""
+        async with self._semaphore:
+            while True:
+                index = self._pick_endpoint()
+                json_mode = request.json_mode and not self._plain[index]
+                self._in_flight[index] += 1
+                self.counters["attempts"] += 1
+                self.counters[f"endpoint_{index}"] += 1
+                try:
+                    completion = await self._clients[index].chat.completions.create(
+                        **self._create_kwargs(request, model, json_mode)
+                    )
+                    return _to_result(request, completion)
+                except openai.BadRequestError as exc:
+                    if not (json_mode and self.config.json_mode == "auto" and _rejects_json_mode(exc)):
+                        self.counters["failures"] += 1
+                        raise LLMUnavailable(
+                            f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
+                        ) from exc
+                    # Resent at once and not counted as a retry: nothing failed
+                    # transiently, we just learnt what this server speaks.
+                    self._plain[index] = True
+                    self.counters["json_mode_fallbacks"] += 1
+                    log.warning(
+                        "endpoint %d (%s) rejects response_format; plain prompting there from now on",
+                        index,
+                        self.config.base_urls[index],
+                    )
+                except Exception as exc:
+                    failure = classify_failure(exc)
+                    if failure is None:
+                        self.counters["failures"] += 1
+                        raise LLMUnavailable(
+                            f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    counter, retry_after = failure
+                    self.counters[counter] += 1
+                    return index, counter, retry_after, exc
+                finally:
+                    self._in_flight[index] -= 1
+
+    def _create_kwargs(self, request: ChatRequest, model: str, json_mode: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "timeout": self.config.timeout_s,
+        }
+        if request.stop:
+            kwargs["stop"] = request.stop
+        if json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.close()
+        if self._cache is not None:
+            self._cache.close()
+
+
+def _rejects_json_mode(exc: openai.BadRequestError) -> bool:
+    text = f"{exc.message} {exc.body}".lower()
+    return any(marker in text for marker in _JSON_MODE_REJECTION_MARKERS)
+
+
+def _to_result(request: ChatRequest, completion: Any) -> ChatResult:
+    text = ""
+    if completion.choices:
+        message = completion.choices[0].message
+        # A refusal arrives in its own field on OpenAI proper; pass it up as
+        # text so the structured layer counts it as a failed parse, not a crash.
+        text = message.content or getattr(message, "refusal", None) or ""
+    usage = completion.usage
+    if usage is not None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
+        return ChatResult(text=text, tokens_in=usage.prompt_tokens, tokens_out=usage.completion_tokens)
+    tokens_in = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
+    return ChatResult(text=text, tokens_in=tokens_in, tokens_out=estimate_tokens(text), estimated=True)
+
+
+def backend_from_sources(
+    cli_args: argparse.Namespace | Mapping[str, Any] | None,
+    config_file: Path | None,
+    env: Mapping[str, str] | None = None,
+) -> OpenAIBackend:
+    """Convenience for the CLI: build the config from its sources and the backend from it."""
+    return OpenAIBackend(OpenAIConfig.from_sources(cli_args, config_file, os.environ if env is None else env))

@@ -1,0 +1,96 @@
+"""Typed requests over a text backend: render → chat → parse → check → one repair → fallback.
+
+The fallback is the offline mind's answer to the same request: in character,
+valid by construction, and counted (``stats.fallbacks``) so a run's summary
+shows how often the model failed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm.chat import BudgetExceeded, ChatBackend, ChatRequest, Embedder, LLMUnavailable
+from luotuo_rpg.llm.json_extract import NoJSON, extract_json
+from luotuo_rpg.llm.kinds import OutputRejected, Request
+from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.prompts import render, repair_messages
+
+log = logging.getLogger(__name__)
+
+
+def parse_output(request: Request, text: str) -> BaseModel:
+    """Raise ValueError (NoJSON, ValidationError, OutputRejected) with a reason a model can act on."""
+    data = extract_json(text)
+    output = type(request).output.model_validate(data)
+    return request.check(output)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"field {where}: {first['msg']}"
+    return str(exc)
+
+
+class StructuredMind:
+    def __init__(
+        self,
+        backend: ChatBackend,
+        fallback: OfflineMind,
+        embedder: Embedder | None = None,
+        stats: LLMStats | None = None,
+    ):
+        self.backend = backend
+        self.fallback = fallback
+        self.embedder = embedder
+        self.stats = stats or LLMStats(backend=backend.name)
+        self.stats.backend = backend.name
+
+    async def _chat(self, request: Request, messages: list[dict[str, str]]) -> str:
+        result = await self.backend.chat(
+            ChatRequest(
+                kind=request.kind,
+                messages=messages,
+                max_tokens=type(request).max_tokens,
+                json_mode=True,
+                adapter=getattr(request, "adapter", None),
+            )
+        )
+        self.stats.record(request.kind, result.tokens_in, result.tokens_out, cached=result.cached)
+        return result.text
+
+    async def ask(self, request: Request) -> BaseModel:
+        messages = render(request)
+        try:
+            answer = await self._chat(request, messages)
+            try:
+                return parse_output(request, answer)
+            except (NoJSON, ValidationError, OutputRejected, ValueError) as exc:
+                reason = _reason(exc)
+                log.info("%s for %s rejected (%s); asking once more", request.kind, request.agent, reason)
+                self.stats.record_repair(request.kind)
+                answer = await self._chat(request, repair_messages(messages, answer, reason, request.language))
+                return parse_output(request, answer)
+        except BudgetExceeded:
+            raise
+        except LLMUnavailable as exc:
+            reason = f"backend unavailable: {exc}"
+        except (NoJSON, ValidationError, OutputRejected, ValueError) as exc:
+            reason = f"invalid after repair: {_reason(exc)}"
+        log.warning("fallback for %s (%s): %s", request.agent, request.kind, reason)
+        self.stats.record_fallback(request.kind, reason.split(":")[0])
+        return self.fallback.answer(request)
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        if self.embedder is None:
+            return await self.fallback.embed(texts)
+        return await self.embedder.embed(texts)
+
+    async def aclose(self) -> None:
+        self.stats.backend_counters = dict(self.backend.counters)
+        await self.backend.aclose()

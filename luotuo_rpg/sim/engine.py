@@ -1,0 +1,208 @@
+"""The tick: think in parallel on a frozen snapshot, act in agent-id order.
+
+1. snapshot the world; every agent perceives it (sync, cheap) and says
+   whether it has something to decide;
+2. those agents think concurrently (``asyncio.gather``) against that snapshot;
+3. their decisions are applied in agent-id order, bodies move one tile, and
+   a frame describing what changed is produced.
+
+Completion order of the coroutines never matters, so a run is a function of
+(world, seed, model answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from luotuo_rpg.agent.agent import Agent
+from luotuo_rpg.agent.intents import Decision
+from luotuo_rpg.config import SimConfig
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.world.grid import Tile
+from luotuo_rpg.world.spec import WorldSpec
+from luotuo_rpg.world.state import Body, Conversation, WorldState
+
+log = logging.getLogger(__name__)
+_BLOCKED_REPATH = 3
+_KEEP_ENDED_CONVERSATIONS = 6
+
+
+class Simulation:
+    def __init__(self, spec: WorldSpec, mind: Mind, config: SimConfig | None = None, dim: int | None = None):
+        self.spec = spec
+        self.mind = mind
+        self.config = config or SimConfig()
+        self.world = WorldState(spec)
+        embed_dim = dim or getattr(getattr(mind, "embedder", None), "dim", None) or 256
+        self.agents = [
+            Agent(i, persona, spec, self.config, self.world.clock, embed_dim) for i, persona in enumerate(spec.personas)
+        ]
+        self._schedule = self.world.event_schedule()
+        self._last: dict[int, AgentFrame] = {}
+        self._last_objects: dict[str, str] = {}
+        self.thinks = 0
+        self.lines_said: list[str] = []
+
+    @property
+    def tick(self) -> int:
+        return self.world.tick
+
+    async def step(self) -> Frame:
+        """Run one tick and return its frame; the world's tick then advances."""
+        world = self.world
+        view = world.snapshot()
+        thinkers = [agent for agent in self.agents if agent.perceive(view)]
+        decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
+        self.thinks += len(thinkers)
+        events: list[FrameEvent] = []
+        for event in self._schedule:
+            if event.start_tick == world.tick:
+                events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
+            elif event.end_tick == world.tick:
+                events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
+        for decision in sorted(decisions, key=lambda d: d.agent):
+            self._apply(decision, events)
+        self._move()
+        frame = self._frame(events)
+        self._prune_conversations()
+        world.tick += 1
+        return frame
+
+    # --- act -----------------------------------------------------------------
+    def _apply(self, decision: Decision, events: list[FrameEvent]) -> None:
+        world = self.world
+        body = world.bodies[decision.agent]
+        if decision.plan_outline is not None:
+            events.append(FrameEvent(type="plan", agent=body.id, text="；".join(decision.plan_outline)))
+        if decision.reflected:
+            events.append(FrameEvent(type="reflect", agent=body.id, text=decision.reflected[0]))
+        if decision.action is not None and body.conversation is None:
+            action = decision.action
+            body.action, body.emoji, body.place = action.activity, action.emoji, action.place
+            body.asleep = is_sleep(action.activity)
+            if action.object_state and action.place in world.objects and world.objects[action.place] != action.object_state:
+                world.objects[action.place] = action.object_state
+                events.append(FrameEvent(type="object", agent=body.id, place=action.place, text=action.object_state))
+            if action.place != body.target:
+                body.target = action.place
+                goal = world.places.tile_for(action.place, body.name)
+                body.path = self._path(body, goal) if goal else []
+        if decision.talk_to is not None:
+            self._start_conversation(body, world.bodies[decision.talk_to], events)
+        if decision.say is not None and body.conversation is not None:
+            self._say(body, decision.say, decision.end_conversation, events)
+
+    def _path(self, body: Body, goal: Tile) -> list[Tile]:
+        occupied = frozenset(b.pos for b in self.world.bodies if b.id != body.id)
+        return self.world.grid.find_path(body.pos, goal, avoid=occupied)[1:]
+
+    def _start_conversation(self, body: Body, other: Body, events: list[FrameEvent]) -> None:
+        if body.conversation is not None or other.conversation is not None or other.asleep or body.asleep:
+            return
+        world = self.world
+        conversation = Conversation(
+            id=world.next_conversation, members=(body.id, other.id), turn=body.id, started=world.tick
+        )
+        world.next_conversation += 1
+        world.conversations[conversation.id] = conversation
+        for me, partner in ((body, other), (other, body)):
+            me.conversation = conversation.id
+            me.path = []
+            me.action = f"和{partner.name}聊天" if self.spec.world.language == "zh" else f"chatting with {partner.name}"
+            me.emoji = "💬"
+        events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
+
+    def _say(self, body: Body, text: str, end: bool, events: list[FrameEvent]) -> None:
+        world = self.world
+        conversation = world.conversations[body.conversation]  # type: ignore[index]
+        partner = conversation.members[1] if conversation.members[0] == body.id else conversation.members[0]
+        conversation.lines.append((body.name, text))
+        conversation.turn = partner
+        self.lines_said.append(f"{body.name}：{text}")
+        events.append(FrameEvent(type="say", agent=body.id, to=partner, text=text))
+        if end or len(conversation.lines) >= self.config.conversation_max_turns:
+            conversation.ended_at = world.tick
+            for member in conversation.members:
+                world.bodies[member].conversation = None
+            events.append(FrameEvent(type="conversation_end", agent=body.id, to=partner))
+
+    def _move(self) -> None:
+        occupied = {b.pos for b in self.world.bodies}
+        for body in self.world.bodies:
+            if not body.path or body.conversation is not None:
+                continue
+            step = body.path[0]
+            if step in occupied:
+                if len(body.path) == 1:
+                    body.path = []  # someone stands on the goal: stop next to it
+                    continue
+                body.blocked_ticks += 1
+                if body.blocked_ticks >= _BLOCKED_REPATH:
+                    body.blocked_ticks = 0
+                    body.path = self._path(body, body.path[-1])
+                continue
+            occupied.discard(body.pos)
+            occupied.add(step)
+            body.pos = step
+            body.path.pop(0)
+            body.blocked_ticks = 0
+
+    def _prune_conversations(self) -> None:
+        tick = self.world.tick
+        for cid in [c.id for c in self.world.conversations.values() if c.ended_at is not None and tick - c.ended_at > _KEEP_ENDED_CONVERSATIONS]:
+            del self.world.conversations[cid]
+
+    # --- frames ----------------------------------------------------------------
+    def _frame(self, events: list[FrameEvent]) -> Frame:
+        world = self.world
+        key = world.tick % self.config.keyframe_every == 0
+        agents: dict[int, AgentFrame] = {}
+        for body in world.bodies:
+            full = AgentFrame(
+                pos=body.pos, action=body.action, emoji=body.emoji, place=body.place,
+                conv=-1 if body.conversation is None else body.conversation, asleep=body.asleep,
+            )
+            last = self._last.get(body.id)
+            if key or last is None:
+                agents[body.id] = full
+            else:
+                changed = {name: value for name, value in full if getattr(last, name) != value}
+                if changed:
+                    agents[body.id] = AgentFrame(**changed)
+            self._last[body.id] = full
+        if key:
+            objects = dict(sorted(world.objects.items()))
+        else:
+            objects = {k: v for k, v in world.objects.items() if self._last_objects.get(k) != v}
+        self._last_objects = dict(world.objects)
+        return Frame(tick=world.tick, time=world.clock.label(world.tick), key=key, agents=agents, objects=objects, events=events)
+
+    # --- queries used by the summary, the server and the report --------------
+    def knows(self, what: str) -> list[str]:
+        return [agent.name for agent in self.agents if agent.knows_event(what)]
+
+    async def interview(self, agent_id: int, question: str) -> str:
+        return await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+
+    # --- checkpoints -------------------------------------------------------------
+    def get_state(self) -> dict:
+        return {
+            "world": self.world.get_state(),
+            "agents": [agent.get_state() for agent in self.agents],
+            "last_frame": {str(k): v.model_dump(mode="json") for k, v in self._last.items()},
+            "last_objects": self._last_objects,
+            "thinks": self.thinks,
+            "lines_said": self.lines_said[-200:],
+        }
+
+    def set_state(self, state: dict) -> None:
+        self.world.set_state(state["world"])
+        for agent, data in zip(self.agents, state["agents"]):
+            agent.set_state(data)
+        self._last = {int(k): AgentFrame.model_validate(v) for k, v in state["last_frame"].items()}
+        self._last_objects = dict(state["last_objects"])
+        self.thinks = state["thinks"]
+        self.lines_said = list(state["lines_said"])

@@ -1,0 +1,95 @@
+"""The files of a run, as pydantic models: meta.json, frames.jsonl lines, summary.json.
+
+``FORMAT_VERSION`` changes whenever a reader of an older run would misread a newer one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.llm.accounting import LLMStats
+
+FORMAT_VERSION = 1
+
+
+class AgentFrame(BaseModel):
+    """One agent in one frame; in a delta frame only the fields that changed are set."""
+
+    pos: tuple[int, int] | None = None
+    action: str | None = None
+    emoji: str | None = None
+    place: str | None = None
+    conv: int | None = Field(default=None, description="Conversation id, −1 for none.")
+    asleep: bool | None = None
+
+
+EventType = Literal[
+    "say", "conversation_start", "conversation_end", "event_start", "event_end", "object", "plan", "reflect", "interview", "inject"
+]
+
+
+class FrameEvent(BaseModel):
+    type: EventType
+    agent: int | None = None
+    to: int | None = None
+    text: str | None = None
+    place: str | None = None
+
+
+class Frame(BaseModel):
+    tick: int
+    time: str
+    key: bool = Field(default=False, description="True for a full keyframe (every agent, every object).")
+    agents: dict[int, AgentFrame] = Field(default_factory=dict)
+    objects: dict[str, str] = Field(default_factory=dict)
+    events: list[FrameEvent] = Field(default_factory=list)
+
+    def to_line(self) -> str:
+        return self.model_dump_json(exclude_defaults=True)
+
+
+class RunMeta(BaseModel):
+    format_version: int = FORMAT_VERSION
+    run_id: str
+    world_file: str
+    world: dict[str, Any] = Field(description="The world spec as loaded (personas included).")
+    seed: int
+    llm: dict[str, Any] = Field(description="Backend and its settings, without secrets.")
+    config: dict[str, Any]
+    keyframe_every: int
+    parent: str | None = Field(default=None, description="For forks: the run and tick forked from.")
+
+
+class AgentSummary(BaseModel):
+    name: str
+    plans: int
+    reflections: int
+    conversations: int
+    memories: int
+    reactions: int = 0
+    known_places: int = 0
+
+
+class EventSpread(BaseModel):
+    what: str
+    known_at_start: int
+    known_at_end: int
+    known_by_end: list[str]
+
+
+class RunSummary(BaseModel):
+    format_version: int = FORMAT_VERSION
+    run_id: str
+    world: str
+    ticks: int
+    game_hours: float
+    wall_seconds: float
+    ticks_per_second: float
+    agents: list[AgentSummary]
+    conversations: int
+    sample_lines: list[str] = Field(default_factory=list)
+    events: list[EventSpread] = Field(default_factory=list)
+    llm: LLMStats
+    stopped_early: str | None = None

@@ -1,0 +1,34 @@
+"""The closing summary a person reads at the end of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from luotuo_rpg.sim.files import RunSummary
+
+
+def format_summary(summary: RunSummary, out: Path) -> str:
+    agents = summary.agents
+    llm = summary.llm
+    lines = [
+        "",
+        f"== {summary.world}: {summary.game_hours:g} game hours in {summary.wall_seconds:.1f} s "
+        f"({summary.ticks} ticks, {summary.ticks_per_second:g} ticks/s) ==",
+        f"agents {len(agents)} · memories {sum(a.memories for a in agents)} · plans {sum(a.plans for a in agents)} · "
+        f"conversations {summary.conversations} · reflections {sum(a.reflections for a in agents)}",
+        f"model requests {llm.requests} · tokens in {llm.tokens_in} · out {llm.tokens_out} · "
+        f"repairs {llm.repairs} · fallbacks {llm.fallbacks}" + (" (offline: tokens are estimates)" if llm.backend == "offline" else ""),
+        "",
+        f"  {'kind':<18}{'requests':>9}{'tokens in':>11}{'tokens out':>11}{'fallbacks':>10}",
+    ]
+    for kind, stats in sorted(llm.by_kind.items()):
+        lines.append(f"  {kind:<18}{stats.requests:>9}{stats.tokens_in:>11}{stats.tokens_out:>11}{stats.fallbacks:>10}")
+    for event in summary.events:
+        lines.append(f"event 「{event.what}」: known by {event.known_at_start} at start → {event.known_at_end} at end")
+    if summary.sample_lines:
+        lines.append("some lines:")
+        lines += [f"  {line}" for line in summary.sample_lines[:5]]
+    if summary.stopped_early:
+        lines.append(f"stopped early: {summary.stopped_early}")
+    lines.append(f"replay: {out}")
+    return "\n".join(lines)

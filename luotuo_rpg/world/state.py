@@ -1,0 +1,197 @@
+"""The runtime world: bodies on tiles, object states, conversations, events.
+
+Only the engine (``sim``) mutates :class:`WorldState`. Agents see a frozen
+:class:`WorldView` taken at the start of a tick, so nothing one agent does in
+a tick can be seen by another until the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.world.clock import GameClock
+from luotuo_rpg.world.grid import Grid, Tile
+from luotuo_rpg.world.places import Places
+from luotuo_rpg.world.spec import WorldSpec
+
+
+@dataclass(frozen=True)
+class AgentSeen:
+    id: int
+    name: str
+    pos: Tile
+    action: str
+    emoji: str
+    place: str
+    conversation: int | None
+    asleep: bool
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    speaker: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    members: tuple[int, int]
+    lines: tuple[ChatTurn, ...]
+    turn: int
+    ended: bool
+
+
+@dataclass(frozen=True)
+class ActiveEvent:
+    what: str
+    where: str
+    start_tick: int
+    end_tick: int
+
+
+class Conversation(BaseModel):
+    id: int
+    members: tuple[int, int]
+    lines: list[tuple[str, str]] = Field(default_factory=list)
+    turn: int
+    started: int
+    ended_at: int | None = None
+
+
+class Body(BaseModel):
+    """An agent's physical, publicly visible state."""
+
+    id: int
+    name: str
+    pos: Tile
+    path: list[Tile] = Field(default_factory=list)
+    blocked_ticks: int = 0
+    action: str = "睡觉"
+    emoji: str = "😴"
+    place: str = ""
+    target: str = ""
+    conversation: int | None = None
+    asleep: bool = True
+
+
+@dataclass(frozen=True)
+class WorldView:
+    tick: int
+    time: str
+    date: str
+    minute_of_day: int
+    agents: tuple[AgentSeen, ...]
+    objects: Mapping[str, str]
+    events: tuple[ActiveEvent, ...]
+    conversations: Mapping[int, ConversationView]
+    places: Places = field(repr=False)
+    cells: Mapping[tuple[int, int], tuple[int, ...]] = field(repr=False)
+    cell_size: int = 8
+
+    def near(self, agent_id: int, radius: int) -> list[AgentSeen]:
+        """Agents within ``radius`` tiles (Chebyshev), nearest first, ties by id."""
+        me = self.agents[agent_id]
+        cx, cy = me.pos[0] // self.cell_size, me.pos[1] // self.cell_size
+        reach = radius // self.cell_size + 1
+        found: list[tuple[int, int]] = []
+        for gx in range(cx - reach, cx + reach + 1):
+            for gy in range(cy - reach, cy + reach + 1):
+                for other in self.cells.get((gx, gy), ()):
+                    if other == agent_id:
+                        continue
+                    pos = self.agents[other].pos
+                    distance = max(abs(pos[0] - me.pos[0]), abs(pos[1] - me.pos[1]))
+                    if distance <= radius:
+                        found.append((distance, other))
+        found.sort()
+        return [self.agents[i] for _, i in found]
+
+
+class WorldState:
+    def __init__(self, spec: WorldSpec, grid: Grid | None = None, cell_size: int = 8):
+        self.spec = spec
+        self.grid = grid or Grid.from_spec(spec.map)
+        self.clock = GameClock(spec.world.start, spec.world.tick_seconds)
+        self.places = Places(spec, self.grid)
+        self.cell_size = cell_size
+        self.tick = 0
+        self.objects: dict[str, str] = dict(self.places.initial_states)
+        self.conversations: dict[int, Conversation] = {}
+        self.next_conversation = 0
+        self.bodies: list[Body] = []
+        taken: set[Tile] = set()
+        for index, persona in enumerate(spec.personas):
+            pos = tuple(persona.spawn) if persona.spawn else self._free_tile(persona.home, persona.name, taken)
+            taken.add(pos)  # type: ignore[arg-type]
+            self.bodies.append(Body(id=index, name=persona.name, pos=pos, place=persona.home, target=persona.home))
+
+    def _free_tile(self, room: str, who: str, taken: set[Tile]) -> Tile:
+        tiles = self.places.room_tiles[room]
+        first = self.places.tile_for(room, who)
+        assert first is not None
+        if first not in taken:
+            return first
+        return next((t for t in tiles if t not in taken), first)
+
+    def event_schedule(self) -> list[ActiveEvent]:
+        out = []
+        for event in self.spec.events:
+            start = self.clock.tick_of(event.when)
+            out.append(ActiveEvent(event.what, event.where, start, start + self.clock.ticks_for_minutes(event.minutes)))
+        return out
+
+    def snapshot(self) -> WorldView:
+        cells: dict[tuple[int, int], list[int]] = {}
+        agents = []
+        for body in self.bodies:
+            agents.append(
+                AgentSeen(body.id, body.name, body.pos, body.action, body.emoji, body.place, body.conversation, body.asleep)
+            )
+            cells.setdefault((body.pos[0] // self.cell_size, body.pos[1] // self.cell_size), []).append(body.id)
+        active = tuple(e for e in self.event_schedule() if e.start_tick <= self.tick < e.end_tick)
+        conversations = {
+            c.id: ConversationView(
+                c.id, c.members, tuple(ChatTurn(s, t) for s, t in c.lines), c.turn, c.ended_at is not None
+            )
+            for c in self.conversations.values()
+        }
+        return WorldView(
+            tick=self.tick,
+            time=self.clock.label(self.tick),
+            date=self.clock.date(self.tick),
+            minute_of_day=self.clock.minute_of_day(self.tick),
+            agents=tuple(agents),
+            objects=MappingProxyType(dict(self.objects)),
+            events=active,
+            conversations=MappingProxyType(conversations),
+            places=self.places,
+            cells=MappingProxyType({k: tuple(v) for k, v in cells.items()}),
+            cell_size=self.cell_size,
+        )
+
+    def now(self) -> dt.datetime:
+        return self.clock.time_at(self.tick)
+
+    # --- checkpoints ----------------------------------------------------------
+    def get_state(self) -> dict:
+        return {
+            "tick": self.tick,
+            "objects": dict(self.objects),
+            "conversations": [c.model_dump(mode="json") for c in self.conversations.values()],
+            "next_conversation": self.next_conversation,
+            "bodies": [b.model_dump(mode="json") for b in self.bodies],
+        }
+
+    def set_state(self, state: dict) -> None:
+        self.tick = state["tick"]
+        self.objects = dict(state["objects"])
+        self.conversations = {c["id"]: Conversation.model_validate(c) for c in state["conversations"]}
+        self.next_conversation = state["next_conversation"]
+        self.bodies = [Body.model_validate(b) for b in state["bodies"]]
+
