@@ -40,8 +40,8 @@ class SimConfig(BaseModel):
     action_max_minutes: int = Field(default=15, ge=1)
 
     # Reaction and conversation
-    conversation_max_turns: int = Field(default=8, ge=2, description="Lines per conversation, both sides together.")
-    pair_cooldown_minutes: int = Field(default=120, ge=0, description="Before the same two talk again (ours; stops loops).")
+    conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
+    pair_cooldown_minutes: int = Field(default=180, ge=0, description="Before the same two talk again (ours; stops loops).")
     react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
 
     # Run files

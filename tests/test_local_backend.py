@@ -20,13 +20,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config  # noqa: E402
+from peft import LoraConfig, PeftModel, get_peft_model
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
-from luotuo_rpg.llm.chat import ChatBackend, ChatRequest  # noqa: E402
-from luotuo_rpg.llm.local_backend import LocalBackend  # noqa: E402
-from luotuo_rpg.llm.lora_batch import BASE, AdapterError, MultiLoRA  # noqa: E402
+from luotuo_rpg.llm.chat import ChatBackend, ChatRequest
+from luotuo_rpg.llm.local_backend import LocalBackend
+from luotuo_rpg.llm.lora_batch import BASE, AdapterError, MultiLoRA
 
 CORPUS = [
     "小明在咖啡馆里喝咖啡，然后去图书馆看书。",
@@ -76,7 +76,7 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 
 @pytest.fixture(scope="module")
-def model(tokenizer: PreTrainedTokenizerFast):  # noqa: ANN201 - transformers model
+def model(tokenizer: PreTrainedTokenizerFast):
     torch.manual_seed(0)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -97,7 +97,7 @@ def model(tokenizer: PreTrainedTokenizerFast):  # noqa: ANN201 - transformers mo
     return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
 
 
-def make_adapter(model, folder: Path, seed: int, config: LoraConfig) -> Path:  # noqa: ANN001
+def make_adapter(model, folder: Path, seed: int, config: LoraConfig) -> Path:
     torch.manual_seed(seed)
     peft_model = get_peft_model(copy.deepcopy(model), config)
     for name, parameter in peft_model.named_parameters():
@@ -109,7 +109,7 @@ def make_adapter(model, folder: Path, seed: int, config: LoraConfig) -> Path:  #
 
 
 @pytest.fixture(scope="module")
-def adapters(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # noqa: ANN001
+def adapters(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
     return {
         "a": make_adapter(model, root / "a", 1, LoraConfig(r=4, lora_alpha=8, target_modules=ATTENTION)),
@@ -131,7 +131,7 @@ def adapters(model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     }
 
 
-def reference(model, tokenizer, prompt: str, max_new: int) -> tuple[str, int]:  # noqa: ANN001
+def reference(model, tokenizer, prompt: str, max_new: int) -> tuple[str, int]:
     """transformers' own greedy generate for one prompt, no padding: the text and generated-token count."""
     text = tokenizer.apply_chat_template(messages(prompt), tokenize=False, add_generation_prompt=True)
     ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
@@ -149,16 +149,16 @@ def reference(model, tokenizer, prompt: str, max_new: int) -> tuple[str, int]:  
     return tokenizer.decode(new, skip_special_tokens=True), len(new)
 
 
-def peft_reference(model, tokenizer, adapter: Path, prompt: str, max_new: int) -> tuple[str, int]:  # noqa: ANN001
+def peft_reference(model, tokenizer, adapter: Path, prompt: str, max_new: int) -> tuple[str, int]:
     peft_model = PeftModel.from_pretrained(copy.deepcopy(model), str(adapter)).eval()
     return reference(peft_model, tokenizer, prompt, max_new)
 
 
-def assert_no_hooks_left(model) -> None:  # noqa: ANN001
+def assert_no_hooks_left(model) -> None:
     assert all(not module._forward_hooks for module in model.modules())
 
 
-async def test_concurrent_greedy_requests_form_one_batch_and_match_one_at_a_time(model, tokenizer) -> None:  # noqa: ANN001
+async def test_concurrent_greedy_requests_form_one_batch_and_match_one_at_a_time(model, tokenizer) -> None:
     backend = LocalBackend.from_model(model, tokenizer)
     assert isinstance(backend, ChatBackend)
     results = await asyncio.gather(*(backend.chat(request(p, max_tokens=16)) for p in PROMPTS))
@@ -180,7 +180,7 @@ async def test_concurrent_greedy_requests_form_one_batch_and_match_one_at_a_time
 
 
 async def test_mixed_adapter_batch_matches_peft_per_adapter_and_base_rows_match_plain_model(
-    model, tokenizer, adapters: dict[str, Path]  # noqa: ANN001
+    model, tokenizer, adapters: dict[str, Path]
 ) -> None:
     rows = [
         (PROMPTS[0], None),
@@ -222,7 +222,7 @@ async def test_mixed_adapter_batch_matches_peft_per_adapter_and_base_rows_match_
 
 
 def test_saved_adapter_reloads_to_identical_logits_in_peft_and_in_batched_lora(
-    model, tokenizer, tmp_path: Path  # noqa: ANN001
+    model, tokenizer, tmp_path: Path
 ) -> None:
     torch.manual_seed(7)
     in_memory = get_peft_model(
@@ -259,7 +259,7 @@ def test_saved_adapter_reloads_to_identical_logits_in_peft_and_in_batched_lora(
     assert_no_hooks_left(model)
 
 
-async def test_stop_strings_and_max_tokens_end_each_row_on_its_own(model, tokenizer) -> None:  # noqa: ANN001
+async def test_stop_strings_and_max_tokens_end_each_row_on_its_own(model, tokenizer) -> None:
     backend = LocalBackend.from_model(model, tokenizer)
     prompt = PROMPTS[1]
     full = await backend.chat(request(prompt, max_tokens=24))
@@ -287,7 +287,7 @@ async def test_stop_strings_and_max_tokens_end_each_row_on_its_own(model, tokeni
     await backend.aclose()
 
 
-async def test_end_of_sequence_token_ends_its_row_and_is_not_in_the_text(model, tokenizer) -> None:  # noqa: ANN001
+async def test_end_of_sequence_token_ends_its_row_and_is_not_in_the_text(model, tokenizer) -> None:
     emitted = []
     for prompt in PROMPTS[:3]:
         text = tokenizer.apply_chat_template(messages(prompt), tokenize=False, add_generation_prompt=True)
@@ -315,7 +315,7 @@ async def test_end_of_sequence_token_ends_its_row_and_is_not_in_the_text(model, 
     assert ended[0].tokens_out <= 5
 
 
-async def test_event_loop_keeps_running_while_a_batch_generates(model, tokenizer) -> None:  # noqa: ANN001
+async def test_event_loop_keeps_running_while_a_batch_generates(model, tokenizer) -> None:
     backend = LocalBackend.from_model(model, tokenizer)
     ticks = 0
 
@@ -333,7 +333,7 @@ async def test_event_loop_keeps_running_while_a_batch_generates(model, tokenizer
     assert ticks >= 5, "generation must run off the event loop"
 
 
-async def test_sampling_is_seeded_and_greedy_rows_stay_greedy_beside_it(model, tokenizer) -> None:  # noqa: ANN001
+async def test_sampling_is_seeded_and_greedy_rows_stay_greedy_beside_it(model, tokenizer) -> None:
     runs = []
     for _ in range(2):
         backend = LocalBackend.from_model(model, tokenizer, seed=123)
@@ -348,7 +348,7 @@ async def test_sampling_is_seeded_and_greedy_rows_stay_greedy_beside_it(model, t
     assert runs[0][1].text == reference(model, tokenizer, PROMPTS[2], 12)[0]
 
 
-async def test_bad_adapter_fails_only_its_request(model, tokenizer, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_bad_adapter_fails_only_its_request(model, tokenizer, tmp_path: Path) -> None:
     backend = LocalBackend.from_model(model, tokenizer)
     good, bad = await asyncio.gather(
         backend.chat(request(PROMPTS[0], max_tokens=4)),
@@ -362,7 +362,7 @@ async def test_bad_adapter_fails_only_its_request(model, tokenizer, tmp_path: Pa
     await backend.aclose()
 
 
-async def test_tokenizer_without_chat_template_gets_a_role_transcript(model, tokenizer) -> None:  # noqa: ANN001
+async def test_tokenizer_without_chat_template_gets_a_role_transcript(model, tokenizer) -> None:
     bare = copy.deepcopy(tokenizer)
     bare.chat_template = None
     backend = LocalBackend.from_model(model, bare)
@@ -372,7 +372,7 @@ async def test_tokenizer_without_chat_template_gets_a_role_transcript(model, tok
     await backend.aclose()
 
 
-async def test_model_folder_loads_offline_in_fp32_on_cpu(model, tokenizer, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_model_folder_loads_offline_in_fp32_on_cpu(model, tokenizer, tmp_path: Path) -> None:
     model.save_pretrained(str(tmp_path / "model"))
     tokenizer.save_pretrained(str(tmp_path / "model"))
     backend = LocalBackend(tmp_path / "model", device="cpu")

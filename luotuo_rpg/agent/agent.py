@@ -52,6 +52,7 @@ from luotuo_rpg.world.state import AgentSeen, WorldView
 
 log = logging.getLogger(__name__)
 DAY = 24 * 60
+_CONVERSABLE = {"observation", "chat", "thought", "event"}
 _TRIVIAL = ("睡觉", "走向", "发呆", "闲着", "sleep", "walking", "idle")
 
 
@@ -254,8 +255,17 @@ class Agent:
             conversation = view.conversations.get(me.conversation)
             if conversation is not None and conversation.turn == self.id and not conversation.ended:
                 await self._converse(view, mind, decision, conversation)
-            await self._flush_observations(view, mind, force=False)
-            return decision
+        else:
+            await self._act_on_world(view, mind, decision)
+        await self._flush_observations(view, mind, force=False)
+        # Checked after every think, whatever it did, so reflection comes in the tick
+        # the threshold is crossed.
+        if state.importance_since_reflection >= self.config.reflection_threshold:
+            await self.reflect(view, mind, decision)
+        return decision
+
+    async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision) -> None:
+        state = self.state
         for conversation in view.conversations.values():
             if conversation.ended and self.id in conversation.members and conversation.id not in state.handled_conversations:
                 await self._after_conversation(view, mind, conversation)
@@ -264,10 +274,6 @@ class Agent:
         state.react_to = []
         if decision.talk_to is None and (view.tick >= state.action_end or state.replan) and state.plan_date is not None:
             await self._next_action(view, mind, decision)
-        await self._flush_observations(view, mind, force=False)
-        if state.importance_since_reflection >= self.config.reflection_threshold:
-            await self.reflect(view, mind, decision)
-        return decision
 
     async def _store_initial(self, view: WorldView, mind: Mind) -> None:
         if self._initial_memories_stored:
@@ -288,9 +294,11 @@ class Agent:
         self.state.importance_since_reflection += importance
         return self.memory.add(kind, text, tick, importance, vector, cites)
 
-    async def recall(self, query: str, view: WorldView, mind: Mind, k: int | None = None) -> list[MemoryRef]:
+    async def recall(
+        self, query: str, view: WorldView, mind: Mind, k: int | None = None, kinds: set[str] | None = None
+    ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
-        nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights)
+        nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
         return [MemoryRef(id=n.id, text=n.text[:80]) for n in nodes]
 
     async def _flush_observations(self, view: WorldView, mind: Mind, force: bool) -> None:
@@ -395,7 +403,7 @@ class Agent:
         output = await mind.ask(request)
         assert isinstance(output, PlanBlockOutput)
         self.state.counters.block_plans += 1
-        return output.actions
+        return list(output.actions)
 
     async def _react(self, view: WorldView, mind: Mind, decision: Decision) -> None:
         state = self.state
@@ -426,11 +434,11 @@ class Agent:
         partner_id = conversation.members[0] if conversation.members[1] == self.id else conversation.members[1]
         partner = view.agents[partner_id].name
         topic = conversation.lines[-1].text if conversation.lines else partner
-        memories = await self.recall(f"{partner} {topic}", view, mind, k=4)
+        memories = await self.recall(f"{partner} {topic}", view, mind, k=4, kinds=_CONVERSABLE)
         turns_left = self.config.conversation_max_turns - len(conversation.lines)
         request = ConverseRequest(
             agent=self.name, time=view.time, language=self.language, persona=self.brief(about=partner, full=False),
-            partner=partner, relationship=self.persona.relationships.get(partner, ""),
+            partner=partner,
             history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
             memories=memories, known_events=self.state.known_events, turns_left=turns_left,
         )
@@ -508,10 +516,16 @@ class Agent:
 
     # --- checkpoints ----------------------------------------------------------
     def get_state(self) -> dict:
-        return {"state": self.state.model_dump(mode="json"), "memory": self.memory.get_state()}
+        # The flag travels with the state: an agent checkpointed before it first woke
+        # (empty stream) must still store its persona memories after a restore.
+        return {
+            "state": self.state.model_dump(mode="json"),
+            "memory": self.memory.get_state(),
+            "initial_memories_stored": self._initial_memories_stored,
+        }
 
     def set_state(self, data: dict) -> None:
         self.state = AgentState.model_validate(data["state"])
         self.memory.set_state(data["memory"])
-        self._initial_memories_stored = True
+        self._initial_memories_stored = bool(data.get("initial_memories_stored", len(self.memory) > 0))
 

@@ -238,7 +238,6 @@ class ConverseRequest(Request):
     max_tokens: ClassVar[int] = 150
     persona: PersonaBrief
     partner: str
-    relationship: str = ""
     history: list[ChatLine] = Field(default_factory=list)
     memories: list[MemoryRef] = Field(default_factory=list)
     known_events: list[EventBrief] = Field(default_factory=list)

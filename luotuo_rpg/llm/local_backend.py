@@ -205,8 +205,8 @@ class LocalBackend:
         queue, loop = self._queue, self._loop
         while True:
             batch = [await queue.get()]
-            if self._batch_window_s > 0:
-                await asyncio.sleep(self._batch_window_s)
+            if self._batch_window_s > 0 and queue.qsize() < self._max_batch - 1:
+                await asyncio.sleep(self._batch_window_s)  # let the rest of this tick's requests arrive
             while len(batch) < self._max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             batch = [pending for pending in batch if not pending.future.done()]
@@ -215,7 +215,8 @@ class LocalBackend:
             requests = [pending.request for pending in batch]
             try:
                 results = await loop.run_in_executor(self._executor, self._run_batch, requests)
-            except Exception as exc:  # noqa: BLE001 - any failure of the batch fails its requests, not the collector
+            except Exception as exc:
+                # A failed batch (out of memory, a CUDA error) fails its requests; the collector lives on.
                 self.counters["generation_errors"] += 1
                 log.exception("local generation failed for a batch of %d", len(batch))
                 for pending in batch:
@@ -246,7 +247,7 @@ class LocalBackend:
             try:
                 adapter = BASE if request.adapter is None else self._load_adapter(request.adapter)
                 prompt_ids = self._prompt_ids(request.messages)
-            except Exception as exc:  # noqa: BLE001 - a bad adapter or template fails that request only
+            except Exception as exc:  # noqa: BLE001 - a bad adapter or template fails that request, not the batch
                 results[position] = exc
                 continue
             rows.append(
@@ -308,9 +309,12 @@ class LocalBackend:
         input_ids, attention = input_ids.to(device), attention.to(device)
         # Positions count real tokens only, so a left-padded row sees the same positions as when run alone.
         positions = (attention.cumsum(-1) - 1).clamp_(min=0)
+        # Without padding the mask says nothing the causal default does not, and building it every step costs
+        # kernels (generate drops it too).
+        mask: torch.Tensor | None = attention if any(len(row.prompt_ids) < width for row in rows) else None
 
         temperatures = torch.tensor([max(row.temperature, 0.0) for row in rows], device=device)
-        sampling = bool((temperatures > 0).any())
+        sampling = any(row.temperature > 0 for row in rows)
         # Byte-level tokens can split one CJK character into three, so look back far enough to see a whole stop string.
         stop_window = [3 * max(map(len, row.stop)) + 2 if row.stop else 0 for row in rows]
         out_ids: list[list[int]] = [[] for _ in rows]
@@ -328,7 +332,7 @@ class LocalBackend:
         with lora:
             for _ in range(steps):
                 logits = self.model(
-                    input_ids=step_ids, attention_mask=attention, position_ids=step_pos, **kwargs
+                    input_ids=step_ids, attention_mask=mask, position_ids=step_pos, **kwargs
                 ).logits[:, -1, :]
                 next_ids = self._pick(logits, temperatures, sampling)
                 self.counters["decode_steps"] += 1
@@ -336,17 +340,18 @@ class LocalBackend:
                     if done[i]:
                         continue
                     out_ids[i].append(token)
-                    if token in self._eos_ids:
-                        done[i] = by_eos[i] = True
-                    elif len(out_ids[i]) >= rows[i].max_new:
-                        done[i] = True
-                    elif stop_window[i] and self._hit_stop(out_ids[i], rows[i].stop, stop_window[i]):
-                        done[i] = True
+                    by_eos[i] = token in self._eos_ids
+                    done[i] = (
+                        by_eos[i]
+                        or len(out_ids[i]) >= rows[i].max_new
+                        or bool(stop_window[i] and self._hit_stop(out_ids[i], rows[i].stop, stop_window[i]))
+                    )
                 if all(done):
                     break
                 # Finished rows keep decoding their own tokens; their output is ignored and costs ~nothing.
                 step_ids = next_ids[:, None]
-                attention = torch.cat([attention, attention.new_ones((batch, 1))], dim=1)
+                if mask is not None:
+                    mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
                 step_pos = step_pos[:, -1:] + 1
         return [_Generated(token_ids=ids, ended_by_eos=eos) for ids, eos in zip(out_ids, by_eos)]
 
@@ -369,10 +374,10 @@ def _resolve_dtype(dtype: torch.dtype | str | None, device: str) -> torch.dtype:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
-    resolved = getattr(torch, dtype, None)
-    if not isinstance(resolved, torch.dtype):
-        raise ValueError(f"unknown dtype {dtype!r} (expected e.g. 'bfloat16', 'float16', 'float32')")
-    return resolved
+    names = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    if dtype not in names:
+        raise ValueError(f"unknown dtype {dtype!r}, expected one of {sorted(names)}")
+    return names[dtype]
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:

@@ -115,6 +115,7 @@ class _LayerPlan:
         batch = x.shape[0]
         tokens = x.numel() // (batch * x.shape[-1])
         if tokens == 1:
+            assert self.col_mask is not None
             h = x.reshape(batch, -1) @ self.a_cat
             h.mul_(self.col_mask)
             out.view(batch, n_out).addmm_(h, self.b_cat)
@@ -286,7 +287,7 @@ class MultiLoRA:
         return plans
 
 
-def _hook_for(plan: _LayerPlan):  # noqa: ANN202 - torch's hook signature
+def _hook_for(plan: _LayerPlan):
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
         plan.delta_into(args[0], output)
         return output

@@ -199,7 +199,7 @@ class OfflineMind:
         busy = is_sleep(request.current_action)
         if request.other and not busy:
             knows = request.other in request.persona.relationships
-            chance = 0.75 if knows else 0.3
+            chance = 0.5 if knows else 0.15
             if rng.random() < chance:
                 reason = (
                     f"正好碰见{request.other}，上去打个招呼。" if self.language == "zh" else f"Ran into {request.other}; say hello."
@@ -218,7 +218,7 @@ class OfflineMind:
         told = " ".join(line.text for line in request.history)
         untold = [e for e in request.known_events if e.what not in told]
         if not mine and not theirs:
-            relation = request.relationship or ""
+            relation = request.persona.relationships.get(request.partner, "")
             line = (
                 f"{request.partner}，{_greeting(rng)}" + (f"{catch}！" if catch and rng.random() < 0.5 else "")
                 if zh

@@ -40,7 +40,7 @@ def _persona_line(request: Request) -> str:
 
 
 def context_json(request: Request) -> str:
-    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude={"language"})}
+    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude={"language"}, exclude_defaults=True)}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -23,7 +23,7 @@ from luotuo_rpg.llm.offline import is_sleep
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import WorldSpec
-from luotuo_rpg.world.state import Body, Conversation, WorldState
+from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
 
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
@@ -40,7 +40,6 @@ class Simulation:
         self.agents = [
             Agent(i, persona, spec, self.config, self.world.clock, embed_dim) for i, persona in enumerate(spec.personas)
         ]
-        self._schedule = self.world.event_schedule()
         self._last: dict[int, AgentFrame] = {}
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
@@ -58,7 +57,7 @@ class Simulation:
         decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
         self.thinks += len(thinkers)
         events: list[FrameEvent] = []
-        for event in self._schedule:
+        for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
             elif event.end_tick == world.tick:
@@ -180,6 +179,15 @@ class Simulation:
         self._last_objects = dict(world.objects)
         return Frame(tick=world.tick, time=world.clock.label(world.tick), key=key, agents=agents, objects=objects, events=events)
 
+    def inject_event(self, what: str, where: str, minutes: int = 60) -> None:
+        """An event at a place from outside (a viewer's control): it starts next tick,
+        nearby agents perceive it, and it spreads only through what they say."""
+        world = self.world
+        if not world.places.exists(where):
+            raise ValueError(f"unknown place {where!r}")
+        start = world.tick + 1
+        world.injected.append(ActiveEvent(what, where, start, start + world.clock.ticks_for_minutes(minutes)))
+
     # --- queries used by the summary, the server and the report --------------
     def knows(self, what: str) -> list[str]:
         return [agent.name for agent in self.agents if agent.knows_event(what)]
@@ -195,7 +203,8 @@ class Simulation:
             "last_frame": {str(k): v.model_dump(mode="json") for k, v in self._last.items()},
             "last_objects": self._last_objects,
             "thinks": self.thinks,
-            "lines_said": self.lines_said[-200:],
+            # The summary quotes the first lines, the viewers the latest: keep both ends.
+            "lines_said": self.lines_said if len(self.lines_said) <= 212 else self.lines_said[:12] + self.lines_said[-200:],
         }
 
     def set_state(self, state: dict) -> None:

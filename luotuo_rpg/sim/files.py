@@ -60,6 +60,9 @@ class RunMeta(BaseModel):
     config: dict[str, Any]
     keyframe_every: int
     parent: str | None = Field(default=None, description="For forks: the run and tick forked from.")
+    hours: float | None = Field(
+        default=None, description="Target in game hours from the world's start: resume and fork stop there."
+    )
 
 
 class AgentSummary(BaseModel):

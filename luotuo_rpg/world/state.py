@@ -124,6 +124,7 @@ class WorldState:
         self.objects: dict[str, str] = dict(self.places.initial_states)
         self.conversations: dict[int, Conversation] = {}
         self.next_conversation = 0
+        self.injected: list[ActiveEvent] = []
         self.bodies: list[Body] = []
         taken: set[Tile] = set()
         for index, persona in enumerate(spec.personas):
@@ -144,7 +145,7 @@ class WorldState:
         for event in self.spec.events:
             start = self.clock.tick_of(event.when)
             out.append(ActiveEvent(event.what, event.where, start, start + self.clock.ticks_for_minutes(event.minutes)))
-        return out
+        return out + self.injected
 
     def snapshot(self) -> WorldView:
         cells: dict[tuple[int, int], list[int]] = {}
@@ -185,6 +186,7 @@ class WorldState:
             "objects": dict(self.objects),
             "conversations": [c.model_dump(mode="json") for c in self.conversations.values()],
             "next_conversation": self.next_conversation,
+            "injected": [[e.what, e.where, e.start_tick, e.end_tick] for e in self.injected],
             "bodies": [b.model_dump(mode="json") for b in self.bodies],
         }
 
@@ -193,5 +195,6 @@ class WorldState:
         self.objects = dict(state["objects"])
         self.conversations = {c["id"]: Conversation.model_validate(c) for c in state["conversations"]}
         self.next_conversation = state["next_conversation"]
+        self.injected = [ActiveEvent(*e) for e in state.get("injected", [])]
         self.bodies = [Body.model_validate(b) for b in state["bodies"]]
 

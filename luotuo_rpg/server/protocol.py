@@ -1,0 +1,116 @@
+"""Websocket messages between the server and its viewers (browser, pygame).
+
+Server → client: ``hello`` once on connect (map, places, personas, the current
+full state as a keyframe), then one ``frame`` per tick (a delta; apply it to
+the state from ``hello``), ``result`` for a control, ``error`` for a bad message.
+Client → server: ``control`` messages; every control needs the server's token.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.sim.files import Frame
+from luotuo_rpg.world.spec import Tile, WorldSpec
+
+
+class PlaceInfo(BaseModel):
+    address: str
+    rect: tuple[int, int, int, int]
+    color: str
+    objects: dict[str, tuple[int, int]] = Field(default_factory=dict, description="object address → tile")
+
+
+class PersonaInfo(BaseModel):
+    id: int
+    name: str
+    color: str
+    age: int
+    traits: list[str]
+
+
+class MapInfo(BaseModel):
+    width: int
+    height: int
+    rows: list[str]
+    legend: dict[str, Tile]
+
+
+class ReplayInfo(BaseModel):
+    run_id: str
+    ticks: int = Field(description="Frames in the replay.")
+
+
+class Hello(BaseModel):
+    type: Literal["hello"] = "hello"
+    world: str
+    start: str
+    tick_seconds: int
+    map: MapInfo
+    places: list[PlaceInfo]
+    personas: list[PersonaInfo]
+    state: Frame = Field(description="Full state now, as a keyframe.")
+    paused: bool = False
+    speed: float = Field(default=0.0, description="Ticks per second; 0 = as fast as possible.")
+    replay: ReplayInfo | None = None
+
+
+class FrameMessage(BaseModel):
+    type: Literal["frame"] = "frame"
+    frame: Frame
+
+
+ControlAction = Literal["pause", "resume", "speed", "step", "interview", "inject", "seek"]
+
+
+class Control(BaseModel):
+    type: Literal["control"] = "control"
+    token: str = ""
+    action: ControlAction
+    value: float | None = Field(default=None, description="speed: ticks/s (0 = fastest); seek: tick")
+    agent: int | None = Field(default=None, description="interview: agent id")
+    question: str | None = Field(default=None, max_length=500)
+    what: str | None = Field(default=None, max_length=200, description="inject: the event")
+    where: str | None = Field(default=None, description="inject: area/room")
+    minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
+class ControlResult(BaseModel):
+    type: Literal["result"] = "result"
+    action: ControlAction
+    ok: bool
+    answer: str | None = None
+    error: str | None = None
+
+
+class ErrorMessage(BaseModel):
+    type: Literal["error"] = "error"
+    message: str
+
+
+def hello_from_spec(spec: WorldSpec, state: Frame, **extra) -> Hello:
+    from luotuo_rpg.world.spec import PLACE_SEPARATOR
+
+    places = []
+    for area in spec.areas:
+        for room in area.rooms:
+            address = f"{area.name}{PLACE_SEPARATOR}{room.name}"
+            places.append(
+                PlaceInfo(
+                    address=address, rect=room.rect, color=room.color or area.color,
+                    objects={f"{address}{PLACE_SEPARATOR}{o.name}": o.tile for o in room.objects},
+                )
+            )
+    rows = spec.map.lines()
+    return Hello(
+        world=spec.world.name,
+        start=spec.world.start.isoformat(),
+        tick_seconds=spec.world.tick_seconds,
+        map=MapInfo(width=len(rows[0]), height=len(rows), rows=rows, legend={k: v for k, v in spec.map.legend.items()}),
+        places=places,
+        personas=[PersonaInfo(id=i, name=p.name, color=p.color, age=p.age, traits=p.traits) for i, p in enumerate(spec.personas)],
+        state=state,
+        **extra,
+    )

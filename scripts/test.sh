@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine, then run them.
+# Browser tests need Debian's chromium and a CJK font; the local-model tests need torch
+# (the CPU wheel: plain `torch` would pull a multi-GB CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei"; then
+  echo "== installing chromium, chromium-driver, fonts-wqy-microhei (apt)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver fonts-wqy-microhei fontconfig >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+echo "== installing python packages"
+"$PY" -m pip install -q "torch==2.13.0"
+"$PY" -m pip install -q -e ".[test]"
+
+echo "== running tests"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy
+exec "$PY" -m pytest -q "$@"

@@ -1,0 +1,51 @@
+"""The one test double for the model: the offline mind, recording every request.
+
+It can also scramble completion order (a different number of event-loop turns
+per request) to show that the order in which agents finish thinking never
+changes a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+
+import numpy as np
+from pydantic import BaseModel
+
+from luotuo_rpg.llm.kinds import Request
+from luotuo_rpg.llm.offline import OfflineMind
+
+
+class RecordingMind:
+    def __init__(self, seed: int = 0, scramble: bool = False, answers: dict[str, BaseModel] | None = None):
+        self.inner = OfflineMind(seed=seed)
+        self.stats = self.inner.stats
+        self.embedder = self.inner.embedder
+        self.requests: list[Request] = []
+        self.outputs: list[BaseModel] = []
+        self.ticks: list[str] = []
+        self.scramble = scramble
+        self.answers = answers or {}
+
+    async def ask(self, request: Request) -> BaseModel:
+        self.requests.append(request)
+        if self.scramble:
+            turns = zlib.crc32(f"{request.agent}{request.time}{request.kind}".encode()) % 7
+            for _ in range(turns):
+                await asyncio.sleep(0)
+        if request.kind in self.answers:
+            output = request.check(self.answers[request.kind].model_copy(deep=True))
+        else:
+            output = await self.inner.ask(request)
+        self.outputs.append(output)
+        return output
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await self.inner.embed(texts)
+
+    async def aclose(self) -> None:
+        return None
+
+    def kinds(self) -> list[str]:
+        return [r.kind for r in self.requests]
