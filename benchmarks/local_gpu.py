@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import platform
@@ -33,10 +34,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-SHAPES: dict[str, dict[str, int]] = {
+SHAPES: dict[str, dict[str, Any]] = {
     # Qwen2.5-0.5B and Qwen2.5-7B dimensions.
     "0.5b": {
         "hidden_size": 896,
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         shape_rows, adapter_row = bench_shape(shape, batches, args, device)
         rows += shape_rows
         adapter_rows.append(adapter_row)
+        if device == "cuda":
+            gc.collect()
+            torch.cuda.empty_cache()  # the last shape's model is gone; hand its memory back before the next
 
     report = render(card, rows, adapter_rows, args)
     print(report)
@@ -215,9 +220,6 @@ def bench_shape(shape: str, batches: list[int], args: argparse.Namespace, device
         mixed_s = timed(through_backend(batch, [str(paths[i % ADAPTERS]) for i in range(batch)]), args.repeats, device)
     tokens = batch * args.new_tokens
     asyncio.run(backend.aclose())
-    del backend, model
-    if device == "cuda":
-        torch.cuda.empty_cache()
     return rows, AdapterRow(shape, batch, tokens / single_s, tokens / mixed_s)
 
 
@@ -254,7 +256,7 @@ def timed(run: Callable[[], None], repeats: int, device: str) -> float:
     return statistics.median(seconds)
 
 
-def id_tokenizer(vocab_size: int):  # noqa: ANN201 - a transformers tokenizer
+def id_tokenizer(vocab_size: int) -> Any:
     """A real fast tokenizer over the words "0" … "N-1": the text "17 42 99" is exactly those ids.
 
     The chat template emits the message content only, so a prompt of N ids is N tokens through the backend.
@@ -303,9 +305,11 @@ def render(card: str, rows: list[Row], adapter_rows: list[AdapterRow], args: arg
     lines = [
         f"# Local backend throughput — {card}",
         "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · torch {torch.__version__} · transformers "
-        f"{transformers.__version__} · random-weight Qwen2 shapes · {args.prompt_tokens}-token prompts · "
-        f"{args.new_tokens} new tokens per row (forced) · greedy · median of {args.repeats} after a warm-up.",
+        (
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · torch {torch.__version__} · transformers "
+            f"{transformers.__version__} · random-weight Qwen2 shapes · {args.prompt_tokens}-token prompts · "
+            f"{args.new_tokens} new tokens per row (forced) · greedy · median of {args.repeats} after a warm-up."
+        ),
         "",
         "| shape | batch | plain generate tok/s | LocalBackend tok/s | backend / plain |",
         "|---|---:|---:|---:|---:|",

@@ -16,7 +16,7 @@ class SimConfig(BaseModel):
         default=4, ge=1, description="Nearest perceived agents/events attended to per tick (reference: att_bandwidth)."
     )
     observe_repeat_minutes: int = Field(
-        default=60, ge=1, description="The same person doing the same thing is noted again only after this long."
+        default=120, ge=1, description="The same person doing the same thing is noted again only after this long."
     )
 
     # Memory and retrieval
@@ -26,8 +26,8 @@ class SimConfig(BaseModel):
     w_importance: float = Field(default=1.0, ge=0)
     retrieve_k: int = Field(default=6, ge=1, description="Memories passed to a prompt (ours; the reference passed ~30).")
     trivial_importance: int = Field(default=1, ge=1, le=10, description="Score of idle/sleeping/walking observations, no request.")
-    importance_batch: int = Field(default=6, ge=1, description="Score pending observations in one request once this many wait.")
-    importance_max_wait_minutes: int = Field(default=60, ge=1, description="…or once the oldest has waited this long.")
+    importance_batch: int = Field(default=8, ge=1, description="Score pending observations in one request once this many wait.")
+    importance_max_wait_minutes: int = Field(default=120, ge=1, description="…or once the oldest has waited this long.")
 
     # Reflection
     reflection_threshold: int = Field(default=150, ge=1, description="Summed importance that triggers reflection (paper).")
@@ -42,6 +42,9 @@ class SimConfig(BaseModel):
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
     pair_cooldown_minutes: int = Field(default=180, ge=0, description="Before the same two talk again (ours; stops loops).")
+    social_cooldown_minutes: int = Field(
+        default=90, ge=0, description="After a conversation, before starting another encounter (ours; the paper's agents chat ~5×/day)."
+    )
     react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
 
     # Run files

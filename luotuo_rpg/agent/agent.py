@@ -105,6 +105,7 @@ class AgentState(BaseModel):
     handled_conversations: list[int] = Field(default_factory=list)
     importance_since_reflection: float = 0.0
     replan: bool = False
+    social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)
 
 
@@ -144,18 +145,27 @@ class Agent:
         return sorted(known)
 
     # --- persona views ------------------------------------------------------
-    def brief(self, about: str | None = None, full: bool = True) -> PersonaBrief:
-        relationships = self.persona.relationships
+    def brief(self, about: str | None = None, detail: str = "full") -> PersonaBrief:
+        """The persona as a prompt sees it: "full" for the day plan and interviews,
+        "voice" (catchphrases, the relationship with ``about``) for dialogue, "short"
+        for the frequent small requests — every token here is paid many times a day."""
+        persona = self.persona
+        relationships = persona.relationships
         if about is not None:
             relationships = {about: relationships[about]} if about in relationships else {}
+        if detail == "full":
+            return PersonaBrief(
+                name=self.name, age=persona.age, traits=persona.traits, background=persona.background,
+                lifestyle=persona.lifestyle, catchphrases=persona.catchphrases, relationships=relationships,
+            )
+        if detail == "voice":
+            return PersonaBrief(
+                name=self.name, age=persona.age, traits=persona.traits, background=persona.background[:60],
+                catchphrases=persona.catchphrases[:3], relationships=relationships,
+            )
         return PersonaBrief(
-            name=self.name,
-            age=self.persona.age,
-            traits=self.persona.traits,
-            background=self.persona.background if full else self.persona.background[:80],
-            lifestyle=self.persona.lifestyle if full else "",
-            catchphrases=self.persona.catchphrases,
-            relationships=relationships if full or about else {},
+            name=self.name, age=persona.age, traits=persona.traits[:3], background=persona.background[:40],
+            relationships=relationships if about else {},
         )
 
     def one_line(self) -> str:
@@ -178,10 +188,13 @@ class Agent:
                 state.known_places.append(room)
                 state.known_places.sort()
             for other in view.near(self.id, self.config.vision_radius)[: self.config.attention_bandwidth]:
+                # Noted again only when they show up in another room or after a while:
+                # the sub-steps of one activity are not news (and would cost a request each).
+                where = room_of(other.place)
                 seen = state.last_seen.get(other.name)
-                if seen and seen[0] == other.action and now - seen[1] < repeat:
+                if seen and seen[0] == where and now - seen[1] < repeat:
                     continue
-                state.last_seen[other.name] = (other.action, now)
+                state.last_seen[other.name] = (where, now)
                 text = self._describe(other)
                 state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
                 if self._may_react_to(other, now):
@@ -203,6 +216,8 @@ class Agent:
 
     def _may_react_to(self, other: AgentSeen, now: int) -> bool:
         if other.asleep or other.conversation is not None or self.state.asleep:
+            return False
+        if now < self.state.social_until:
             return False
         if now < self.state.react_cooldown.get(other.name, -1):
             return False
@@ -299,7 +314,7 @@ class Agent:
     ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
-        return [MemoryRef(id=n.id, text=n.text[:80]) for n in nodes]
+        return [MemoryRef(id=n.id, text=n.text[:60]) for n in nodes]
 
     async def _flush_observations(self, view: WorldView, mind: Mind, force: bool) -> None:
         state = self.state
@@ -389,13 +404,13 @@ class Agent:
             return [PlannedAction(activity=block.activity, minutes=minutes, place=block.place, emoji="😴")]
         room = room_of(block.place)
         area = room.split(PLACE_SEPARATOR)[0]
-        offered = [p for p in self.state.known_places if p.startswith(area + PLACE_SEPARATOR)]
-        offered += [o for o in view.places.objects_in(room)]
+        offered = [p for p in self.state.known_places if p.startswith(area + PLACE_SEPARATOR) and p.count(PLACE_SEPARATOR) == 1]
+        offered += view.places.objects_in(room)
         offered += [e.where for e in self.state.known_events]
         offered = sorted(set(offered) | {block.place, room})
-        memories = await self.recall(block.activity, view, mind, k=3)
+        memories = await self.recall(block.activity, view, mind, k=2, kinds=_CONVERSABLE)
         request = PlanBlockRequest(
-            agent=self.name, time=view.time, language=self.language, persona=self.brief(full=False),
+            agent=self.name, time=view.time, language=self.language, persona=self.brief(detail="short"),
             block=block, minutes=minutes, known_places=offered,
             known_events=[e for e in self.state.known_events if e.when[:10] == view.date],
             memories=memories, min_minutes=self.config.action_min_minutes, max_minutes=self.config.action_max_minutes,
@@ -412,9 +427,9 @@ class Agent:
         other = view.agents[state.react_to[0]]
         for other_id in state.react_to:
             state.react_cooldown[view.agents[other_id].name] = now + cooldown
-        memories = await self.recall(f"{other.name} {other.action}", view, mind, k=3)
+        memories = await self.recall(f"{other.name} {other.action}", view, mind, k=3, kinds=_CONVERSABLE)
         request = ReactRequest(
-            agent=self.name, time=view.time, language=self.language, persona=self.brief(about=other.name, full=False),
+            agent=self.name, time=view.time, language=self.language, persona=self.brief(about=other.name, detail="short"),
             current_action=self.current_activity, observation=self._describe(other),
             other=other.name, other_action=other.action, memories=memories,
         )
@@ -434,10 +449,10 @@ class Agent:
         partner_id = conversation.members[0] if conversation.members[1] == self.id else conversation.members[1]
         partner = view.agents[partner_id].name
         topic = conversation.lines[-1].text if conversation.lines else partner
-        memories = await self.recall(f"{partner} {topic}", view, mind, k=4, kinds=_CONVERSABLE)
+        memories = await self.recall(f"{partner} {topic}", view, mind, k=3, kinds=_CONVERSABLE)
         turns_left = self.config.conversation_max_turns - len(conversation.lines)
         request = ConverseRequest(
-            agent=self.name, time=view.time, language=self.language, persona=self.brief(about=partner, full=False),
+            agent=self.name, time=view.time, language=self.language, persona=self.brief(about=partner, detail="voice"),
             partner=partner,
             history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
             memories=memories, known_events=self.state.known_events, turns_left=turns_left,
@@ -454,6 +469,7 @@ class Agent:
         partner_id = conversation.members[0] if conversation.members[1] == self.id else conversation.members[1]
         partner = view.agents[partner_id].name
         state.pair_cooldown[partner] = view.tick + self.clock.ticks_for_minutes(self.config.pair_cooldown_minutes)
+        state.social_until = view.tick + self.clock.ticks_for_minutes(self.config.social_cooldown_minutes)
         state.counters.conversations += 1
         if not conversation.lines:
             return

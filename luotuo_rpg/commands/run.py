@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, default=None, help="run folder (default replays/<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--checkpoint-minutes", type=int, default=None, metavar="MIN",
+                     help="game minutes between checkpoints (default 60); `luotuo-rpg resume` continues from the last")
     add_llm_arguments(run)
     run.set_defaults(func=cmd_run)
 
@@ -78,6 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from luotuo_rpg.config import SimConfig
     from luotuo_rpg.llm.offline import OFFLINE_LABEL
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir, run_async
     from luotuo_rpg.sim.summary_text import format_summary
@@ -91,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         options = RunOptions(
             hours=args.hours, seed=args.seed, out=args.out or default_run_dir(REPO_ROOT / "replays"),
             progress=not args.no_progress, mind=mind_options(args, args.seed, spec.world.language),
+            config=SimConfig(**({} if args.checkpoint_minutes is None else {"checkpoint_minutes": args.checkpoint_minutes})),
         )
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -2,15 +2,19 @@
 
 Server → client: ``hello`` once on connect (map, places, personas, the current
 full state as a keyframe), then one ``frame`` per tick (a delta; apply it to
-the state from ``hello``), ``result`` for a control, ``error`` for a bad message.
+the state from ``hello``), ``result`` for a control, ``error`` for a bad message
+or a world file that failed to reload, ``status`` when pause or speed change.
+A client that falls behind gets a fresh ``hello`` instead of the frames it
+missed: whatever arrives, the state is always hello + the frames after it.
 Client → server: ``control`` messages; every control needs the server's token.
+``docs/protocol.md`` shows every message as JSON.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.world.spec import Tile, WorldSpec
@@ -41,6 +45,8 @@ class MapInfo(BaseModel):
 class ReplayInfo(BaseModel):
     run_id: str
     ticks: int = Field(description="Frames in the replay.")
+    first_tick: int = Field(default=0, description="Tick of the first frame (the scrubber's minimum).")
+    last_tick: int = Field(default=0, description="Tick of the last frame (the scrubber's maximum).")
 
 
 class Hello(BaseModel):
@@ -54,12 +60,27 @@ class Hello(BaseModel):
     state: Frame = Field(description="Full state now, as a keyframe.")
     paused: bool = False
     speed: float = Field(default=0.0, description="Ticks per second; 0 = as fast as possible.")
-    replay: ReplayInfo | None = None
+    replay: ReplayInfo | None = Field(default=None, description="Set when this is a replay; None for a live run.")
+    errors: list[str] = Field(
+        default_factory=list,
+        description="Problems of the world file on disk that kept the current world running (serve --watch).",
+    )
 
 
 class FrameMessage(BaseModel):
     type: Literal["frame"] = "frame"
     frame: Frame
+    sent: float | None = Field(default=None, description="Server wall clock (Unix seconds) when it was broadcast.")
+
+
+def encode_frame(frame: Frame, sent: float | None = None) -> str:
+    """The JSON text of a ``frame`` message, serialised once for every viewer.
+
+    Fields at their defaults are left out (``Frame.to_line``): a delta names only
+    what changed, and ``FrameMessage.model_validate_json`` reads it back whole.
+    """
+    stamp = "" if sent is None else f',"sent":{sent:.6f}'
+    return f'{{"type":"frame","frame":{frame.to_line()}{stamp}}}'
 
 
 ControlAction = Literal["pause", "resume", "speed", "step", "interview", "inject", "seek"]
@@ -75,12 +96,14 @@ class Control(BaseModel):
     what: str | None = Field(default=None, max_length=200, description="inject: the event")
     where: str | None = Field(default=None, description="inject: area/room")
     minutes: int = Field(default=60, ge=1, le=24 * 60)
+    id: str | None = Field(default=None, max_length=64, description="Echoed in the result, to match answers to questions.")
 
 
 class ControlResult(BaseModel):
     type: Literal["result"] = "result"
     action: ControlAction
     ok: bool
+    id: str | None = None
     answer: str | None = None
     error: str | None = None
 
@@ -88,6 +111,26 @@ class ControlResult(BaseModel):
 class ErrorMessage(BaseModel):
     type: Literal["error"] = "error"
     message: str
+    issues: list[str] = Field(default_factory=list, description="One line per problem, e.g. a world file's file:line: …")
+
+
+class Status(BaseModel):
+    """Sent to every viewer when the run is paused, resumed, sped up or ends."""
+
+    type: Literal["status"] = "status"
+    tick: int
+    paused: bool
+    speed: float
+    ended: bool = Field(default=False, description="A replay reached its last frame.")
+
+
+ServerMessage = Annotated[Hello | FrameMessage | ControlResult | ErrorMessage | Status, Field(discriminator="type")]
+_server_message: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def parse_server_message(text: str | bytes) -> Hello | FrameMessage | ControlResult | ErrorMessage | Status:
+    """What a client does with each message it receives (raises pydantic's ValidationError)."""
+    return _server_message.validate_json(text)
 
 
 def hello_from_spec(spec: WorldSpec, state: Frame, **extra) -> Hello:

@@ -94,8 +94,10 @@ class Simulation:
         if decision.say is not None and body.conversation is not None:
             self._say(body, decision.say, decision.end_conversation, events)
 
-    def _path(self, body: Body, goal: Tile) -> list[Tile]:
-        occupied = frozenset(b.pos for b in self.world.bodies if b.id != body.id)
+    def _path(self, body: Body, goal: Tile, detour: bool = False) -> list[Tile]:
+        # Plain shortest path first; others standing in the way are walked around
+        # only once they actually block (see _move), which keeps A* cheap.
+        occupied = frozenset(b.pos for b in self.world.bodies if b.id != body.id) if detour else frozenset()
         return self.world.grid.find_path(body.pos, goal, avoid=occupied)[1:]
 
     def _start_conversation(self, body: Body, other: Body, events: list[FrameEvent]) -> None:
@@ -141,7 +143,7 @@ class Simulation:
                 body.blocked_ticks += 1
                 if body.blocked_ticks >= _BLOCKED_REPATH:
                     body.blocked_ticks = 0
-                    body.path = self._path(body, body.path[-1])
+                    body.path = self._path(body, body.path[-1], detour=True)
                 continue
             occupied.discard(body.pos)
             occupied.add(step)

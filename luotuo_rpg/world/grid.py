@@ -20,6 +20,7 @@ class Grid:
         self.blocked = ~walkable.astype(bool)
         self.height, self.width = self.blocked.shape
         self.codes = codes or []
+        self._adj: list[tuple[int, ...]] | None = None
 
     @classmethod
     def from_spec(cls, spec: MapSpec) -> Grid:
@@ -42,6 +43,17 @@ class Grid:
             if 0 <= nx < self.width and 0 <= ny < self.height and not self.blocked[ny, nx]:
                 yield (nx, ny)
 
+    def _adjacency(self) -> list[tuple[int, ...]]:
+        # Flat-index neighbour lists, built once: A* runs thousands of times a game day.
+        if self._adj is None:
+            w = self.width
+            adj: list[tuple[int, ...]] = []
+            for index in range(self.width * self.height):
+                x, y = index % w, index // w
+                adj.append(tuple((ny * w + nx) for nx, ny in self.neighbours((x, y))) if not self.blocked[y, x] else ())
+            self._adj = adj
+        return self._adj
+
     def find_path(self, start: Tile, goal: Tile, avoid: frozenset[Tile] = frozenset()) -> list[Tile]:
         """Shortest path from start to goal, both included; [] when unreachable.
 
@@ -52,30 +64,33 @@ class Grid:
             return [start]
         if not self.walkable(*goal) or not self.walkable(*start):
             return []
+        w = self.width
+        adj = self._adjacency()
+        s, g = start[1] * w + start[0], goal[1] * w + goal[0]
         gx, gy = goal
+        banned = {t[1] * w + t[0] for t in avoid} - {g}
         # Ties broken by insertion order so paths are deterministic.
-        frontier: list[tuple[int, int, Tile]] = [(abs(start[0] - gx) + abs(start[1] - gy), 0, start)]
-        came_from: dict[Tile, Tile] = {}
-        cost: dict[Tile, int] = {start: 0}
+        frontier: list[tuple[int, int, int]] = [(abs(start[0] - gx) + abs(start[1] - gy), 0, s)]
+        came_from: dict[int, int] = {}
+        cost: dict[int, int] = {s: 0}
         counter = 0
         while frontier:
             _, _, current = heapq.heappop(frontier)
-            if current == goal:
+            if current == g:
                 path = [current]
                 while current in came_from:
                     current = came_from[current]
                     path.append(current)
-                return path[::-1]
-            for nxt in self.neighbours(current):
-                if nxt in avoid and nxt != goal:
+                return [(i % w, i // w) for i in reversed(path)]
+            new_cost = cost[current] + 1
+            for nxt in adj[current]:
+                if nxt in banned:
                     continue
-                new_cost = cost[current] + 1
                 if new_cost < cost.get(nxt, 1 << 30):
                     cost[nxt] = new_cost
                     came_from[nxt] = current
                     counter += 1
-                    priority = new_cost + abs(nxt[0] - gx) + abs(nxt[1] - gy)
-                    heapq.heappush(frontier, (priority, counter, nxt))
+                    heapq.heappush(frontier, (new_cost + abs(nxt % w - gx) + abs(nxt // w - gy), counter, nxt))
         if avoid:
             return self.find_path(start, goal)
         return []

@@ -1,0 +1,107 @@
+"""``luotuo-rpg resume`` and ``luotuo-rpg fork``: continue a run, or branch a new one, from a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from luotuo_rpg.commands.run import add_llm_arguments
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    resume = sub.add_parser("resume", help="continue a run from its last checkpoint (after a crash or to extend it)")
+    resume.add_argument("run_dir", type=Path, metavar="DIR", help="the run folder (holds meta.json, checkpoint.json)")
+    resume.add_argument("--hours", type=float, default=None,
+                        help="new target in game hours from the world's start (default: the run's own)")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _model_flags(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    fork = sub.add_parser("fork", help="start a new run from a run's checkpoint at or before a tick")
+    fork.add_argument("run_dir", type=Path, metavar="DIR", help="the run to fork from")
+    fork.add_argument("--at", type=int, required=True, metavar="TICK", help="fork at the checkpoint at or before this tick")
+    fork.add_argument("--out", type=Path, required=True, metavar="NEW", help="the new run folder")
+    fork.add_argument("--hours", type=float, default=None,
+                      help="target in game hours from the world's start (default: the parent's)")
+    fork.add_argument("--seed", type=int, default=None, help="a different seed from the fork on (default: the parent's)")
+    fork.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _model_flags(fork)
+    fork.set_defaults(func=cmd_fork)
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    add_llm_arguments(parser)
+    # Not given means "as the run was": the model settings come from meta.json.
+    parser.set_defaults(llm=None)
+
+
+def _mind_options(args: argparse.Namespace, meta_llm: dict):
+    """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
+    from luotuo_rpg.llm.factory import MindOptions
+
+    base = MindOptions.model_validate(meta_llm)
+    llm = args.llm or base.llm
+    openai: dict = {}
+    if llm == "openai":
+        from luotuo_rpg.llm.openai_backend import OpenAIConfig
+
+        recorded = base.openai if base.llm == "openai" else {}
+        # Only flags actually given: a None must not erase a recorded setting (from_sources drops unknown keys).
+        flags = {k: v for k, v in vars(args).items() if v is not None and v != []}
+        openai = OpenAIConfig.from_sources({**recorded, **flags}, args.llm_config, os.environ).model_dump(mode="python")
+    local_model = (args.model or base.local_model) if llm == "local" else None
+    return MindOptions(
+        llm=llm, seed=base.seed, language=base.language, openai=openai, local_model=local_model, embeddings=base.embeddings
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from luotuo_rpg.sim.checkpoint import CheckpointError, load_latest
+    from luotuo_rpg.sim.resume import read_meta, resume_async
+    from luotuo_rpg.sim.summary_text import format_summary
+
+    try:
+        meta = read_meta(args.run_dir)
+        options = _mind_options(args, meta.llm)
+        latest = load_latest(args.run_dir)
+        where = f"tick {latest.tick} ({latest.time})" if latest else "the start (no checkpoint yet)"
+        print(f"骆驼RPG · resuming {meta.run_id} from {where}")
+        summary, out = asyncio.run(
+            resume_async(args.run_dir, hours=args.hours, mind_options=options, progress=not args.no_progress)
+        )
+    except (CheckpointError, ValueError, OSError) as error:
+        return _fail(str(error).splitlines()[0])
+    print(format_summary(summary, out))
+    return 0
+
+
+def cmd_fork(args: argparse.Namespace) -> int:
+    from luotuo_rpg.sim.checkpoint import CheckpointError, at_or_before
+    from luotuo_rpg.sim.resume import fork_async, read_meta
+    from luotuo_rpg.sim.summary_text import format_summary
+
+    try:
+        meta = read_meta(args.run_dir)
+        options = _mind_options(args, meta.llm)
+        if args.seed is not None:
+            options = options.model_copy(update={"seed": args.seed})
+        tick = at_or_before(args.run_dir, args.at)
+        print(f"骆驼RPG · forking {meta.run_id} at tick {tick} into {args.out}")
+        summary, out = asyncio.run(
+            fork_async(
+                args.run_dir, at=args.at, out=args.out, hours=args.hours, seed=args.seed,
+                mind_options=options, progress=not args.no_progress,
+            )
+        )
+    except (CheckpointError, ValueError, OSError) as error:
+        return _fail(str(error).splitlines()[0])
+    print(format_summary(summary, out))
+    return 0

@@ -1,0 +1,151 @@
+"""Playing a run folder back: meta.json gives the hello, frames.jsonl the frames.
+
+The hello is built with the server's own :func:`hello_from_spec`, so a replay
+reaches the renderer exactly as a live connection would. Seeking back resets
+to the nearest keyframe at or before the target and replays the deltas from
+there; seeking forward just applies the deltas in between.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from luotuo_rpg.server.protocol import Hello, ReplayInfo, hello_from_spec
+from luotuo_rpg.sim.files import Frame, RunMeta
+from luotuo_rpg.viewer.playback import DEFAULT_REPLAY_SPEED, ViewerError, next_speed
+from luotuo_rpg.viewer.state import ViewerState
+from luotuo_rpg.world.spec import WorldSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayRun:
+    """A run folder read into memory: its hello and every frame, in file order."""
+
+    folder: Path
+    meta: RunMeta
+    hello: Hello
+    frames: list[Frame]
+    keyframes: list[int]
+    """Indices into ``frames`` of the keyframes, ascending."""
+
+    @classmethod
+    def open(cls, folder: Path) -> ReplayRun:
+        folder = Path(folder)
+        meta_path, frames_path = folder / "meta.json", folder / "frames.jsonl"
+        if not meta_path.is_file():
+            raise ViewerError(f"{folder} is not a run folder: no meta.json (make one with `luotuo-rpg run`)")
+        if not frames_path.is_file():
+            raise ViewerError(f"{folder} has no frames.jsonl")
+        try:
+            meta = RunMeta.model_validate_json(meta_path.read_text(encoding="utf-8"))
+            spec = WorldSpec.model_validate(meta.world)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ViewerError(f"{meta_path}: {where}: {first['msg']}") from None
+        frames: list[Frame] = []
+        with open(frames_path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    frames.append(Frame.model_validate_json(line))
+                except ValidationError as error:
+                    if line.endswith("\n"):
+                        raise ViewerError(f"{frames_path}:{number}: not a frame: {error.errors()[0]['msg']}") from None
+                    # A run still being written may end in half a line: play what is complete.
+                    log.info("%s:%d: incomplete last line skipped", frames_path, number)
+        keyframes = [i for i, frame in enumerate(frames) if frame.key]
+        if not frames or keyframes[:1] != [0]:
+            raise ViewerError(f"{frames_path}: the first frame must be a keyframe")
+        hello = hello_from_spec(spec, frames[0], replay=ReplayInfo(run_id=meta.run_id, ticks=len(frames)))
+        return cls(folder=folder, meta=meta, hello=hello, frames=frames, keyframes=keyframes)
+
+    def index_of_tick(self, tick: int) -> int:
+        """The first frame at or after ``tick`` (the last frame if the run ends before it)."""
+        ticks = [frame.tick for frame in self.frames]
+        return min(bisect.bisect_left(ticks, tick), len(self.frames) - 1)
+
+    def keyframe_before(self, index: int) -> int:
+        """Index of the last keyframe at or before frame ``index``."""
+        return self.keyframes[bisect.bisect_right(self.keyframes, index) - 1]
+
+
+class ReplayPlayer:
+    """A :class:`~luotuo_rpg.viewer.playback.Playback` over a :class:`ReplayRun`."""
+
+    def __init__(self, run: ReplayRun, speed: float = DEFAULT_REPLAY_SPEED, start_tick: int = 0) -> None:
+        self.run = run
+        self.state = ViewerState(run.hello)
+        self.index = 0
+        self.speed = speed
+        self.paused = False
+        self.notice = ""
+        self._carry = 0.0
+        if start_tick > 0:
+            self.seek(run.index_of_tick(start_tick))
+
+    @property
+    def last_index(self) -> int:
+        return len(self.run.frames) - 1
+
+    def seek(self, index: int) -> None:
+        """Show frame ``index``: forward by applying deltas, backward via the nearest keyframe."""
+        index = max(0, min(index, self.last_index))
+        if index == self.index:
+            return
+        key = self.run.keyframe_before(index)
+        if index < self.index or key > self.index:
+            # Back, or far enough forward that a keyframe lies between: restart from it.
+            self.state.apply(self.run.frames[key])
+            self.index = key
+        for i in range(self.index + 1, index + 1):
+            self.state.apply(self.run.frames[i])
+        self.index = index
+
+    def update(self, seconds: float) -> None:
+        if self.paused or self.index >= self.last_index:
+            return
+        if self.speed <= 0:
+            self.seek(self.last_index)
+            return
+        self._carry += seconds * self.speed
+        ticks = int(self._carry)
+        if ticks:
+            self._carry -= ticks
+            self.seek(self.index + ticks)
+
+    def toggle_pause(self) -> None:
+        if self.index >= self.last_index and self.paused is False:
+            self.seek(0)  # at the end, space plays it again from the start
+            return
+        self.paused = not self.paused
+        self._carry = 0.0
+
+    def step(self, ticks: int) -> None:
+        self.paused = True
+        self._carry = 0.0
+        self.seek(self.index + ticks)
+
+    def change_speed(self, direction: int) -> None:
+        self.speed = next_speed(self.speed, direction)
+        self.notice = f"速度 speed {self.speed:g} tick/s"
+
+    def status(self) -> str:
+        if self.index >= self.last_index:
+            mode = "■ 结束 end"
+        elif self.paused:
+            mode = "‖ 暂停 paused"
+        else:
+            mode = f"▶ {self.speed:g} tick/s"
+        return f"{mode} · 回放 replay {self.index + 1}/{len(self.run.frames)}"
+
+    def close(self) -> None:
+        return None
