@@ -47,6 +47,11 @@ class SimConfig(BaseModel):
     )
     react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
 
+    # Engine
+    think_concurrently: bool = Field(
+        default=True, description="False thinks one agent after another, like the reference (for comparison only)."
+    )
+
     # Run files
     keyframe_every: int = Field(default=60, ge=1, description="Full keyframe every K ticks (10 game minutes at 10 s ticks).")
     checkpoint_minutes: int = Field(default=60, ge=1, description="Game minutes between checkpoints.")

@@ -297,7 +297,7 @@ class Agent:
         if len(self.memory):
             return  # restored from a checkpoint
         texts = list(self.persona.memories)
-        texts += [f"{other}：{how}" for other, how in self.persona.relationships.items()]
+        texts += [f"{other}嘛，{how}" for other, how in self.persona.relationships.items()]
         texts += [f"我知道：{e.what}，在{e.where}，{e.when}" for e in self.state.known_events]
         if texts:
             vectors = await mind.embed(texts)

@@ -7,12 +7,20 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from luotuo_rpg.commands.run import add_llm_arguments
 
+if TYPE_CHECKING:
+    from luotuo_rpg.llm.factory import MindOptions
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    resume = sub.add_parser("resume", help="continue a run from its last checkpoint (after a crash or to extend it)")
+    note = ("Model flags default to the run's own settings from meta.json; keys are never stored there, so an openai "
+            "run needs OPENAI_API_KEY (or --api-key) again.")
+    resume = sub.add_parser(
+        "resume", help="continue a run from its last checkpoint (after a crash or to extend it)", description=note
+    )
     resume.add_argument("run_dir", type=Path, metavar="DIR", help="the run folder (holds meta.json, checkpoint.json)")
     resume.add_argument("--hours", type=float, default=None,
                         help="new target in game hours from the world's start (default: the run's own)")
@@ -20,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_flags(resume)
     resume.set_defaults(func=cmd_resume)
 
-    fork = sub.add_parser("fork", help="start a new run from a run's checkpoint at or before a tick")
+    fork = sub.add_parser("fork", help="start a new run from a run's checkpoint at or before a tick", description=note)
     fork.add_argument("run_dir", type=Path, metavar="DIR", help="the run to fork from")
     fork.add_argument("--at", type=int, required=True, metavar="TICK", help="fork at the checkpoint at or before this tick")
     fork.add_argument("--out", type=Path, required=True, metavar="NEW", help="the new run folder")
@@ -38,13 +46,13 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(llm=None)
 
 
-def _mind_options(args: argparse.Namespace, meta_llm: dict):
+def _mind_options(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
     """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
     from luotuo_rpg.llm.factory import MindOptions
 
     base = MindOptions.model_validate(meta_llm)
     llm = args.llm or base.llm
-    openai: dict = {}
+    openai: dict[str, Any] = {}
     if llm == "openai":
         from luotuo_rpg.llm.openai_backend import OpenAIConfig
 
@@ -53,9 +61,7 @@ def _mind_options(args: argparse.Namespace, meta_llm: dict):
         flags = {k: v for k, v in vars(args).items() if v is not None and v != []}
         openai = OpenAIConfig.from_sources({**recorded, **flags}, args.llm_config, os.environ).model_dump(mode="python")
     local_model = (args.model or base.local_model) if llm == "local" else None
-    return MindOptions(
-        llm=llm, seed=base.seed, language=base.language, openai=openai, local_model=local_model, embeddings=base.embeddings
-    )
+    return base.model_copy(update={"llm": llm, "openai": openai, "local_model": local_model})
 
 
 def _fail(message: str) -> int:
@@ -65,13 +71,17 @@ def _fail(message: str) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from luotuo_rpg.sim.checkpoint import CheckpointError, load_latest
-    from luotuo_rpg.sim.resume import read_meta, resume_async
+    from luotuo_rpg.sim.resume import read_meta, resume_async, target_tick
     from luotuo_rpg.sim.summary_text import format_summary
 
     try:
         meta = read_meta(args.run_dir)
         options = _mind_options(args, meta.llm)
         latest = load_latest(args.run_dir)
+        finished = (args.run_dir / "summary.json").exists() and latest is not None
+        if finished and args.hours is None and latest.tick >= target_tick(meta):
+            print(f"{meta.run_id} is complete at tick {latest.tick}: nothing to resume (pass --hours to extend it)")
+            return 0
         where = f"tick {latest.tick} ({latest.time})" if latest else "the start (no checkpoint yet)"
         print(f"骆驼RPG · resuming {meta.run_id} from {where}")
         summary, out = asyncio.run(

@@ -16,7 +16,9 @@ class MindOptions(BaseModel):
     language: str = "zh"
     openai: dict[str, Any] = Field(default_factory=dict, description="OpenAI backend settings (see openai_backend).")
     local_model: str | None = None
-    embeddings: str | None = Field(default=None, description="'openai:MODEL', 'st:PATH' or None for the offline hash.")
+    adapters: dict[str, str] = Field(
+        default_factory=dict, description="Persona name → LoRA adapter (local: a path; openai: the served model name)."
+    )
 
 
 def build_mind(options: MindOptions) -> Mind:
@@ -35,7 +37,9 @@ def build_mind(options: MindOptions) -> Mind:
         if not options.local_model:
             raise ValueError("--llm local needs --model PATH (a local transformers model folder)")
         backend = LocalBackend(options.local_model)
-    return StructuredMind(backend, fallback=offline)
+        for adapter in sorted(set(options.adapters.values())):
+            backend.load_adapter(adapter)  # fail fast on a bad path, before the first tick
+    return StructuredMind(backend, fallback=offline, adapters=options.adapters)
 
 
 def describe(options: MindOptions) -> dict[str, Any]:

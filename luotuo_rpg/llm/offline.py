@@ -246,9 +246,11 @@ class OfflineMind:
         if request.turns_left <= 1 or len(mine) >= 3:
             line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
             return ConverseOutput(line=line, end=True)
-        if request.memories:
-            memory = rng.choice(request.memories).text
-            line = f"我跟你说，{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."
+        # News about third parties makes talk; telling people about themselves does not.
+        gossip = [m.text for m in request.memories if not m.text.startswith(request.partner) and m.text not in told]
+        if gossip:
+            memory = rng.choice(gossip)
+            line = f"{rng.choice(('我跟你说，', '你知道吗，', '说起来，'))}{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."
         elif catch:
             line = f"{catch}！" if zh else catch
         else:

@@ -44,8 +44,10 @@ class StructuredMind:
         fallback: OfflineMind,
         embedder: Embedder | None = None,
         stats: LLMStats | None = None,
+        adapters: dict[str, str] | None = None,
     ):
         self.backend = backend
+        self.adapters = adapters or {}
         self.fallback = fallback
         self.embedder = embedder
         self.stats = stats or LLMStats(backend=backend.name)
@@ -58,7 +60,7 @@ class StructuredMind:
                 messages=messages,
                 max_tokens=type(request).max_tokens,
                 json_mode=True,
-                adapter=getattr(request, "adapter", None),
+                adapter=self.adapters.get(request.agent),
             )
         )
         self.stats.record(request.kind, result.tokens_in, result.tokens_out, cached=result.cached)

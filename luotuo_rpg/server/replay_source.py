@@ -144,7 +144,7 @@ class ReplaySession(Session):
         if self._file is None:
             return False
         if self._offset >= self.index.end_offset and not self.index.refresh():
-            self.broadcaster.send_all(self.status(ended=True))
+            self.ended = True  # the ticker pauses and announces it
             return False
         self._file.seek(self._offset)
         line = self._file.readline()
@@ -157,6 +157,7 @@ class ReplaySession(Session):
         tick = max(first, min(last, tick))
         async with self.ticker.lock:
             self._load(tick)
+            self.ended = False
             self.generation += 1
             self.broadcaster.resync_all()
         return self.mirror.tick

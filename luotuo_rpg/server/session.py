@@ -32,6 +32,7 @@ class Session(abc.ABC):
         self.broadcaster = Broadcaster(self.hello_text, queue_limit)
         self.ticker = Ticker(self._advance, speed, paused, self._status_changed)
         self.errors: list[str] = []
+        self.ended = False
         self._hello_cache: tuple[tuple[object, ...], str] | None = None
         # Bumped whenever the world or the position in it jumps (reload, seek).
         self.generation = 0
@@ -76,8 +77,8 @@ class Session(abc.ABC):
             self._hello_cache = (key, self.hello().model_dump_json())
         return self._hello_cache[1]
 
-    def status(self, ended: bool = False) -> Status:
-        return Status(tick=self.mirror.tick, paused=self.ticker.paused, speed=self.ticker.speed, ended=ended)
+    def status(self) -> Status:
+        return Status(tick=self.mirror.tick, paused=self.ticker.paused, speed=self.ticker.speed, ended=self.ended)
 
     def _status_changed(self) -> None:
         self.broadcaster.send_all(self.status())

@@ -127,9 +127,10 @@ def _is_complete(sim_state: dict[str, Any]) -> bool:
 class _MemoryJoin:
     """Reassembles full memory streams from a chain of deltas, oldest first."""
 
-    def __init__(self, agents: int):
+    def __init__(self, agents: int, vectors: bool = True):
         self.nodes: list[list[dict[str, Any]]] = [[] for _ in range(agents)]
         self.vectors: list[bytearray] = [bytearray() for _ in range(agents)]
+        self.with_vectors = vectors
 
     def add(self, sim_state: dict[str, Any], where: str) -> None:
         for index, agent in enumerate(sim_state["agents"]):
@@ -143,7 +144,8 @@ class _MemoryJoin:
                     f"but the files before it hold {len(self.nodes[index])}"
                 )
             self.nodes[index].extend(memory["nodes"])
-            self.vectors[index].extend(base64.b64decode(memory["vectors"]))
+            if self.with_vectors:
+                self.vectors[index].extend(base64.b64decode(memory["vectors"]))
 
     def full(self, sim_state: dict[str, Any]) -> dict[str, Any]:
         agents = []
@@ -207,8 +209,12 @@ def load_history(run_dir: Path, tick: int) -> Checkpoint:
     return target.model_copy(update={"sim": join.full(target.sim), "previous": None})
 
 
-def iter_history(run_dir: Path) -> Iterator[Checkpoint]:
-    """Every history checkpoint in tick order, reassembled, reading each file once."""
+def iter_history(run_dir: Path, vectors: bool = True) -> Iterator[Checkpoint]:
+    """Every history checkpoint in tick order, reassembled, reading each file once.
+
+    ``vectors=False`` skips the embeddings (left empty): readers that only count
+    and search memories (the report) then stay fast on long runs.
+    """
     folder = history_dir(run_dir)
     join: _MemoryJoin | None = None
     last: str | None = None
@@ -222,12 +228,12 @@ def iter_history(run_dir: Path) -> Iterator[Checkpoint]:
             continue
         if _is_complete(checkpoint.sim) or (join is not None and checkpoint.previous == last):
             if join is None:
-                join = _MemoryJoin(len(checkpoint.sim["agents"]))
+                join = _MemoryJoin(len(checkpoint.sim["agents"]), vectors)
             join.add(checkpoint.sim, str(folder / name))
             full = checkpoint.model_copy(update={"sim": join.full(checkpoint.sim), "previous": None})
         else:
             full = load_history(run_dir, tick)  # the chain broke here: rebuild it from its start
-            join = _MemoryJoin(len(full.sim["agents"]))
+            join = _MemoryJoin(len(full.sim["agents"]), vectors)
             join.add(full.sim, str(folder / name))
         last = name
         yield full

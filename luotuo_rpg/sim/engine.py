@@ -54,7 +54,10 @@ class Simulation:
         world = self.world
         view = world.snapshot()
         thinkers = [agent for agent in self.agents if agent.perceive(view)]
-        decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
+        if self.config.think_concurrently:
+            decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
+        else:
+            decisions = [await agent.think(view, self.mind) for agent in thinkers]
         self.thinks += len(thinkers)
         events: list[FrameEvent] = []
         for event in world.event_schedule():

@@ -61,6 +61,12 @@ def read_meta(run_dir: Path) -> RunMeta:
         raise ResumeError(f"{path}: not a run's meta.json ({exc.errors()[0]['msg']})") from exc
 
 
+def target_tick(meta: RunMeta) -> int:
+    """The tick a run stops at (its ``hours`` from the world's start); 0 when meta records none."""
+    tick_seconds = int(meta.world.get("world", {}).get("tick_seconds", 10))
+    return round((meta.hours or 0) * 3600 / tick_seconds)
+
+
 def _line_before(path: Path, offset: int) -> bytes:
     """The complete line that ends at byte ``offset`` (which follows its newline)."""
     with open(path, "rb") as handle:

@@ -60,7 +60,10 @@ class Run:
         self.spec = spec
         self.world_file = world_file
         self.options = options
-        self.mind = mind or build_mind(options.mind.model_copy(update={"seed": options.seed, "language": spec.world.language}))
+        adapters = {p.name: p.adapter for p in spec.personas if p.adapter}
+        self.mind = mind or build_mind(
+            options.mind.model_copy(update={"seed": options.seed, "language": spec.world.language, "adapters": adapters})
+        )
         self.sim = Simulation(spec, self.mind, options.config)
         self.out = Path(options.out) if options.out else default_run_dir()
         self.run_id = self.out.name

@@ -2,8 +2,9 @@
 
 The socket lives in a background thread (websockets' blocking client) that
 parses messages and queues them; the pygame loop drains the queue once per
-drawn frame. Dropped connections are retried every few seconds; each new
-connection starts with a fresh hello, which replaces the whole picture.
+drawn frame. Dropped connections are retried every few seconds. A hello may
+come at any time (the server resyncs a viewer that fell behind, seeks a
+replay, reloads the world, or we reconnected): it is a keyframe of "now".
 """
 
 from __future__ import annotations
@@ -13,23 +14,31 @@ import json
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
-from typing import Annotated, Union
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
-from luotuo_rpg.server.protocol import Control, ControlResult, ErrorMessage, FrameMessage, Hello
+from luotuo_rpg.server.protocol import (
+    Control,
+    ControlResult,
+    ErrorMessage,
+    FrameMessage,
+    Hello,
+    Status,
+    parse_server_message,
+)
 from luotuo_rpg.viewer.playback import ViewerError, next_speed
 from luotuo_rpg.viewer.state import ViewerState
 
 log = logging.getLogger(__name__)
 
-ServerMessage = Annotated[Union[Hello, FrameMessage, ControlResult, ErrorMessage], Field(discriminator="type")]
-_SERVER_MESSAGE: TypeAdapter[Hello | FrameMessage | ControlResult | ErrorMessage] = TypeAdapter(ServerMessage)
-_KNOWN_TYPES = {"hello", "frame", "result", "error"}
+Incoming = Hello | FrameMessage | ControlResult | ErrorMessage | Status
+_KNOWN_TYPES = {"hello", "frame", "result", "error", "status"}
 
 CONNECT_TIMEOUT = 5.0
 RECONNECT_SECONDS = 2.0
@@ -45,10 +54,15 @@ class Disconnected:
     reason: str
 
 
-def parse_message(text: str | bytes) -> Hello | FrameMessage | ControlResult | ErrorMessage | None:
+@dataclass(frozen=True)
+class Reconnected:
+    """Queued just before the hello of a new connection after a drop."""
+
+
+def parse_message(text: str | bytes) -> Incoming | None:
     """A server message, or None for one this viewer does not know (newer servers may send more kinds)."""
     try:
-        return _SERVER_MESSAGE.validate_json(text)
+        return parse_server_message(text)
     except ValidationError as error:
         try:
             kind = json.loads(text).get("type")
@@ -62,76 +76,102 @@ def parse_message(text: str | bytes) -> Hello | FrameMessage | ControlResult | E
 
 
 class LiveClient:
-    """One websocket to the server, read in a thread; messages come out of :meth:`poll`."""
+    """One websocket to the server, read in a thread; messages come out of :meth:`poll`.
+
+    The thread owns the connection from dial to close (``with connect(...)``),
+    including the first one, whose hello or error :meth:`connect` waits for.
+    """
 
     def __init__(self, url: str, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.url = url
         self.connect_timeout = connect_timeout
-        self._queue: queue.Queue[Hello | FrameMessage | ControlResult | ErrorMessage | Disconnected] = queue.Queue()
+        self._queue: queue.Queue[Incoming | Disconnected | Reconnected] = queue.Queue()
+        self._first: queue.Queue[Hello | ViewerError] = queue.Queue()
         self._stop = threading.Event()
         self._connection: ClientConnection | None = None
         self._thread: threading.Thread | None = None
 
-    def _open(self) -> tuple[ClientConnection, Hello]:
+    def connect(self) -> Hello:
+        """Connect and return the hello (errors raise :class:`ViewerError`); the thread reads on."""
+        self._thread = threading.Thread(target=self._run, name="luotuo-viewer-ws", daemon=True)
+        self._thread.start()
+        try:
+            outcome = self._first.get(timeout=2 * self.connect_timeout + 1)
+        except queue.Empty:
+            outcome = ViewerError(f"{self.url} did not answer within {2 * self.connect_timeout + 1:g} s")
+        if isinstance(outcome, ViewerError):
+            self.close()
+            raise outcome
+        return outcome
+
+    def _dial(self) -> ClientConnection:
         host = urlsplit(self.url).hostname or ""
-        options: dict[str, object] = {}
+        options: dict[str, Any] = {}
         if _HAS_PROXY_SUPPORT and host in _LOOPBACK:
             options["proxy"] = None  # a proxy from the environment must not swallow a loopback connection
         try:
-            connection = connect(self.url, open_timeout=self.connect_timeout, max_size=MAX_MESSAGE_BYTES, **options)
+            return connect(self.url, open_timeout=self.connect_timeout, max_size=MAX_MESSAGE_BYTES, **options)
         except InvalidURI:
             raise ViewerError(f"not a websocket URL: {self.url} (expected ws://host:port/ws)") from None
         except (OSError, InvalidHandshake, TimeoutError) as error:
             raise ViewerError(f"cannot connect to {self.url}: {error or type(error).__name__} "
                               "(is `luotuo-rpg serve` running?)") from None
-        try:
-            first = parse_message(connection.recv(timeout=self.connect_timeout))
-        except (TimeoutError, ConnectionClosed) as error:
-            connection.close()
-            raise ViewerError(f"{self.url} sent no hello: {error or type(error).__name__}") from None
-        if isinstance(first, ErrorMessage):
-            connection.close()
-            raise ViewerError(f"{self.url} refused: {first.message}")
-        if not isinstance(first, Hello):
-            connection.close()
-            raise ViewerError(f"{self.url} did not start with a hello message")
-        return connection, first
 
-    def connect(self) -> Hello:
-        """Connect and read the hello (errors raise :class:`ViewerError`), then read on in a thread."""
-        self._connection, hello = self._open()
-        self._thread = threading.Thread(target=self._read_forever, name="luotuo-viewer-ws", daemon=True)
-        self._thread.start()
-        return hello
+    def _read_hello(self, connection: ClientConnection) -> Hello:
+        """Wait for the hello; a status or result queued before it is of no use without it."""
+        deadline = time.monotonic() + self.connect_timeout
+        while True:
+            try:
+                message = parse_message(connection.recv(timeout=max(0.0, deadline - time.monotonic())))
+            except (TimeoutError, ConnectionClosed) as error:
+                raise ViewerError(f"{self.url} sent no hello: {error or type(error).__name__}") from None
+            if isinstance(message, Hello):
+                return message
+            if isinstance(message, ErrorMessage):
+                raise ViewerError(f"{self.url} refused: {message.message}")
 
-    def _read_forever(self) -> None:
+    def _run(self) -> None:
+        announced = False
         while not self._stop.is_set():
-            connection = self._connection
-            if connection is None:
-                if self._stop.wait(RECONNECT_SECONDS):
+            try:
+                with self._dial() as connection:
+                    hello = self._read_hello(connection)
+                    self._connection = connection
+                    if announced:
+                        log.info("reconnected to %s", self.url)
+                        self._queue.put(Reconnected())
+                        self._queue.put(hello)
+                    else:
+                        self._first.put(hello)
+                        announced = True
+                    self._read(connection)
+            except ViewerError as error:
+                if not announced:
+                    self._first.put(error)
                     return
-                try:
-                    self._connection, hello = self._open()
-                except ViewerError as error:
-                    log.debug("reconnect failed: %s", error)
-                    continue
-                log.info("reconnected to %s", self.url)
-                self._queue.put(hello)
-                continue
+                log.debug("reconnect failed: %s", error)
+            finally:
+                self._connection = None
+            if self._stop.wait(RECONNECT_SECONDS):
+                return
+
+    def _read(self, connection: ClientConnection) -> None:
+        """Queue messages until the connection closes or :meth:`close` is called."""
+        while not self._stop.is_set():
             try:
                 # A timeout, so a stop request is noticed within half a second.
                 message = parse_message(connection.recv(timeout=0.5))
             except TimeoutError:
                 continue
             except ConnectionClosed as closed:
-                self._connection = None
                 if not self._stop.is_set():
-                    self._queue.put(Disconnected(str(closed.rcvd.reason if closed.rcvd else "closed") or "closed"))
-                continue
+                    reason = closed.rcvd.reason if closed.rcvd is not None else ""
+                    self._queue.put(Disconnected(reason or "closed"))
+                return
             if message is not None:
                 self._queue.put(message)
 
-    def poll(self) -> list[Hello | FrameMessage | ControlResult | ErrorMessage | Disconnected]:
+    def poll(self) -> list[Incoming | Disconnected | Reconnected]:
         """Everything received since the last call, in order."""
         messages = []
         while True:
@@ -163,6 +203,7 @@ class LivePlayer:
     """A :class:`~luotuo_rpg.viewer.playback.Playback` over a server: keys become control messages.
 
     Controls need the server's token; without ``token`` the keys only say so.
+    Pause and speed shown are the server's, from ``hello`` and ``status``.
     """
 
     def __init__(self, client: LiveClient, hello: Hello, token: str | None = None) -> None:
@@ -170,31 +211,40 @@ class LivePlayer:
         self.token = token
         self.notice = ""
         self.connected = True
-        self._take_hello(hello)
-
-    def _take_hello(self, hello: Hello) -> None:
+        self.ended = False
         self.state = ViewerState(hello)
+        self._take_settings(hello)
+
+    def _take_settings(self, hello: Hello) -> None:
         self.paused = hello.paused
         self.speed = hello.speed
+        if hello.errors:
+            self.notice = f"世界文件有问题 world file: {hello.errors[0]}"
 
     def update(self, seconds: float) -> None:
         for message in self.client.poll():
             if isinstance(message, FrameMessage):
                 self.state.apply(message.frame)
             elif isinstance(message, Hello):
-                self.connected = True
-                self._take_hello(message)
-                self.notice = "已重新连接 reconnected"
+                self.state.resync(message)
+                self._take_settings(message)
+                self.ended = False
+            elif isinstance(message, Status):
+                self.paused, self.speed, self.ended = message.paused, message.speed, message.ended
             elif isinstance(message, ControlResult):
                 if not message.ok:
                     self.notice = f"{message.action}: {message.error or '失败 failed'}"
                 elif message.answer:
                     self.notice = message.answer
             elif isinstance(message, ErrorMessage):
-                self.notice = f"服务器 server: {message.message}"
+                detail = f" ({message.issues[0]})" if message.issues else ""
+                self.notice = f"服务器 server: {message.message}{detail}"
             elif isinstance(message, Disconnected):
                 self.connected = False
                 self.notice = f"连接断开 disconnected ({message.reason}); 重连中 retrying…"
+            elif isinstance(message, Reconnected):
+                self.connected = True
+                self.notice = "已重新连接 reconnected"
 
     def _control(self, action: str, value: float | None = None) -> bool:
         if not self.token:
@@ -206,15 +256,19 @@ class LivePlayer:
         return sent
 
     def toggle_pause(self) -> None:
-        if self._control("resume" if self.paused else "pause"):
-            self.paused = not self.paused
+        # The server answers with a status message, which sets ``paused``.
+        self._control("resume" if self.paused else "pause")
 
     def step(self, ticks: int) -> None:
         if ticks > 0:
-            for _ in range(ticks):
-                self._control("step")
+            # The server steps only while paused, one tick per request, like a replay's → key.
+            if not self.paused and not self._control("pause"):
+                return
+            self._control("step")
         elif self.state.hello.replay is not None:
-            # A server playing a replay can seek; a live simulation cannot go back.
+            # A server playing a replay can seek (it answers with a fresh hello); a live run cannot go back.
+            if not self.paused and not self._control("pause"):
+                return
             self._control("seek", float(max(0, self.state.tick + ticks)))
         else:
             self.notice = "实时模拟不能后退 a live run cannot step back"
@@ -222,15 +276,19 @@ class LivePlayer:
     def change_speed(self, direction: int) -> None:
         speed = next_speed(self.speed, direction)
         if self._control("speed", speed):
-            self.speed = speed
             self.notice = "速度 speed " + ("最快 fastest" if speed <= 0 else f"{speed:g} tick/s")
 
     def status(self) -> str:
         if not self.connected:
             return "✕ 连接断开 disconnected"
-        mode = "‖ 暂停 paused" if self.paused else "● 实时 live"
-        speed = "最快 fastest" if self.speed <= 0 else f"{self.speed:g} tick/s"
-        return f"{mode} · {speed}"
+        where = "回放 replay" if self.state.hello.replay is not None else "实时 live"
+        if self.ended:
+            mode = "■ 结束 end"
+        elif self.paused:
+            mode = "‖ 暂停 paused"
+        else:
+            mode = "▶ " + ("最快 fastest" if self.speed <= 0 else f"{self.speed:g} tick/s")
+        return f"{mode} · {where} (server)"
 
     def close(self) -> None:
         self.client.close()

@@ -2,8 +2,9 @@
 
 The hello is built with the server's own :func:`hello_from_spec`, so a replay
 reaches the renderer exactly as a live connection would. Seeking back resets
-to the nearest keyframe at or before the target and replays the deltas from
-there; seeking forward just applies the deltas in between.
+to a keyframe at or before the target (an hour earlier, to rebuild the recent
+lines) and replays the deltas from there; seeking forward applies the deltas
+in between.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from luotuo_rpg.viewer.state import ViewerState
 from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
+
+HISTORY_FRAMES = 360
+"""A jump rebuilds from a keyframe at least this far back (one game hour at 10 s a tick), so the
+side panel has recent lines to show; applying a few hundred deltas takes milliseconds."""
 
 
 @dataclass
@@ -65,7 +70,8 @@ class ReplayRun:
         keyframes = [i for i, frame in enumerate(frames) if frame.key]
         if not frames or keyframes[:1] != [0]:
             raise ViewerError(f"{frames_path}: the first frame must be a keyframe")
-        hello = hello_from_spec(spec, frames[0], replay=ReplayInfo(run_id=meta.run_id, ticks=len(frames)))
+        info = ReplayInfo(run_id=meta.run_id, ticks=len(frames), first_tick=frames[0].tick, last_tick=frames[-1].tick)
+        hello = hello_from_spec(spec, frames[0], replay=info)
         return cls(folder=folder, meta=meta, hello=hello, frames=frames, keyframes=keyframes)
 
     def index_of_tick(self, tick: int) -> int:
@@ -101,9 +107,9 @@ class ReplayPlayer:
         index = max(0, min(index, self.last_index))
         if index == self.index:
             return
-        key = self.run.keyframe_before(index)
-        if index < self.index or key > self.index:
-            # Back, or far enough forward that a keyframe lies between: restart from it.
+        if index < self.index or self.run.keyframe_before(index) > self.index + HISTORY_FRAMES:
+            # Back, or far forward: restart from a keyframe, early enough to rebuild recent history.
+            key = self.run.keyframe_before(max(0, index - HISTORY_FRAMES))
             self.state.apply(self.run.frames[key])
             self.index = key
         for i in range(self.index + 1, index + 1):
@@ -117,7 +123,7 @@ class ReplayPlayer:
             self.seek(self.last_index)
             return
         self._carry += seconds * self.speed
-        ticks = int(self._carry)
+        ticks = int(self._carry + 1e-9)  # 3 × (20/30) must make 2 ticks despite rounding
         if ticks:
             self._carry -= ticks
             self.seek(self.index + ticks)

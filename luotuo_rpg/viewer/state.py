@@ -85,6 +85,9 @@ class ViewerState:
     """Agents, objects, recent speech and running town events, as of ``tick``."""
 
     def __init__(self, hello: Hello) -> None:
+        self._start(hello)
+
+    def _start(self, hello: Hello) -> None:
         self.hello = hello
         self.personas: dict[int, PersonaInfo] = {p.id: p for p in hello.personas}
         self.tick = -1
@@ -103,6 +106,20 @@ class ViewerState:
         self.apply(hello.state)
 
     # -- applying frames ------------------------------------------------------------------------
+
+    def resync(self, hello: Hello) -> None:
+        """A fresh hello mid-stream: the server resynced a slow viewer, seeked, or reloaded the world.
+
+        In the same world its state is just a keyframe (history before it is
+        kept); a different map or cast starts the picture over.
+        """
+        old = self.hello
+        if (hello.map, hello.places, hello.personas) != (old.map, old.places, old.personas):
+            self._start(hello)
+            return
+        self.hello = hello
+        self.apply(hello.state)
+
 
     def apply(self, frame: Frame) -> None:
         if frame.key:

@@ -295,9 +295,9 @@ def new_world(
     emit("")
     emit("personas:")
     for i, person in enumerate(persona_names):
-        house = i % len(layout.houses)
-        hx0, hy0, hw0, hh0 = layout.houses[house]
-        home = (f"{house_names[house]}/卧室", (hx0 + hw0 // 2, hy0 + hh0 // 2))
+        slot = i % len(layout.houses)  # more agents than houses: they share
+        hx0, hy0, hw0, hh0 = layout.houses[slot]
+        home = (f"{house_names[slot]}/卧室", (hx0 + hw0 // 2, hy0 + hh0 // 2))
         _emit_persona(emit, i, person, persona_names, home, first=i == 0)
     emit("")
     host = persona_names[0]

@@ -102,7 +102,9 @@ class RoomSpec(Strict):
     )
     color: str | None = Field(default=None, description="Viewer colour; defaults to the area's.", examples=["#ffcc80"])
     objects: list[ObjectSpec] = Field(
-        default_factory=list, description="Things agents can use here; addressed as area/room/object."
+        default_factory=list,
+        description="Things agents can use here; addressed as area/room/object.",
+        examples=[[{"name": "柜台", "tile": [2, 9], "state": "空闲"}]],
     )
 
 
@@ -112,9 +114,15 @@ class AreaSpec(Strict):
         default="#a1887f", pattern="^#[0-9a-fA-F]{6}$", description="Colour in viewers, #rrggbb.", examples=["#ffb74d"]
     )
     public: bool = Field(
-        default=True, description="Everyone knows public areas from the start; private ones must be seen or told of."
+        default=True,
+        description="Everyone knows public areas from the start; private ones must be seen or told of.",
+        examples=[False],
     )
-    rooms: list[RoomSpec] = Field(min_length=1, description="At least one room; addressed as area/room.")
+    rooms: list[RoomSpec] = Field(
+        min_length=1,
+        description="At least one room; addressed as area/room.",
+        examples=[[{"name": "大堂", "rect": [1, 8, 9, 3], "objects": [{"name": "柜台", "tile": [2, 9]}]}]],
+    )
 
 
 class RoutineItem(Strict):

@@ -361,7 +361,7 @@ def _world_yaml(
                     for obj, (tx, ty), state in room.objects
                 ]
     first_room = next(iter(rooms.values()))
-    people = dict(spawns) or {"居民一": None}
+    people: dict[str, tuple[int, int] | None] = dict(spawns) or {"居民一": None}
     out.append("personas:")
     for persona, tile in people.items():
         home = _room_at(rooms, tile) or first_room

@@ -1,0 +1,75 @@
+"""Engine speed on the offline mind: ticks/s and wall seconds for one game day.
+
+    python benchmarks/engine.py                 # 七侠镇, 200 and 1000 generated agents, 24 h each
+    python benchmarks/engine.py --hours 2 --sizes 200
+
+Prints a table and writes benchmarks/results/engine.md with the machine named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe_machine  # noqa: E402
+from town_generator import generate_town  # noqa: E402
+
+from luotuo_rpg.llm.offline import OfflineMind  # noqa: E402
+from luotuo_rpg.sim.engine import Simulation  # noqa: E402
+from luotuo_rpg.world.loader import check_world, load_world_spec  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def _run(spec, hours: float) -> tuple[int, float, int, int]:
+    mind = OfflineMind(seed=0)
+    sim = Simulation(spec, mind)
+    ticks = sim.world.clock.ticks_for_hours(hours)
+    started = time.perf_counter()
+    for _ in range(ticks):
+        await sim.step()
+    return ticks, time.perf_counter() - started, mind.stats.requests, sim.world.next_conversation
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--sizes", default="200,1000", help="generated town sizes (agents)")
+    parser.add_argument("--no-qixia", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "engine.md")
+    args = parser.parse_args()
+    worlds = [] if args.no_qixia else [("七侠镇", load_world_spec(REPO / "worlds" / "qixia_town.yaml"))]
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        spec = generate_town(size)
+        assert not check_world(spec), check_world(spec)[:3]
+        worlds.append((f"generated {size}", spec))
+    rows = []
+    header = f"| world | agents | game hours | ticks | wall s | ticks/s | agent-ticks/s | requests | conversations |"
+    print(header)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, spec in worlds:
+        ticks, wall, requests, conversations = asyncio.run(_run(spec, args.hours))
+        row = (
+            f"| {name} | {len(spec.personas)} | {args.hours:g} | {ticks} | {wall:.1f} | {ticks / wall:.0f} | "
+            f"{ticks * len(spec.personas) / wall:.0f} | {requests} | {conversations} |"
+        )
+        print(row, flush=True)
+        rows.append(row)
+    text = "\n".join([
+        "# Engine speed (offline mind)", "", describe_machine(), "",
+        f"Command: `python benchmarks/engine.py --hours {args.hours:g} --sizes {args.sizes}`", "",
+        "Target (issue 2): one game day of 25 agents in under 30 s on 2 cores.", "", header,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows, "",
+    ])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
