@@ -454,7 +454,7 @@ def test_the_window_is_resizable_and_quits_on_close(tiny_run: Path, monkeypatch:
     flags_seen: list[int] = []
     real_set_mode = pygame.display.set_mode
 
-    def set_mode(size: tuple[int, int], flags: int = 0, *args: Any, **kwargs: Any) -> pygame.Surface:
+    def set_mode(size: tuple[int, int], flags: int = 0, *args: Any, **kwargs: Any) -> Any:
         flags_seen.append(flags)
         return real_set_mode(size, flags, *args, **kwargs)
 

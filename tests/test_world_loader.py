@@ -71,10 +71,13 @@ def test_home_that_cannot_be_reached(tmp_path):
     path = _broken(tmp_path, "###.#######.####.###", "###.#######.########")
     text = path.read_text(encoding="utf-8").replace("home: 客栈/伙计房\n    color: \"#ff9800\"", "home: 药铺/药房\n    color: \"#ff9800\"")
     path.write_text(text, encoding="utf-8")
-    issue = _only_issue(path)
-    assert issue.field == "personas[2].home"
-    assert "cannot be reached" in issue.message
-    assert issue.line == _line_of(path, "home: 药铺/药房")
+    with pytest.raises(WorldError) as caught:
+        load_world_spec(path)
+    homes = [i for i in caught.value.issues if i.field == "personas[2].home"]
+    assert len(homes) == 1 and "cannot be reached" in homes[0].message
+    assert homes[0].line == _line_of(path, "home: 药铺/药房")
+    rooms = [i for i in caught.value.issues if i.field == "areas[1].rooms[0].rect"]
+    assert rooms and "no door" in rooms[0].message
 
 
 def test_duplicate_persona_name(tmp_path):
@@ -101,6 +104,13 @@ def test_validate_command_prints_file_line_and_exits_2(tmp_path):
     assert result.returncode == 2
     assert f"{path}:{_line_of(path, 'agee:')}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unquoted_time_gets_a_hint(tmp_path):
+    path = _broken(tmp_path, '{at: "17:00", do: 去药铺买药', '{at: 17:00, do: 去药铺买药')
+    issue = _only_issue(path)
+    assert issue.field == "personas[0].routine[4].at"
+    assert 'quoted, e.g. "17:00"' in issue.message
 
 
 def test_validate_accepts_every_shipped_world():

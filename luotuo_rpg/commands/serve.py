@@ -15,6 +15,10 @@ from luotuo_rpg.world.loader import WorldError
 
 log = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Kernel send buffer of every connection (Linux: accepted sockets inherit it from the listener).
+# Left to autotuning it grows to megabytes per viewer, all of it stale frames a stalled viewer
+# would still have to read; this small, our per-viewer queue notices back-pressure and resyncs.
+SEND_BUFFER_BYTES = 64 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,6 +51,7 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     sock.bind((host, port))
     # Listening now lets clients queue in the backlog while the app starts up.
     sock.listen(2048)

@@ -63,8 +63,9 @@ class ServeProcess:
             if time.monotonic() > deadline:
                 break
         if not self.base:
+            errors = self.stderr
             self.stop()
-            raise RuntimeError(f"server did not start: {' '.join(self.args)}\n{chr(10).join(self.output)}\n{self.stderr}")
+            raise RuntimeError(f"server did not start: {' '.join(self.args)}\n{chr(10).join(self.output)}\n{errors}")
         return self
 
     def alive(self) -> bool:

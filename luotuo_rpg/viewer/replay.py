@@ -103,7 +103,7 @@ class ReplayPlayer:
         return len(self.run.frames) - 1
 
     def seek(self, index: int) -> None:
-        """Show frame ``index``: forward by applying deltas, backward via the nearest keyframe."""
+        """Show frame ``index``: forward by applying deltas, backward (or far forward) via a keyframe."""
         index = max(0, min(index, self.last_index))
         if index == self.index:
             return

@@ -120,7 +120,6 @@ class ViewerState:
         self.hello = hello
         self.apply(hello.state)
 
-
     def apply(self, frame: Frame) -> None:
         if frame.key:
             self._reset_to(frame)

@@ -84,12 +84,12 @@ def _pydantic_issues(path: str, error: ValidationError, index: _LineIndex) -> li
     issues: list[WorldIssue] = []
     for item in error.errors():
         loc: Loc = tuple(item["loc"])
-        message = item["msg"]
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = f"unknown field '{loc[-1]}' (check the spelling; see `luotuo-rpg schema`)"
         elif item["type"] == "missing":
             message = f"missing required field '{loc[-1]}'"
-        elif "input" in item and not isinstance(item["input"], (dict, list)):
+        elif "input" in item and not isinstance(item["input"], (dict, list)) and str(item["input"]) not in message:
             message = f"{message} (got {item['input']!r})"
         issues.append(WorldIssue(path, index.line(loc), _field_name(loc), message))
     return issues
@@ -196,6 +196,13 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
 
     names = [p.name for p in spec.personas]
     reach = grid.largest_component()
+    for a, area in enumerate(spec.areas):
+        for r, room in enumerate(area.rooms):
+            tiles = room_tiles[f"{area.name}{PLACE_SEPARATOR}{room.name}"]
+            if tiles and not any(tile in reach for tile in tiles):
+                problems.append(
+                    (("areas", a, "rooms", r, "rect"), f"room '{area.name}/{room.name}' cannot be reached from the rest of the town (no door?)")
+                )
     for i, persona in enumerate(spec.personas):
         if names.index(persona.name) != i:
             problems.append((("personas", i, "name"), f"duplicate persona name '{persona.name}'"))

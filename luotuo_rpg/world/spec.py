@@ -130,6 +130,16 @@ class RoutineItem(Strict):
     do: str = Field(description="What the persona usually does.", examples=["在大堂招呼客人"])
     place: str = Field(description="Where: area/room or area/room/object.", examples=["同福客栈/大堂"])
 
+    @field_validator("at", mode="before")
+    @classmethod
+    def _unquoted(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 17:00 as the sexagesimal number 1020.
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f"got the number {value}: YAML read an unquoted time; write it quoted, e.g. \"{value // 60:02d}:{value % 60:02d}\""
+            )
+        return value
+
     @field_validator("at")
     @classmethod
     def _hhmm(cls, value: str) -> str:
