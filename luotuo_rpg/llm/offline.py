@@ -218,14 +218,11 @@ class OfflineMind:
         told = " ".join(line.text for line in request.history)
         untold = [e for e in request.known_events if e.what not in told]
         if not mine and not theirs:
-            relation = request.persona.relationships.get(request.partner, "")
             line = (
                 f"{request.partner}，{_greeting(rng)}" + (f"{catch}！" if catch and rng.random() < 0.5 else "")
                 if zh
                 else f"Hello, {request.partner}! {catch}".strip()
             )
-            if relation and zh and rng.random() < 0.3:
-                line += f"（心想：{relation[:20]}）"
             return ConverseOutput(line=line, end=False)
         if untold:
             event = untold[0]
@@ -236,7 +233,7 @@ class OfflineMind:
             )
             return ConverseOutput(line=line, end=False)
         last = theirs[-1].text if theirs else ""
-        if "听说" in last or "heard" in last:
+        if "就在" in last or "Have you heard" in last:  # the partner just passed on news
             line = (
                 rng.choice(("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。"))
                 if zh
