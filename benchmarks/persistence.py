@@ -8,7 +8,9 @@ Runs the world for ``--days`` game days with the default checkpoint interval
   fresh simulation from it (what ``luotuo-rpg resume`` does);
 - the history folder's size and the time to reassemble the day's last history
   checkpoint (what ``luotuo-rpg fork`` does);
-- the process's resident memory now and at its peak, with what grows inside it.
+- the process's resident memory now and at its peak, with what grows inside it,
+  beside the same run without checkpoints (a child process), and the transient
+  working set of one checkpoint (tracemalloc).
 
     python benchmarks/persistence.py [--days 3] [--world worlds/qixia_town.yaml]
 
@@ -20,21 +22,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import logging
+import os
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
 
 from luotuo_rpg.config import SimConfig  # noqa: E402
-from luotuo_rpg.sim.checkpoint import Checkpoint, history_dir, load_history, load_latest  # noqa: E402
+from luotuo_rpg.sim.checkpoint import LATEST_NAME, Checkpoint, Checkpointer, history_dir, load_history  # noqa: E402
 from luotuo_rpg.sim.recorder import Recorder  # noqa: E402
 from luotuo_rpg.sim.runner import Run, RunOptions  # noqa: E402
 from luotuo_rpg.world.loader import load_world_spec  # noqa: E402
@@ -53,17 +62,19 @@ class DayRow:
     capture_s: float
     write_s: float
     write_mean_s: float
-    load_s: float
-    restore_s: float
+    working_set_mb: float
     history_mb: float
     history_files: int
-    fork_load_s: float
     frames_mb: float
     rss_mb: float
     peak_mb: float
     vectors_mb: float
     embed_cache: int
     lines_said: int
+    load_s: float = 0.0
+    restore_s: float = 0.0
+    fork_load_s: float = 0.0
+    rss_without_checkpoints_mb: float | None = None
 
 
 def _rss_mb() -> float:
@@ -76,9 +87,9 @@ def _peak_mb() -> float:
 
 
 class TimedRun(Run):
-    """A run that times every state capture and checkpoint write."""
+    """A run that times every state capture."""
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.captures: list[float] = []
 
@@ -89,24 +100,38 @@ class TimedRun(Run):
         return checkpoint
 
 
-async def measure(world: Path, days: int, seed: int, folder: Path) -> tuple[list[DayRow], str, float]:
+def _working_set_mb(run: Run, recorder: Recorder, scratch: Path) -> float:
+    """Python memory allocated at peak while capturing and writing one checkpoint (full history: the worst case)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    tracemalloc.start()
+    try:
+        Checkpointer(scratch, 1).save(run.checkpoint(recorder))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    run.captures.pop()  # type: ignore[attr-defined]  # not one of the run's own checkpoints
+    return peak / 2**20
+
+
+async def measure(world: Path, days: int, seed: int, folder: Path, checkpoints: bool = True) -> tuple[list[DayRow], str, float]:
     spec = load_world_spec(world)
-    options = RunOptions(hours=24 * days, seed=seed, out=folder / "run", config=SimConfig())
+    options = RunOptions(hours=24 * days, seed=seed, out=folder / "run", config=SimConfig(), checkpoints=checkpoints)
     run = TimedRun(spec, str(world), options)
     start_rss = _rss_mb()
     recorder = Recorder(run.out, run.meta())
     checkpointer = run.checkpointer()
-    assert checkpointer is not None
     writes: list[float] = []
-    original_save = checkpointer.save
+    if checkpointer is not None:
+        original_save = checkpointer.save
 
-    def timed_save(checkpoint: Checkpoint) -> None:
-        started = time.perf_counter()
-        original_save(checkpoint)
-        writes.append(time.perf_counter() - started)
+        def timed_save(checkpoint: Checkpoint) -> None:
+            started = time.perf_counter()
+            original_save(checkpoint)
+            writes.append(time.perf_counter() - started)
 
-    checkpointer.save = timed_save  # type: ignore[method-assign]
-    checkpointer.save(run.checkpoint(recorder))
+        checkpointer.save = timed_save  # type: ignore[method-assign]
+        checkpointer.save(run.checkpoint(recorder))
     per_day = run.sim.world.clock.ticks_for_hours(24)
     rows = []
     started = time.perf_counter()
@@ -114,96 +139,137 @@ async def measure(world: Path, days: int, seed: int, folder: Path) -> tuple[list
         day_writes = len(writes)
         await run.run_until(day * per_day, recorder, checkpointer)
         wall = time.perf_counter() - started
-        latest_path = run.out / "checkpoint.json"
-        t0 = time.perf_counter()
-        latest = load_latest(run.out)
-        t1 = time.perf_counter()
-        assert latest is not None and latest.tick == run.sim.tick
-        fresh = Run(spec, str(world), options.model_copy(update={"out": folder / "restored"}))
-        fresh.restore(latest)
-        t2 = time.perf_counter()
-        fork_start = time.perf_counter()
-        load_history(run.out, latest.tick)
-        fork_load = time.perf_counter() - fork_start
-        del fresh, latest
-        history = list(history_dir(run.out).iterdir())
+        gc.collect()
+        rss, peak = _rss_mb(), _peak_mb()
+        history = list(history_dir(run.out).iterdir()) if checkpointer else []
+        latest_path = run.out / LATEST_NAME
         embedder = getattr(run.mind, "embedder", None)
-        rows.append(
-            DayRow(
-                day=day,
-                tick=run.sim.tick,
-                wall_s=wall,
-                memories=sum(len(a.memory) for a in run.sim.agents),
-                checkpoint_mb=latest_path.stat().st_size / 2**20,
-                capture_s=run.captures[-1],
-                write_s=writes[-1],
-                write_mean_s=statistics.mean(writes[day_writes:]),
-                load_s=t1 - t0,
-                restore_s=t2 - t1,
-                history_mb=sum(p.stat().st_size for p in history) / 2**20,
-                history_files=len(history),
-                fork_load_s=fork_load,
-                frames_mb=(run.out / "frames.jsonl").stat().st_size / 2**20,
-                rss_mb=_rss_mb(),
-                peak_mb=_peak_mb(),
-                vectors_mb=sum(a.memory._vectors.nbytes for a in run.sim.agents) / 2**20,
-                embed_cache=len(getattr(embedder, "_cache", {})),
-                lines_said=len(run.sim.lines_said),
-            )
+        row = DayRow(
+            day=day,
+            tick=run.sim.tick,
+            wall_s=wall,
+            memories=sum(len(a.memory) for a in run.sim.agents),
+            checkpoint_mb=latest_path.stat().st_size / 2**20 if checkpointer else 0.0,
+            capture_s=run.captures[-1] if checkpointer else 0.0,
+            write_s=writes[-1] if checkpointer else 0.0,
+            write_mean_s=statistics.mean(writes[day_writes:]) if checkpointer else 0.0,
+            working_set_mb=0.0,
+            history_mb=sum(p.stat().st_size for p in history) / 2**20,
+            history_files=len(history),
+            frames_mb=(run.out / "frames.jsonl").stat().st_size / 2**20,
+            rss_mb=rss,
+            peak_mb=peak,
+            vectors_mb=sum(a.memory._vectors.nbytes for a in run.sim.agents) / 2**20,
+            embed_cache=len(getattr(embedder, "_cache", {})),
+            lines_said=len(run.sim.lines_said),
         )
-        log.info("day %d done: %s", day, rows[-1])
+        if checkpointer is not None:
+            row.working_set_mb = _working_set_mb(run, recorder, folder / "scratch")
+            shutil.copy(latest_path, folder / f"latest-day{day}.json")  # loaded after the run: loads must not inflate RSS
+        rows.append(row)
+        log.info("day %d done: %s", day, row)
     await run.mind.aclose()
     recorder.close()
+    if checkpointer is not None:
+        for row in rows:
+            t0 = time.perf_counter()
+            latest = load_latest_file(folder / f"latest-day{row.day}.json")
+            t1 = time.perf_counter()
+            fresh = Run(spec, str(world), options.model_copy(update={"out": folder / "restored"}))
+            fresh.restore(latest)
+            t2 = time.perf_counter()
+            load_history(run.out, row.tick)
+            t3 = time.perf_counter()
+            row.load_s, row.restore_s, row.fork_load_s = t1 - t0, t2 - t1, t3 - t2
+            del fresh, latest
     return rows, spec.world.name + f"（{len(spec.personas)} 人）", start_rss
 
 
-def render(rows: list[DayRow], world: str, world_path: Path, fallback: bool, days: int, seed: int, start_rss: float) -> str:
+def load_latest_file(path: Path) -> Checkpoint:
+    return Checkpoint.model_validate_json(path.read_bytes())
+
+
+def _rss_without_checkpoints(world: Path, days: int, seed: int) -> list[float] | None:
+    """The same run with checkpoints off, in a fresh process: what checkpointing adds to RSS."""
+    command = [sys.executable, __file__, "--rss-only", "--world", str(world), "--days", str(days), "--seed", str(seed)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        log.warning("baseline without checkpoints failed: %s", done.stderr[-500:])
+        return None
+    return [float(v) for v in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def render(
+    rows: list[DayRow], world: str, world_path: Path, fallback: bool, days: int, seed: int, start_rss: float,
+    load: tuple[float, float],
+) -> str:
     lines = [
         f"# Persistence: checkpoints and memory over {days} game days of {world}",
         "",
         describe_machine(),
         f"Command: `python benchmarks/persistence.py --days {days} --world {world_path.relative_to(ROOT)} --seed {seed}`;"
         " offline mind; checkpoint every 60 game minutes (default); history kept for fork.",
+        f"Load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores"
+        + (" — the machine was busy with other work, so wall times are upper bounds." if max(load) > (os.cpu_count() or 1) * 0.75 else "."),
     ]
     if fallback:
         lines.append("**七侠镇 (worlds/qixia_town.yaml) was not found: these numbers are for tiny.yaml.**")
     lines += [
         "",
-        "| after day | tick | wall s | memories | checkpoint.json MB | capture s | write s (day mean) | load s | restore s |"
-        " history MB (files) | fork load s | frames MB | RSS MB | peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "## Checkpoints",
+        "",
+        "| after day | tick | wall s | memories | checkpoint.json MB | capture s | write s (day mean) | working set MB |"
+        " load s | restore s | history MB (files) | fork load s | frames MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.day} | {r.tick} | {r.wall_s:.1f} | {r.memories:,} | {r.checkpoint_mb:.2f} | {r.capture_s:.3f} |"
-            f" {r.write_s:.3f} ({r.write_mean_s:.3f}) | {r.load_s:.3f} | {r.restore_s:.3f} |"
-            f" {r.history_mb:.2f} ({r.history_files}) | {r.fork_load_s:.3f} | {r.frames_mb:.2f} | {r.rss_mb:.0f} | {r.peak_mb:.0f} |"
+            f" {r.write_s:.3f} ({r.write_mean_s:.3f}) | {r.working_set_mb:.0f} | {r.load_s:.3f} | {r.restore_s:.3f} |"
+            f" {r.history_mb:.2f} ({r.history_files}) | {r.fork_load_s:.3f} | {r.frames_mb:.2f} |"
         )
-    first, last = rows[0], rows[-1]
-    per_day_rss = (last.rss_mb - first.rss_mb) / max(len(rows) - 1, 1)
-    per_day_mem = (last.memories - first.memories) / max(len(rows) - 1, 1)
     lines += [
         "",
         "- *capture*: `Simulation.get_state()` and friends (embeddings to base64); *write*: `checkpoint.json` (compact JSON,"
-        " temp file + fsync + rename) plus the gzipped history delta; *load*: parse `checkpoint.json`; *restore*: a fresh"
-        " simulation set from it (resume does exactly this); *fork load*: reassemble the day's last history checkpoint from"
-        " its chain of deltas.",
-        f"- History keeps every checkpoint ({last.history_files} files) in {last.history_mb:.2f} MB — each file holds only"
-        f" the memories added since the one before — against {last.checkpoint_mb:.2f} MB for one full checkpoint.",
-        f"- Memory: {start_rss:.0f} MB resident before the first tick (interpreter, numpy, pydantic, the world);"
-        f" RSS grows by about {per_day_rss:.0f} MB per game day after day 1 while the memory streams grow by"
-        f" about {per_day_mem:,.0f} nodes a day ({last.vectors_mb:.1f} MB of embedding matrix capacity at the end)."
-        " Nothing in the checkpoint or recorder path is retained between checkpoints (the checkpointer keeps only"
-        " per-agent counts, the recorder only a byte count), so the growth is the simulation's own state:",
-        "  - memory streams keep every node, as in the paper (retrieval ranks them; nothing is forgotten) — linear in game"
-        " time, and the dominant term; a retention policy (dropping low-importance observations older than N days) would"
-        " bound it and is not implemented;",
-        f"  - the offline hash embedder caches every text it has embedded ({last.embed_cache:,} entries at the end, ≈ 1 KiB"
-        " each) — also linear, bounded by the number of distinct texts;",
-        f"  - `Simulation.lines_said` keeps every line said ({last.lines_said:,} at the end: small); only its first 12 and"
-        " last 200 are checkpointed.",
-        "- Checkpoint size and write time grow linearly with the memory streams; at 60 game minutes between checkpoints"
-        " the write cost stays a small share of the run's wall time.",
+        " temp file + fsync + rename) plus the gzipped history delta, the day's last one and the mean over the day's 24;"
+        " *working set*: Python memory allocated at peak by one capture + write (tracemalloc), all of it freed after;"
+        " *load*: parse `checkpoint.json`; *restore*: a fresh simulation built and set from it (resume does exactly this);"
+        " *fork load*: reassemble that day's last history checkpoint from its chain of gzipped deltas.",
+        f"- History keeps every checkpoint ({rows[-1].history_files} files) in {rows[-1].history_mb:.2f} MB — each file"
+        f" holds only the memories added since the one before — against {rows[-1].checkpoint_mb:.2f} MB for one full"
+        " checkpoint.",
+        "",
+        "## Memory",
+        "",
+        "| after day | memories | embedding matrices MB | embedder cache entries | lines said | RSS MB | peak RSS MB |"
+        " RSS without checkpoints MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        baseline = f"{r.rss_without_checkpoints_mb:.0f}" if r.rss_without_checkpoints_mb is not None else "—"
+        lines.append(
+            f"| {r.day} | {r.memories:,} | {r.vectors_mb:.1f} | {r.embed_cache:,} | {r.lines_said:,} | {r.rss_mb:.0f} |"
+            f" {r.peak_mb:.0f} | {baseline} |"
+        )
+    first, last = rows[0], rows[-1]
+    span = max(len(rows) - 1, 1)
+    per_day_rss = (last.rss_mb - first.rss_mb) / span
+    per_day_mem = (last.memories - first.memories) / span
+    lines += [
+        "",
+        f"- {start_rss:.0f} MB resident before the first tick (interpreter, numpy, pydantic, the world). After day 1 RSS"
+        f" grows by about {per_day_rss:.0f} MB per game day while the memory streams grow by about {per_day_mem:,.0f}"
+        " nodes a day.",
+        "- What grows, and why it is bounded by the run's state rather than by its length alone:",
+        "  - memory streams keep every node, as in the paper (retrieval ranks them; nothing is forgotten): linear in game"
+        " time. A retention policy (e.g. dropping low-importance observations older than N days) would bound them; none"
+        " is implemented yet;",
+        "  - the offline hash embedder caches every distinct text it has embedded (≈ 1 KiB each);",
+        "  - `Simulation.lines_said` keeps every line said (only its first 12 and last 200 are checkpointed);",
+        "  - checkpointing retains nothing between checkpoints (the checkpointer keeps per-agent counts, the recorder a"
+        " byte count), but each checkpoint needs a transient working set proportional to the state (the column above);"
+        " the allocator keeps part of that high-water mark resident, which is the gap between RSS with and without"
+        " checkpoints.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -214,16 +280,25 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "persistence.md")
+    parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)  # the baseline child process
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     world = args.world.resolve()
     fallback = False
     if not world.exists():
         log.warning("%s not found: falling back to worlds/tiny.yaml", world)
         world, fallback = ROOT / "worlds" / "tiny.yaml", True
     with tempfile.TemporaryDirectory(prefix="persistence-") as folder:
+        if args.rss_only:
+            rows, _, _ = asyncio.run(measure(world, args.days, args.seed, Path(folder), checkpoints=False))
+            sys.stdout.write(json.dumps([round(r.rss_mb, 1) for r in rows]) + "\n")
+            return 0
+        load_before = os.getloadavg()[0]
+        baseline = _rss_without_checkpoints(world, args.days, args.seed)
         rows, name, start_rss = asyncio.run(measure(world, args.days, args.seed, Path(folder)))
-    text = render(rows, name, world, fallback, args.days, args.seed, start_rss)
+    for row, rss in zip(rows, baseline or []):
+        row.rss_without_checkpoints_mb = rss
+    text = render(rows, name, world, fallback, args.days, args.seed, start_rss, (load_before, os.getloadavg()[0]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     sys.stdout.write(text)

@@ -7,11 +7,11 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
-if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei"; then
-  echo "== installing chromium, chromium-driver, fonts-wqy-microhei (apt)"
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei" || ! fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then
+  echo "== installing chromium, chromium-driver, CJK and emoji fonts (apt)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver fonts-wqy-microhei fontconfig >/dev/null
+    chromium chromium-driver fonts-wqy-microhei fonts-noto-color-emoji fontconfig >/dev/null
 fi
 
 PY="${PYTHON:-python3}"

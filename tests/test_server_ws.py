@@ -23,7 +23,14 @@ from pydantic import TypeAdapter
 
 from luotuo_rpg.server.app import ServerStats
 from luotuo_rpg.server.process import ServeProcess
-from luotuo_rpg.server.protocol import ControlResult, ErrorMessage, FrameMessage, Hello, Status, parse_server_message
+from luotuo_rpg.server.protocol import (
+    ControlResult,
+    ErrorMessage,
+    FrameMessage,
+    Hello,
+    Status,
+    parse_server_message,
+)
 from luotuo_rpg.server.views import AgentBrief, AgentDetail, ReplayEntry, WorldInfo
 from luotuo_rpg.sim.files import AgentFrame, Frame
 from luotuo_rpg.sim.runner import run_headless
@@ -59,8 +66,13 @@ async def control(ws: websockets.ClientConnection, token: str | None = TOKEN, **
     return await next_of(ws, ControlResult)
 
 
-def stats(server: ServeProcess) -> ServerStats:
-    return ServerStats.model_validate(httpx.get(f"{server.base}/api/stats", timeout=10).json())
+async def get(server: ServeProcess, path: str, **params: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+        return await client.get(path, params=params)
+
+
+async def stats(server: ServeProcess) -> ServerStats:
+    return ServerStats.model_validate((await get(server, "/api/stats")).json())
 
 
 def stalled_viewer(server: ServeProcess) -> socket.socket:
@@ -153,7 +165,7 @@ async def test_stalled_viewer_does_not_lower_ticks_done(world_copy):
 
     async def phase(server: ServeProcess, ws) -> int:
         """Run until this viewer got ``frames_per_phase`` frames; return the ticks the town did meanwhile."""
-        before = stats(server).tick
+        before = (await stats(server)).tick
         assert (await control(ws, action="resume")).ok
         got = 0
         last = None
@@ -168,7 +180,7 @@ async def test_stalled_viewer_does_not_lower_ticks_done(world_copy):
                 got += 1
         assert (await control(ws, action="pause")).ok
         await asyncio.sleep(0.2)
-        return stats(server).tick - before
+        return (await stats(server)).tick - before
 
     with ServeProcess(str(world_copy), "--paused", "--speed", "500", token=TOKEN) as server:
         async with websockets.connect(server.ws, max_size=None) as ws:
@@ -177,12 +189,15 @@ async def test_stalled_viewer_does_not_lower_ticks_done(world_copy):
 
             stalled = stalled_viewer(server)
             try:
-                # Let the stalled viewer's socket and queue fill up before counting.
+                # Let the stalled viewer's socket and queue fill up, as fast as the town goes, before counting.
+                assert (await control(ws, action="speed", value=0)).ok
                 assert (await control(ws, action="resume")).ok
+                loop = asyncio.get_running_loop()
                 for _ in range(300):
-                    if any(v.resyncs for v in stats(server).viewers):
+                    if any(v.resyncs for v in (await stats(server)).viewers):
                         break
-                    while True:  # keep our own viewer drained meanwhile
+                    drain_until = loop.time() + 0.1  # keep our own viewer drained meanwhile
+                    while loop.time() < drain_until:
                         try:
                             await asyncio.wait_for(ws.recv(), 0.02)
                         except TimeoutError:
@@ -190,8 +205,9 @@ async def test_stalled_viewer_does_not_lower_ticks_done(world_copy):
                 else:
                     pytest.fail("the stalled viewer never overflowed its queue")
                 assert (await control(ws, action="pause")).ok
+                assert (await control(ws, action="speed", value=500)).ok
                 with_stalled = await phase(server, ws)
-                stalled_stats = max(stats(server).viewers, key=lambda v: v.resyncs)
+                stalled_stats = max((await stats(server)).viewers, key=lambda v: v.resyncs)
             finally:
                 stalled.close()
     assert alone >= frames_per_phase
@@ -225,10 +241,11 @@ async def test_control_without_token_is_refused_and_with_it_accepted(live):
         assert accepted.ok and accepted.id == "s1"
         frame = await next_of(ws, FrameMessage)
         assert frame.frame.tick > tick
-    response = httpx.post(f"{live.base}/api/control", json={"action": "pause"}, timeout=10)
-    assert response.status_code == 403 and ControlResult.model_validate(response.json()).ok is False
-    response = httpx.post(f"{live.base}/api/control", json={"action": "pause", "token": TOKEN}, timeout=10)
-    assert response.status_code == 200 and ControlResult.model_validate(response.json()).ok
+    async with httpx.AsyncClient(base_url=live.base, timeout=10) as client:
+        response = await client.post("/api/control", json={"action": "pause"})
+        assert response.status_code == 403 and ControlResult.model_validate(response.json()).ok is False
+        response = await client.post("/api/control", json={"action": "pause", "token": TOKEN})
+        assert response.status_code == 200 and ControlResult.model_validate(response.json()).ok
 
 
 async def test_pause_resume_speed_send_status_to_every_viewer(world_copy):
@@ -246,9 +263,9 @@ async def test_pause_resume_speed_send_status_to_every_viewer(world_copy):
             assert (await control(ws, action="pause")).ok
             assert (await next_of(other, Status)).paused
             await asyncio.sleep(0.3)
-            tick = stats(server).tick
+            tick = (await stats(server)).tick
             await asyncio.sleep(0.5)
-            assert stats(server).tick == tick, "paused: the clock must stand still"
+            assert (await stats(server)).tick == tick, "paused: the clock must stand still"
 
 
 async def test_interview_and_inject_work_live(live):
@@ -332,7 +349,7 @@ async def test_replay_by_name_plays_seeks_and_refuses_interview(live, replays_ro
         while not ended.ended:
             ended = await next_of(ws, Status)
         assert ended.paused and ended.tick == 359
-    world = WorldInfo.model_validate(httpx.get(f"{live.base}/api/world", params={"replay": "run1"}).json())
+    world = WorldInfo.model_validate((await get(live, "/api/world", replay="run1")).json())
     assert world.mode == "replay" and world.last_tick == 359
 
 
@@ -353,7 +370,7 @@ async def test_serve_replay_folder_plays_through_the_same_protocol(replays_root)
                     for agent_id, delta in message.frame.agents.items():
                         state[agent_id] = state[agent_id].model_copy(update=delta.model_dump(exclude_none=True))
                     last = message.frame.tick
-        detail = AgentDetail.model_validate(httpx.get(f"{server.base}/api/agents/0").json())
+        detail = AgentDetail.model_validate((await get(server, "/api/agents/0")).json())
     expected = reconstruct(frames_path, 359)
     assert {i: a.pos for i, a in state.items()} == {i: a.pos for i, a in expected.items()}
     assert not detail.live and detail.schedule, "a replay shows the persona's routine"
@@ -367,18 +384,18 @@ async def test_rest_endpoints_return_the_documented_shapes(live):
         assert (await control(ws, action="resume")).ok
         # 佟湘玉 wakes at 06:30 (tick 180) and plans her day.
         for _ in range(200):
-            detail = AgentDetail.model_validate(httpx.get(f"{live.base}/api/agents/0", timeout=10).json())
+            detail = AgentDetail.model_validate((await get(live, "/api/agents/0")).json())
             if detail.schedule and detail.memories:
                 break
             await asyncio.sleep(0.05)
         assert (await control(ws, action="pause")).ok
-    world = WorldInfo.model_validate(httpx.get(f"{live.base}/api/world").json())
+    world = WorldInfo.model_validate((await get(live, "/api/world")).json())
     assert world.mode == "live" and world.world == "小小客栈" and world.agents == 3
     assert "客栈/大堂" in world.places and world.paused
-    agents = TypeAdapter(list[AgentBrief]).validate_python(httpx.get(f"{live.base}/api/agents").json())
+    agents = TypeAdapter(list[AgentBrief]).validate_python((await get(live, "/api/agents")).json())
     assert [a.name for a in agents] == ["佟湘玉", "白展堂", "李大嘴"]
     assert all(a.pos is not None and a.action for a in agents)
-    detail = AgentDetail.model_validate(httpx.get(f"{live.base}/api/agents/0").json())
+    detail = AgentDetail.model_validate((await get(live, "/api/agents/0")).json())
     assert detail.live and detail.name == "佟湘玉"
     assert detail.schedule and detail.outline and detail.memories
     assert detail.current is not None and detail.current.activity
@@ -386,10 +403,10 @@ async def test_rest_endpoints_return_the_documented_shapes(live):
     assert all(m.time.startswith("2026-03-01") for m in detail.memories)
     for reflection in detail.reflections:
         assert reflection.cites, "reflections are thoughts that cite memories"
-    hello = Hello.model_validate(httpx.get(f"{live.base}/api/hello").json())
+    hello = Hello.model_validate((await get(live, "/api/hello")).json())
     assert hello.state.key and len(hello.personas) == 3
-    assert httpx.get(f"{live.base}/api/agents/99").status_code == 404
-    page = httpx.get(f"{live.base}/")
+    assert (await get(live, "/api/agents/99")).status_code == 404
+    page = await get(live, "/")
     assert page.status_code == 200 and "骆驼RPG" in page.text
 
 
@@ -418,7 +435,7 @@ async def test_watch_reloads_a_valid_edit_and_survives_a_broken_one(tmp_path):
                 if isinstance(message, FrameMessage):
                     ticks.append(message.frame.tick)
             assert ticks == list(range(ticks[0], ticks[0] + 10)), "the old world keeps ticking"
-        info = WorldInfo.model_validate(httpx.get(f"{server.base}/api/world").json())
+        info = WorldInfo.model_validate((await get(server, "/api/world")).json())
         assert info.world == "小小客栈二号" and info.watching and info.errors
         async with websockets.connect(server.ws, max_size=None) as late:
             assert (await next_of(late, Hello)).errors, "a viewer who joins later still sees why"

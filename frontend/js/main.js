@@ -73,7 +73,10 @@ function send(control) {
 
 async function control(action, extra = {}) {
   const result = await send({ action, ...extra });
-  if (!result.ok) showBanner(`${actionName(action)}没有成功：${result.error}`, [], 6000);
+  if (!result.ok) {
+    showBanner(`${actionName(action)}没有成功：${result.error}`, [], 6000);
+    onStatus();  // put the buttons and the speed menu back to what the server really does
+  }
   return result;
 }
 

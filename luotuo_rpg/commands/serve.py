@@ -10,7 +10,13 @@ import socket
 import sys
 from pathlib import Path
 
-from luotuo_rpg.commands.run import DEFAULT_WORLD, REPO_ROOT, add_llm_arguments, mind_options, report_world_error
+from luotuo_rpg.commands.run import (
+    DEFAULT_WORLD,
+    REPO_ROOT,
+    add_llm_arguments,
+    mind_options,
+    report_world_error,
+)
 from luotuo_rpg.world.loader import WorldError
 
 log = logging.getLogger(__name__)
@@ -130,6 +136,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(session, settings)
     config = uvicorn.Config(
         app, log_level="warning", ws_max_size=TRANSPORT_MAX_BYTES, lifespan="on",
+        # Frames are small and go to every viewer: compressing each one once per viewer cost a
+        # third of the server's time with 100 viewers (benchmarks/ws_fanout.py), for little gain.
+        ws_per_message_deflate=False,
         # Our own access lines would be one per REST poll of every viewer.
         access_log=False,
     )

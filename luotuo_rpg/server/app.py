@@ -165,8 +165,8 @@ def create_app(default: Session, settings: ServerSettings) -> FastAPI:
         try:
             session = await hub.acquire(replay)
         except (ReplayNameError, ReplayError) as error:
-            message = error.message if isinstance(error, ReplayNameError) else str(error)
-            await websocket.send_text(ErrorMessage(message=message).model_dump_json())
+            why = error.message if isinstance(error, ReplayNameError) else str(error)
+            await websocket.send_text(ErrorMessage(message=why).model_dump_json())
             await websocket.close(code=1008)
             return
         subscriber = session.broadcaster.subscribe()

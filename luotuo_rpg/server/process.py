@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ServeProcess:
     def stderr(self) -> str:
         return Path(self._stderr.name).read_text(encoding="utf-8", errors="replace")
 
-    def start(self) -> ServeProcess:
+    def start(self) -> Self:
         self._proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8", env=self.env
         )
@@ -83,7 +84,7 @@ class ServeProcess:
         with contextlib.suppress(OSError):
             os.unlink(self._stderr.name)
 
-    def __enter__(self) -> ServeProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:

@@ -131,7 +131,8 @@ class ReplaySession(Session):
         self.mirror, self._offset = state_at(self.index, tick)
 
     async def start(self) -> None:
-        self._file = open(self.index.path, "rb")  # noqa: SIM115 — kept open for the whole playback
+        # A local file opened once per playback; every read after this is one line per tick.
+        self._file = open(self.index.path, "rb")  # noqa: SIM115, ASYNC230
         await super().start()
 
     async def stop(self) -> None:

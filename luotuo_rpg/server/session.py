@@ -14,9 +14,22 @@ import logging
 
 from luotuo_rpg.server.broadcast import DEFAULT_QUEUE_LIMIT, Broadcaster
 from luotuo_rpg.server.mirror import FrameMirror
-from luotuo_rpg.server.protocol import Control, ControlResult, Hello, ReplayInfo, Status, hello_from_spec
+from luotuo_rpg.server.protocol import (
+    Control,
+    ControlResult,
+    Hello,
+    ReplayInfo,
+    Status,
+    hello_from_spec,
+)
 from luotuo_rpg.server.ticker import Ticker
-from luotuo_rpg.server.views import AgentBrief, AgentDetail, WorldInfo, agent_briefs, places_of
+from luotuo_rpg.server.views import (
+    AgentBrief,
+    AgentDetail,
+    WorldInfo,
+    agent_briefs,
+    places_of,
+)
 from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.world.spec import WorldSpec
 

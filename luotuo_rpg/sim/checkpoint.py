@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.sim.recorder import write_json_atomic
+from luotuo_rpg.sim.recorder import write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,12 @@ class Checkpoint(BaseModel):
     llm: LLMStats
     sim: dict[str, Any] = Field(description="Simulation.get_state(): world, agents with memory streams, last frame.")
     previous: str | None = Field(default=None, description="History files: the file whose memories this one extends.")
+
+
+def _to_json(checkpoint: Checkpoint) -> bytes:
+    """Compact UTF-8 JSON straight from pydantic-core: no intermediate ``str``, which for text with
+    emoji takes four bytes a character and made a checkpoint's working set several times its size."""
+    return Checkpoint.__pydantic_serializer__.to_json(checkpoint)
 
 
 def history_name(tick: int) -> str:
@@ -291,11 +297,11 @@ class Checkpointer:
 
     def save(self, checkpoint: Checkpoint) -> None:
         started = time.perf_counter()
-        latest = checkpoint.model_dump_json()
+        latest = _to_json(checkpoint)
         size = len(latest)
         if self.keep_history:
             size += self._save_history(checkpoint)
-        write_json_atomic(self.run_dir / LATEST_NAME, latest)
+        write_bytes_atomic(self.run_dir / LATEST_NAME, latest)
         self.written += 1
         self.last_seconds = time.perf_counter() - started
         self.last_bytes = size
@@ -318,7 +324,7 @@ class Checkpointer:
         ):
             previous, starts = None, [0] * len(counts)
         delta = checkpoint.model_copy(update={"sim": _with_deltas(checkpoint.sim, starts), "previous": previous})
-        text = delta.model_dump_json()
-        write_json_atomic(folder / name, text, gzipped=True)
+        # Level 5: most of level 9's gain at a third of its time on checkpoint JSON.
+        write_bytes_atomic(folder / name, gzip.compress(_to_json(delta), compresslevel=5, mtime=0))
         self._previous, self._counts = name, counts
         return (folder / name).stat().st_size

@@ -190,7 +190,7 @@ class Simulation:
         world = self.world
         if not world.places.exists(where):
             raise ValueError(f"unknown place {where!r}")
-        start = world.tick + 1
+        start = world.tick  # the tick about to run: the very next frame shows it
         world.injected.append(ActiveEvent(what, where, start, start + world.clock.ticks_for_minutes(minutes)))
 
     # --- queries used by the summary, the server and the report --------------

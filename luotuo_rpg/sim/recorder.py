@@ -9,7 +9,6 @@ it covers.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from pathlib import Path
@@ -47,18 +46,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, model: BaseModel | str, *, gzipped: bool = False) -> None:
+def write_json_atomic(path: Path, model: BaseModel | str) -> None:
     """Write JSON to a temp file and rename, so a crash never leaves half a file.
 
-    A model is written indented (meta, summary: read by people); pass a string
-    for compact output. ``gzipped`` compresses (level 5: most of the gain of 9
-    at a third of the time on checkpoint-sized JSON).
+    A model is written indented (meta, summary: read by people); pass a string for anything else.
     """
     text = model if isinstance(model, str) else model.model_dump_json(indent=2)
-    data = text.encode("utf-8")
-    if gzipped:
-        data = gzip.compress(data, compresslevel=5, mtime=0)
-    write_bytes_atomic(Path(path), data)
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
 
 
 class Recorder:
