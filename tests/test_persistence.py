@@ -40,7 +40,7 @@ def cli(*args: str) -> list[str]:
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cli(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cli(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def frame_lines(path: Path) -> list[bytes]:
@@ -113,7 +113,7 @@ def test_resume_after_kill_loses_no_frames(tmp_path: Path, baseline: Path) -> No
             with open(frames, "ab") as handle:
                 handle.write(b'{"tick":' + str(on_disk).encode() + b',"time":"2026-03-01 1')
     assert any(n % 60 for n in killed_at), f"every kill landed on a checkpoint: {killed_at}"
-    done = subprocess.run(resume, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(resume, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert frames.read_bytes() == (baseline / "frames.jsonl").read_bytes()
     assert summary_without_clock(out) == summary_without_clock(baseline)

@@ -78,8 +78,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         meta = read_meta(args.run_dir)
         options = _mind_options(args, meta.llm)
         latest = load_latest(args.run_dir)
-        finished = (args.run_dir / "summary.json").exists() and latest is not None
-        if finished and args.hours is None and latest.tick >= target_tick(meta):
+        finished = latest is not None and (args.run_dir / "summary.json").exists() and latest.tick >= target_tick(meta)
+        if finished and args.hours is None and latest is not None:
             print(f"{meta.run_id} is complete at tick {latest.tick}: nothing to resume (pass --hours to extend it)")
             return 0
         where = f"tick {latest.tick} ({latest.time})" if latest else "the start (no checkpoint yet)"
@@ -95,7 +95,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_fork(args: argparse.Namespace) -> int:
     from luotuo_rpg.sim.checkpoint import CheckpointError, at_or_before
-    from luotuo_rpg.sim.resume import fork_async, read_meta
+    from luotuo_rpg.sim.resume import check_fork_target, fork_async, read_meta
     from luotuo_rpg.sim.summary_text import format_summary
 
     try:
@@ -103,6 +103,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
         options = _mind_options(args, meta.llm)
         if args.seed is not None:
             options = options.model_copy(update={"seed": args.seed})
+        check_fork_target(args.run_dir, args.out)
         tick = at_or_before(args.run_dir, args.at)
         print(f"骆驼RPG · forking {meta.run_id} at tick {tick} into {args.out}")
         summary, out = asyncio.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import sys
 from pathlib import Path
@@ -25,7 +26,8 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--llm-config", type=Path, default=None, help="YAML/JSON file with backend settings")
     group.add_argument("--max-tokens-total", type=int, default=None, help="stop cleanly after this many tokens")
     group.add_argument("--cache", type=Path, default=None, help="sqlite response cache (reruns cost nothing)")
-    group.add_argument("--concurrency", type=int, default=None, help="requests in flight at most (openai)")
+    group.add_argument("--concurrency", dest="max_concurrency", type=int, default=None,
+                       help="requests in flight at most (openai; default 32)")
 
 
 def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
@@ -35,7 +37,7 @@ def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
     if args.llm == "openai":
         from luotuo_rpg.llm.openai_backend import OpenAIConfig
 
-        openai = OpenAIConfig.from_sources(args, args.llm_config).model_dump(mode="python")
+        openai = OpenAIConfig.from_sources(args, args.llm_config, os.environ).model_dump(mode="python")
     return MindOptions(
         llm=args.llm, seed=seed, language=language, openai=openai,
         local_model=args.model if args.llm == "local" else None,

@@ -203,6 +203,13 @@ async def resume_async(
     return summary, run_dir
 
 
+def check_fork_target(run_dir: Path, out: Path) -> None:
+    if Path(out).resolve() == Path(run_dir).resolve():
+        raise ResumeError(f"{out}: a fork needs a new folder, not its parent's")
+    if Path(out).exists() and any(Path(out).iterdir()):
+        raise ResumeError(f"{out}: exists and is not empty")
+
+
 def _copy_prefix(source: Path, target: Path, size: int) -> None:
     with open(source, "rb") as src, open(target, "wb") as dst:
         left = size
@@ -234,10 +241,7 @@ async def fork_async(
     run_dir, out = Path(run_dir), Path(out)
     meta = read_meta(run_dir)
     spec, config = _spec_and_config(meta, run_dir)
-    if out.resolve() == run_dir.resolve():
-        raise ResumeError(f"{out}: a fork needs a new folder, not its parent's")
-    if out.exists() and any(out.iterdir()):
-        raise ResumeError(f"{out}: exists and is not empty")
+    check_fork_target(run_dir, out)
     tick = at_or_before(run_dir, at)
     checkpoint = load_history(run_dir, tick)
     _check_fits(checkpoint, spec, run_dir)
