@@ -31,6 +31,9 @@ class SimConfig(BaseModel):
 
     # Reflection
     reflection_threshold: int = Field(default=150, ge=1, description="Summed importance that triggers reflection (paper).")
+    reflect_at_bedtime: bool = Field(
+        default=True, description="Reflect on going to sleep if the day brought none yet (ours: a quiet day still gets one)."
+    )
     reflection_questions: int = Field(default=2, ge=1, le=5, description="Focal questions per reflection (paper: 3).")
     insights_per_question: int = Field(default=3, ge=1, le=5, description="At most 5 (issue 3).")
 

@@ -19,7 +19,7 @@ def day():
 
     spec = load_world_spec(Path(__file__).resolve().parents[1] / "worlds" / "tiny.yaml")
     mind = RecordingMind()
-    config = SimConfig(reflection_threshold=60)
+    config = SimConfig(reflection_threshold=60, reflect_at_bedtime=False)
     sim = Simulation(spec, mind, config)
     reflections: list[tuple[int, int]] = []
     original = sim.agents[0].reflect.__func__
@@ -113,6 +113,22 @@ def test_unknown_place_from_the_model_is_rejected_not_used():
     bad = PlanBlockOutput(actions=[PlannedAction(activity="去钱庄", minutes=30, place="钱庄/正厅")])
     with pytest.raises(OutputRejected, match="unknown place"):
         request.check(bad)
+
+
+def test_a_quiet_day_still_ends_with_a_reflection_at_bedtime(tiny_world):
+    spec = load_world_spec(tiny_world)
+    mind = RecordingMind()
+    sim = Simulation(spec, mind, SimConfig(reflection_threshold=10_000))
+
+    async def go():
+        for _ in range(8640):
+            await sim.step()
+
+    asyncio.run(go())
+    for agent in sim.agents:
+        assert agent.state.counters.reflections == 1, agent.name
+        assert agent.state.reflected_on == "2026-03-01"
+        assert agent.state.asleep or agent.state.plan_date == "2026-03-02"
 
 
 def test_every_agent_plans_talks_and_reflects_and_the_news_spreads(day):

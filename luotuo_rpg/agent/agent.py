@@ -105,6 +105,7 @@ class AgentState(BaseModel):
     handled_conversations: list[int] = Field(default_factory=list)
     importance_since_reflection: float = 0.0
     replan: bool = False
+    reflected_on: str | None = Field(default=None, description="Game date of the last reflection.")
     social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)
 
@@ -275,7 +276,11 @@ class Agent:
         await self._flush_observations(view, mind, force=False)
         # Checked after every think, whatever it did, so reflection comes in the tick
         # the threshold is crossed.
-        if state.importance_since_reflection >= self.config.reflection_threshold:
+        bedtime = (
+            self.config.reflect_at_bedtime and state.asleep and state.reflected_on != view.date
+            and state.importance_since_reflection > 0
+        )
+        if state.importance_since_reflection >= self.config.reflection_threshold or bedtime:
             await self.reflect(view, mind, decision)
         return decision
 
@@ -490,6 +495,7 @@ class Agent:
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         state = self.state
         state.importance_since_reflection = 0.0
+        state.reflected_on = view.date
         recent = self.memory.recent(15)
         request = ReflectQuestionsRequest(
             agent=self.name, time=view.time, language=self.language, persona=self.one_line(),
