@@ -188,7 +188,7 @@ class Agent:
             if room and room not in state.known_places:
                 state.known_places.append(room)
                 state.known_places.sort()
-            for other in view.near(self.id, self.config.vision_radius)[: self.config.attention_bandwidth]:
+            for other in view.near(self.id, self.config.vision_radius, self.config.attention_bandwidth):
                 # Noted again only when they show up in another room or after a while:
                 # the sub-steps of one activity are not news (and would cost a request each).
                 where = room_of(other.place)
