@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"mind: {label}")
     try:
         summary, out = asyncio.run(run_async(spec, str(args.world), options))
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:  # bad model settings, missing model or adapter folder
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_summary(summary, out))
