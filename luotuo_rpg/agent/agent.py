@@ -273,7 +273,7 @@ class Agent:
                 await self._converse(view, mind, decision, conversation)
         else:
             await self._act_on_world(view, mind, decision)
-        await self._flush_observations(view, mind, force=False)
+        await self._flush_observations(view, mind)
         # Checked after every think, whatever it did, so reflection comes in the tick
         # the threshold is crossed.
         bedtime = (
@@ -321,11 +321,11 @@ class Agent:
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
         return [MemoryRef(id=n.id, text=n.text[:60]) for n in nodes]
 
-    async def _flush_observations(self, view: WorldView, mind: Mind, force: bool) -> None:
+    async def _flush_observations(self, view: WorldView, mind: Mind) -> None:
         state = self.state
         if not state.pending:
             return
-        if not force and not self._importance_due(view.tick):
+        if not self._importance_due(view.tick):
             trivial = [p for p in state.pending if p.trivial]
             state.pending = [p for p in state.pending if not p.trivial]
             for item in trivial:

@@ -14,8 +14,9 @@ import numpy as np
 class HashEmbedder:
     name = "hash-ngram"
 
-    def __init__(self, dim: int = 256, ngrams: tuple[int, ...] = (1, 2, 3)):
+    def __init__(self, dim: int = 256, ngrams: tuple[int, ...] = (1, 2, 3), cache_size: int = 20_000):
         self.dim = dim
+        self.cache_size = cache_size
         self.ngrams = ngrams
         self._cache: dict[str, np.ndarray] = {}
 
@@ -32,6 +33,9 @@ class HashEmbedder:
         norm = float(np.linalg.norm(vector))
         if norm > 0:
             vector /= norm
+        if len(self._cache) >= self.cache_size:
+            # Oldest first (dicts keep insertion order): memory stays bounded over long runs.
+            del self._cache[next(iter(self._cache))]
         self._cache[text] = vector
         return vector
 

@@ -28,6 +28,7 @@ from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
 _KEEP_ENDED_CONVERSATIONS = 6
+_LINES_KEPT = 200
 
 
 class Simulation:
@@ -126,6 +127,9 @@ class Simulation:
         conversation.lines.append((body.name, text))
         conversation.turn = partner
         self.lines_said.append(f"{body.name}：{text}")
+        if len(self.lines_said) > _LINES_KEPT + 12:
+            # The summary samples the first lines; the rest is only a recent log, so it stays bounded.
+            del self.lines_said[12 : len(self.lines_said) - _LINES_KEPT]
         events.append(FrameEvent(type="say", agent=body.id, to=partner, text=text))
         if end or len(conversation.lines) >= self.config.conversation_max_turns:
             conversation.ended_at = world.tick
@@ -209,7 +213,7 @@ class Simulation:
             "last_objects": self._last_objects,
             "thinks": self.thinks,
             # The summary quotes the first lines, the viewers the latest: keep both ends.
-            "lines_said": self.lines_said if len(self.lines_said) <= 212 else self.lines_said[:12] + self.lines_said[-200:],
+            "lines_said": list(self.lines_said),
         }
 
     def set_state(self, state: dict) -> None:
