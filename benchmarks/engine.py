@@ -60,6 +60,12 @@ def main() -> None:
         )
         print(row, flush=True)
         rows.append(row)
+        _write(args, header, rows)
+    print(f"\nwritten: {args.out}")
+
+
+def _write(args: argparse.Namespace, header: str, rows: list[str]) -> None:
+    # After every row: a long run that is stopped keeps what it measured.
     text = "\n".join([
         "# Engine speed (offline mind)", "", describe_machine(), "",
         f"Command: `python benchmarks/engine.py --hours {args.hours:g} --sizes {args.sizes}`", "",
@@ -68,7 +74,6 @@ def main() -> None:
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    print(f"\nwritten: {args.out}")
 
 
 if __name__ == "__main__":
