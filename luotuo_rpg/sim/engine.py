@@ -98,11 +98,14 @@ class Simulation:
         if decision.say is not None and body.conversation is not None:
             self._say(body, decision.say, decision.end_conversation, events)
 
-    def _path(self, body: Body, goal: Tile, detour: bool = False) -> list[Tile]:
-        # Plain shortest path first; others standing in the way are walked around
-        # only once they actually block (see _move), which keeps A* cheap.
-        occupied = frozenset(b.pos for b in self.world.bodies if b.id != body.id) if detour else frozenset()
-        return self.world.grid.find_path(body.pos, goal, avoid=occupied)[1:]
+    def _path(self, body: Body, goal: Tile) -> list[Tile]:
+        # Plain shortest path; others standing in the way are walked around only
+        # once they actually block (see _detour), which keeps A* cheap.
+        return self.world.grid.find_path(body.pos, goal)[1:]
+
+    def _detour(self, body: Body, goal: Tile, occupied: set[Tile]) -> list[Tile]:
+        budget = 4 * (abs(goal[0] - body.pos[0]) + abs(goal[1] - body.pos[1])) + 64
+        return self.world.grid.find_path(body.pos, goal, avoid=occupied - {body.pos}, budget=budget)[1:]
 
     def _start_conversation(self, body: Body, other: Body, events: list[FrameEvent]) -> None:
         if body.conversation is not None or other.conversation is not None or other.asleep or body.asleep:
@@ -149,8 +152,10 @@ class Simulation:
                     continue
                 body.blocked_ticks += 1
                 if body.blocked_ticks >= _BLOCKED_REPATH:
-                    body.blocked_ticks = 0
-                    body.path = self._path(body, body.path[-1], detour=True)
+                    detour = self._detour(body, body.path[-1], occupied)
+                    # No detour through the crowd: keep the way and wait longer before asking again.
+                    body.blocked_ticks = 0 if detour else -2 * _BLOCKED_REPATH
+                    body.path = detour or body.path
                 continue
             occupied.discard(body.pos)
             occupied.add(step)

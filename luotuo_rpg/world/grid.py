@@ -54,11 +54,15 @@ class Grid:
             self._adj = adj
         return self._adj
 
-    def find_path(self, start: Tile, goal: Tile, avoid: frozenset[Tile] = frozenset()) -> list[Tile]:
+    def find_path(
+        self, start: Tile, goal: Tile, avoid: frozenset[Tile] | set[Tile] = frozenset(), budget: int | None = None
+    ) -> list[Tile]:
         """Shortest path from start to goal, both included; [] when unreachable.
 
         ``avoid`` holds tiles occupied by others: they are passed around when a
-        detour exists, but the goal itself is always allowed.
+        detour exists, but the goal itself is always allowed. ``budget`` caps the
+        tiles expanded while looking for a detour: in a crowd none may exist, and
+        proving that by searching the whole town costs more than waiting a tick.
         """
         if start == goal:
             return [start]
@@ -74,8 +78,12 @@ class Grid:
         came_from: dict[int, int] = {}
         cost: dict[int, int] = {s: 0}
         counter = 0
+        expanded = 0
         while frontier:
             _, _, current = heapq.heappop(frontier)
+            expanded += 1
+            if budget is not None and expanded > budget:
+                break
             if current == g:
                 path = [current]
                 while current in came_from:
@@ -91,7 +99,7 @@ class Grid:
                     came_from[nxt] = current
                     counter += 1
                     heapq.heappush(frontier, (new_cost + abs(nxt % w - gx) + abs(nxt // w - gy), counter, nxt))
-        if avoid:
+        if avoid and budget is None:
             return self.find_path(start, goal)
         return []
 
