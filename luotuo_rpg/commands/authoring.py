@@ -133,8 +133,10 @@ def _schema_ref(out: str) -> str | None:
 
     if out == "-":
         return SCHEMA_REF_FROM_WORLDS
-    schema = Path(__file__).resolve().parents[2] / "docs" / "world.schema.json"
-    if not schema.is_file():  # an installed package has no docs/: keep the hint for a project checkout
+    from luotuo_rpg.shipped import schema_file
+
+    schema = schema_file()
+    if not schema.is_file():
         return SCHEMA_REF_FROM_WORLDS
     try:
         return Path(os.path.relpath(schema, Path(out).resolve().parent)).as_posix()

@@ -8,10 +8,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from luotuo_rpg.shipped import default_replays_root, default_world
 from luotuo_rpg.world.loader import WorldError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_WORLD = REPO_ROOT / "worlds" / "qixia_town.yaml"
+DEFAULT_WORLD = default_world()
 
 
 def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return report_world_error(error)
     try:
         options = RunOptions(
-            hours=args.hours, seed=args.seed, out=args.out or default_run_dir(REPO_ROOT / "replays"),
+            hours=args.hours, seed=args.seed, out=args.out or default_run_dir(default_replays_root()),
             progress=not args.no_progress, mind=mind_options(args, args.seed, spec.world.language),
             config=SimConfig(**({} if args.checkpoint_minutes is None else {"checkpoint_minutes": args.checkpoint_minutes})),
         )

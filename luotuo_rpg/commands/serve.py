@@ -12,11 +12,11 @@ from pathlib import Path
 
 from luotuo_rpg.commands.run import (
     DEFAULT_WORLD,
-    REPO_ROOT,
     add_llm_arguments,
     mind_options,
     report_world_error,
 )
+from luotuo_rpg.shipped import default_replays_root
 from luotuo_rpg.world.loader import WorldError
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("world", nargs="?", type=Path, default=DEFAULT_WORLD, help="world YAML (default: 七侠镇)")
     serve.add_argument("--replay", type=Path, default=None, metavar="DIR",
                        help="play back a finished run (a folder with meta.json and frames.jsonl) instead")
-    serve.add_argument("--replays-root", type=Path, default=REPO_ROOT / "replays", metavar="DIR",
+    serve.add_argument("--replays-root", type=Path, default=default_replays_root(), metavar="DIR",
                        help="folder of runs listed at /api/replays and opened with ?replay=NAME (default replays/)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")

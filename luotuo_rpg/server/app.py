@@ -30,10 +30,11 @@ from luotuo_rpg.server.replays_folder import ReplayNameError, list_replays
 from luotuo_rpg.server.session import Session
 from luotuo_rpg.server.views import AgentBrief, AgentDetail, ReplayEntry, WorldInfo
 from luotuo_rpg.server.watch import DEFAULT_INTERVAL, WorldWatcher
+from luotuo_rpg.shipped import frontend_dir
 
 log = logging.getLogger(__name__)
 
-FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
+FRONTEND_DIR = frontend_dir()
 MAX_MESSAGE_BYTES = 64 * 1024
 TRANSPORT_MAX_BYTES = 1024 * 1024
 """What uvicorn accepts at all (``ws_max_size``): above it the websocket library closes the
