@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from cli_server import serve_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,32 +84,8 @@ def test_installed_run_uses_the_shipped_default_world_and_writes_replays_here(in
 
 
 def test_installed_serve_serves_the_browser_viewer(installed: Path, tmp_path: Path) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-P", "-m", "luotuo_rpg.cli", "serve", "--port", "0", "--paused", "--token", "t"],
-        cwd=tmp_path, env=_env(installed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        assert server.stdout is not None
-        seen: list[str] = []
-        port = None
-        for line in server.stdout:
-            seen.append(line)
-            if found := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
-                port = int(found[1])
-                break
-        assert port, "".join(seen)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server never started listening"
-                time.sleep(0.1)
+    with serve_process(["--paused", "--token", "t"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)) as port:
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode("utf-8")
         assert "<canvas" in page
         world = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/world", timeout=10).read())
         assert world["world"] == "七侠镇" and world["agents"] >= 25
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

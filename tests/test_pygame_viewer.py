@@ -30,6 +30,7 @@ os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
 
 pygame = pytest.importorskip("pygame")
 
+from cli_server import serve_process
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.server.protocol import (
     Control,
@@ -568,35 +569,9 @@ def real_server(tiny_run: Path) -> Iterator[tuple[str, str]]:
     """``luotuo-rpg serve --replay`` on a free loopback port: (websocket URL, token)."""
     pytest.importorskip("luotuo_rpg.server.app")
     token = "viewer-test-token"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "luotuo_rpg.cli", "serve", "--replay", str(tiny_run), "--port", "0", "--token", token,
-         "--speed", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=HEADLESS_ENV,
-    )
-    try:
-        port = None
-        seen = []
-        assert server.stdout is not None
-        for line in server.stdout:
-            seen.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if found:
-                port = int(found[1])
-                break
-        assert port, "".join(seen)
-        # The port is bound before uvicorn listens on it: wait until it accepts.
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the server never started listening"
-                time.sleep(0.05)
+    with serve_process(["--replay", str(tiny_run), "--token", token, "--speed", "20"], cwd=REPO,
+                       env=HEADLESS_ENV, wait_s=15) as port:
         yield f"ws://127.0.0.1:{port}/ws", token
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_screenshot_from_the_real_server_shows_agents_where_the_replay_says(real_server: tuple[str, str],
