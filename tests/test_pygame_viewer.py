@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,24 +167,29 @@ def colour_share(image, center: tuple[int, int], radius: int, colour: tuple[int,
 
 
 def assert_map_and_agents_drawn(png: Path, run: Path, tick: int, tile: int, origin: tuple[int, int]) -> None:
+    assert_drawn(png, spec_of(run), positions_at(run, tick), tile, origin)
+
+
+def assert_drawn(png: Path, spec: WorldSpec, positions: dict[int, tuple[int, int]], tile: int,
+                 origin: tuple[int, int]) -> None:
+    """Every room's colour is on the picture, and each agent's colour fills the tile it stands on."""
     image = pygame.image.load(str(png))
     width, height = image.get_size()
     colours = {tuple(image.get_at((x, y))[:3]) for x in range(0, width, 7) for y in range(0, height, 7)}
     assert len(colours) > 20, "the screenshot is (nearly) blank"
-    spec = spec_of(run)
     for area in spec.areas:
         for room in area.rooms:
             assert rgb(room.color or area.color) in colours, f"room {area.name}/{room.name} colour missing"
     by_tile: dict[tuple[int, int], list[int]] = {}
-    for agent, pos in positions_at(run, tick).items():
+    for agent, pos in positions.items():
         by_tile.setdefault(pos, []).append(agent)
-    assert by_tile, "no agents in the replay"
+    assert by_tile, "no agents to look for"
     for (x, y), agents in by_tile.items():
         center = (origin[0] + x * tile + tile // 2, origin[1] + y * tile + tile // 2)
         shares = {spec.personas[a].name: colour_share(image, center, int(tile * 0.4), rgb(spec.personas[a].color))
                   for a in agents}
         # The token's initial covers part of the disc; the rest is the persona's colour.
-        assert max(shares.values()) > 0.3, f"tile {(x, y)} at tick {tick}: {shares}"
+        assert max(shares.values()) > 0.3, f"tile {(x, y)}: {shares}"
 
 
 # -- the frame-applying state (pure) -----------------------------------------------------------------
@@ -585,6 +591,22 @@ def test_screenshot_from_the_real_server_shows_agents_where_the_replay_says(real
     tick = int(saved["tick"])
     assert tick > 0, "frames kept coming after the hello"
     assert_map_and_agents_drawn(png, tiny_run, tick, int(saved["tile"]), (int(saved["x"]), int(saved["y"])))
+
+
+def test_screenshot_of_a_live_simulation_shows_agents_where_the_server_says(tmp_path: Path) -> None:
+    """``serve WORLD`` (a live run, not a replay), paused so that the picture and the REST view agree."""
+    pytest.importorskip("luotuo_rpg.server.app")
+    world = REPO / "worlds" / "tiny.yaml"
+    with serve_process([str(world), "--paused", "--token", "t"], cwd=REPO, env=HEADLESS_ENV) as port:
+        png = tmp_path / "live.png"
+        done = run_cli("view", "--connect", f"ws://127.0.0.1:{port}/ws", "--screenshot", str(png), "--frames", "5")
+        assert done.returncode == 0, done.stderr
+        saved = SAVED.search(done.stdout)
+        assert saved, done.stdout
+        agents = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents", timeout=10).read())
+    positions = {agent["id"]: tuple(agent["pos"]) for agent in agents if agent["pos"] is not None}
+    assert len(positions) == 3
+    assert_drawn(png, load_world_spec(world), positions, int(saved["tile"]), (int(saved["x"]), int(saved["y"])))
 
 
 def wait_for(player: LivePlayer, condition: Callable[[], bool], seconds: float = 10.0) -> bool:
