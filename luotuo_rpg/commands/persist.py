@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from luotuo_rpg.commands.run import add_llm_arguments
+from luotuo_rpg.commands.run import add_llm_arguments, api_key, embedding_flags
 
 if TYPE_CHECKING:
     from luotuo_rpg.llm.factory import MindOptions
@@ -48,6 +48,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
 def _mind_options(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
     """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
+    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
     from luotuo_rpg.llm.factory import MindOptions
 
     base = MindOptions.model_validate(meta_llm)
@@ -61,7 +62,9 @@ def _mind_options(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOpt
         flags = {k: v for k, v in vars(args).items() if v is not None and v != []}
         openai = OpenAIConfig.from_sources({**recorded, **flags}, args.llm_config, os.environ).model_dump(mode="python")
     local_model = (args.model or base.local_model) if llm == "local" else None
-    return base.model_copy(update={"llm": llm, "openai": openai, "local_model": local_model})
+    # Memories live in the space they were embedded in: the recorded embedder, unless flags say otherwise.
+    embedding = merge_embedding_options(base.embedding, args.llm_config, embedding_flags(args), api_key(args, openai))
+    return base.model_copy(update={"llm": llm, "openai": openai, "local_model": local_model, "embedding": embedding})
 
 
 def _fail(message: str) -> int:

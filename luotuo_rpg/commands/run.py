@@ -28,10 +28,25 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache", type=Path, default=None, help="sqlite response cache (reruns cost nothing)")
     group.add_argument("--concurrency", dest="max_concurrency", type=int, default=None,
                        help="requests in flight at most (openai; default 32)")
+    embed = parser.add_argument_group("embeddings (default: the offline character n-gram hash)")
+    embed.add_argument("--embed-model", default=None, metavar="NAME",
+                       help="a model on an OpenAI-compatible /v1/embeddings endpoint, e.g. bge-m3 on Ollama")
+    embed.add_argument("--embed-base-url", default=None, metavar="URL",
+                       help="its endpoint (default: the first --base-url)")
+    embed.add_argument("--embed-dim", type=int, default=None, metavar="N",
+                       help="vector width (default: asked of the server once at start)")
+    embed.add_argument("--embed-path", type=Path, default=None, metavar="DIR",
+                       help="a sentence-transformers model folder (pip install sentence-transformers; never downloaded)")
+
+
+def embedding_flags(args: argparse.Namespace) -> dict:
+    return {"model": args.embed_model, "base_url": args.embed_base_url, "dim": args.embed_dim, "path": args.embed_path}
 
 
 def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
     from luotuo_rpg.llm.factory import MindOptions
+
+    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
 
     openai: dict = {}
     if args.llm == "openai":
@@ -41,7 +56,16 @@ def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
     return MindOptions(
         llm=args.llm, seed=seed, language=language, openai=openai,
         local_model=args.model if args.llm == "local" else None,
+        embedding=merge_embedding_options(None, args.llm_config, embedding_flags(args), api_key(args, openai)),
     )
+
+
+def api_key(args: argparse.Namespace, openai: dict) -> str | None:
+    """The key the embedding endpoint gets: the chat backend's, else --api-key or OPENAI_API_KEY."""
+    key = openai.get("api_key")
+    if key is not None:
+        return key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
+    return args.api_key or os.environ.get("OPENAI_API_KEY")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

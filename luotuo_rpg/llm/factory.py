@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, build_embedder
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.llm.offline import OfflineMind
 
@@ -19,11 +20,15 @@ class MindOptions(BaseModel):
     adapters: dict[str, str] = Field(
         default_factory=dict, description="Persona name → LoRA adapter (local: a path; openai: the served model name)."
     )
+    embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions, description="Default: the offline hash.")
 
 
 def build_mind(options: MindOptions) -> Mind:
     offline = OfflineMind(seed=options.seed, language=options.language)
+    embedder = build_embedder(options.embedding, options.openai.get("base_urls"))
     if options.llm == "offline":
+        if embedder is not None:  # rule-based answers, retrieval over real embeddings
+            offline.embedder = embedder
         return offline
     from luotuo_rpg.llm.structured import StructuredMind
 
@@ -39,7 +44,7 @@ def build_mind(options: MindOptions) -> Mind:
         backend = LocalBackend(options.local_model)
         for adapter in sorted(set(options.adapters.values())):
             backend.load_adapter(adapter)  # fail fast on a bad path, before the first tick
-    return StructuredMind(backend, fallback=offline, adapters=options.adapters)
+    return StructuredMind(backend, fallback=offline, embedder=embedder, adapters=options.adapters)
 
 
 def describe(options: MindOptions) -> dict[str, Any]:

@@ -128,7 +128,9 @@ class OfflineMind:
         return await self.embedder.embed(texts)
 
     async def aclose(self) -> None:
-        return None
+        close = getattr(self.embedder, "aclose", None)  # a real embedder put in place of the hash
+        if close is not None:
+            await close()
 
     # --- answers ------------------------------------------------------------
     def answer(self, request: Request) -> BaseModel:

@@ -147,7 +147,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
-    section = data.get("openai", data)
+    # The embedding settings may sit beside the chat ones (llm/embedding_setup.py reads them).
+    section = data.get("openai", {k: v for k, v in data.items() if k != "embedding"})
     if not isinstance(section, dict):
         raise ValueError(f"{path}: `openai:` must be a mapping of settings")
     unknown = sorted(set(section) - set(OpenAIConfig.model_fields) - {"base_url"})

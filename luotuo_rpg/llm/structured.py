@@ -96,3 +96,6 @@ class StructuredMind:
     async def aclose(self) -> None:
         self.stats.backend_counters = dict(self.backend.counters)
         await self.backend.aclose()
+        close = getattr(self.embedder, "aclose", None)
+        if close is not None:
+            await close()

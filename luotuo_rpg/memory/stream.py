@@ -108,6 +108,12 @@ class MemoryStream:
         self._last_access = np.zeros(size, dtype=np.int64)
         self._importance = np.zeros(size, dtype=np.float32)
         if n:
-            self._vectors[:n] = np.frombuffer(base64.b64decode(state["vectors"]), dtype=np.float32).reshape(n, self.dim)
+            flat = np.frombuffer(base64.b64decode(state["vectors"]), dtype=np.float32)
+            if flat.size != n * self.dim:
+                raise ValueError(
+                    f"the checkpoint's memories were embedded with {flat.size // n} dimensions, this embedder gives "
+                    f"{self.dim}: resume with the embedder the run used (see llm.embedding in meta.json)"
+                )
+            self._vectors[:n] = flat.reshape(n, self.dim)
             self._last_access[:n] = state["last_access"]
             self._importance[:n] = [node.importance for node in self.nodes]
