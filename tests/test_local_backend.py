@@ -393,6 +393,7 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_and_counts_fall
     fallback; what is pinned is that the whole pipeline runs, batches, loads the
     persona's adapter and never crashes."""
     import json
+    import shutil
     import subprocess
     import sys
 
@@ -400,7 +401,9 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_and_counts_fall
     model.save_pretrained(str(tmp_path / "model"))
     tokenizer.save_pretrained(str(tmp_path / "model"))
     world = (repo / "worlds" / "tiny.yaml").read_text(encoding="utf-8")
-    world = world.replace('    color: "#e91e63"', f'    color: "#e91e63"\n    adapter: {adapters["a"]}', 1)
+    # Relative to the world file, as a world that ships with its adapters would name it (the run's cwd is elsewhere).
+    shutil.copytree(adapters["a"], tmp_path / "adapters" / "tong")
+    world = world.replace('    color: "#e91e63"', '    color: "#e91e63"\n    adapter: adapters/tong', 1)
     (tmp_path / "world.yaml").write_text(world, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tmp_path / "world.yaml"), "--hours", "0.05",

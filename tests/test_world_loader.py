@@ -117,3 +117,4 @@ def test_validate_accepts_every_shipped_world():
     for world in sorted((REPO / "worlds").glob("*.yaml")):
         spec = load_world_spec(world)
         assert spec.personas, world
+

@@ -67,7 +67,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from luotuo_rpg.llm.factory import build_mind
+    from luotuo_rpg.llm.factory import build_mind, for_world
     from luotuo_rpg.llm.offline import OFFLINE_LABEL
     from luotuo_rpg.server.app import TRANSPORT_MAX_BYTES, ServerSettings, create_app
     from luotuo_rpg.server.live import LiveSession
@@ -100,8 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             options = mind_options(args, args.seed, spec.world.language)
 
-            def mind_for(world: WorldSpec):  # a reloaded world may change language
-                return build_mind(options.model_copy(update={"seed": args.seed, "language": world.world.language}))
+            def mind_for(world: WorldSpec):  # a reloaded world may change language and adapters
+                return build_mind(for_world(options.model_copy(update={"seed": args.seed}), world, args.world))
 
             session = LiveSession(spec, mind_for, world_file=str(args.world), speed=args.speed, paused=args.paused)
         except (ValueError, OSError) as error:

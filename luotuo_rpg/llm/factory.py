@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -9,6 +10,7 @@ from pydantic import BaseModel, Field
 from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, build_embedder
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.world.spec import WorldSpec
 
 
 class MindOptions(BaseModel):
@@ -21,6 +23,25 @@ class MindOptions(BaseModel):
         default_factory=dict, description="Persona name → LoRA adapter (local: a path; openai: the served model name)."
     )
     embedding: EmbeddingOptions = Field(default_factory=EmbeddingOptions, description="Default: the offline hash.")
+
+
+def for_world(options: MindOptions, spec: WorldSpec, world_file: str | Path | None = None) -> MindOptions:
+    """The options with what the world decides: its language and each persona's adapter.
+
+    For the local backend an adapter is a folder, and a relative one is looked up beside
+    the world file first (worlds travel with their adapters); for an OpenAI-compatible
+    server it is the name the server serves the adapter under, passed on as is.
+    """
+    base = Path(world_file).resolve().parent if world_file else None
+    adapters: dict[str, str] = {}
+    for persona in spec.personas:
+        if not persona.adapter:
+            continue
+        adapter = persona.adapter
+        if options.llm == "local" and base is not None and not Path(adapter).is_absolute() and (base / adapter).exists():
+            adapter = str(base / adapter)
+        adapters[persona.name] = adapter
+    return options.model_copy(update={"language": spec.world.language, "adapters": adapters})
 
 
 def build_mind(options: MindOptions) -> Mind:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm.chat import BudgetExceeded
-from luotuo_rpg.llm.factory import MindOptions, build_mind, describe
+from luotuo_rpg.llm.factory import MindOptions, build_mind, describe, for_world
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.sim.checkpoint import HISTORY_DIR, LATEST_NAME, Checkpoint, Checkpointer, FramesMark
 from luotuo_rpg.sim.engine import Simulation
@@ -60,10 +60,7 @@ class Run:
         self.spec = spec
         self.world_file = world_file
         self.options = options
-        adapters = {p.name: p.adapter for p in spec.personas if p.adapter}
-        self.mind = mind or build_mind(
-            options.mind.model_copy(update={"seed": options.seed, "language": spec.world.language, "adapters": adapters})
-        )
+        self.mind = mind or build_mind(for_world(options.mind.model_copy(update={"seed": options.seed}), spec, world_file))
         self.sim = Simulation(spec, self.mind, options.config)
         self.out = Path(options.out) if options.out else default_run_dir()
         self.run_id = self.out.name

@@ -188,7 +188,8 @@ class PersonaSpec(Strict):
     )
     adapter: str | None = Field(
         default=None,
-        description="Path of a LoRA adapter for the local backend (optional).",
+        description="LoRA adapter (optional). Local backend: a peft adapter folder, relative paths beside the world "
+        "file; OpenAI-compatible servers: the name the server serves it under (vLLM --lora-modules NAME=PATH).",
         examples=["adapters/tong_xiangyu"],
     )
 
