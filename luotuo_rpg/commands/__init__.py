@@ -14,5 +14,6 @@ COMMAND_MODULES = (
     "serve",
     "view",
     "persist",
+    "interview",
     "report",
 )

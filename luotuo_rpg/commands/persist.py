@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--hours", type=float, default=None,
                         help="new target in game hours from the world's start (default: the run's own)")
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _model_flags(resume)
+    model_flags(resume)
     resume.set_defaults(func=cmd_resume)
 
     fork = sub.add_parser("fork", help="start a new run from a run's checkpoint at or before a tick", description=note)
@@ -36,17 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="target in game hours from the world's start (default: the parent's)")
     fork.add_argument("--seed", type=int, default=None, help="a different seed from the fork on (default: the parent's)")
     fork.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _model_flags(fork)
+    model_flags(fork)
     fork.set_defaults(func=cmd_fork)
 
 
-def _model_flags(parser: argparse.ArgumentParser) -> None:
+def model_flags(parser: argparse.ArgumentParser) -> None:
     add_llm_arguments(parser)
     # Not given means "as the run was": the model settings come from meta.json.
     parser.set_defaults(llm=None)
 
 
-def _mind_options(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
+def run_mind_options_from_flags(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
     """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
     from luotuo_rpg.llm.embedding_setup import merge_embedding_options
     from luotuo_rpg.llm.factory import MindOptions
@@ -79,7 +79,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     try:
         meta = read_meta(args.run_dir)
-        options = _mind_options(args, meta.llm)
+        options = run_mind_options_from_flags(args, meta.llm)
         latest = load_latest(args.run_dir)
         finished = latest is not None and (args.run_dir / "summary.json").exists() and latest.tick >= target_tick(meta)
         if finished and args.hours is None and latest is not None:
@@ -103,7 +103,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
 
     try:
         meta = read_meta(args.run_dir)
-        options = _mind_options(args, meta.llm)
+        options = run_mind_options_from_flags(args, meta.llm)
         if args.seed is not None:
             options = options.model_copy(update={"seed": args.seed})
         check_fork_target(args.run_dir, args.out)

@@ -289,14 +289,17 @@ class OfflineMind:
     def _interview(self, request: InterviewRequest) -> InterviewOutput:
         rng = self._rng(request, request.question)
         catch = rng.choice(request.persona.catchphrases) if request.persona.catchphrases else ""
+        # The same thing heard twice is two memories, but one thing to tell.
+        width = 50 if self.language == "zh" else 80
+        distinct = list(dict.fromkeys(_trim(m.text, width) for m in request.memories))[:3]
         if self.language == "zh":
-            if request.memories:
-                remembered = "；".join(_trim(m.text, 50) for m in request.memories[:3])
+            if distinct:
+                remembered = "；".join(distinct)
                 answer = f"{catch + '！' if catch else ''}我是{request.persona.name}。我记得：{remembered}。我现在正在{request.current_action}。"
             else:
                 answer = f"我是{request.persona.name}，这事我还真不知道。我现在正在{request.current_action}。"
         else:
-            remembered = "; ".join(_trim(m.text, 80) for m in request.memories[:3]) or "nothing about that"
+            remembered = "; ".join(distinct) or "nothing about that"
             answer = f"I'm {request.persona.name}. I remember: {remembered}. Right now I am {request.current_action}."
         return InterviewOutput(answer=answer)
 

@@ -127,7 +127,7 @@ def repair_frames(path: Path, mark: FramesMark) -> FramesRepair:
     return FramesRepair(torn_bytes=torn, dropped_frames=dropped, kept_bytes=mark.bytes)
 
 
-def _spec_and_config(meta: RunMeta, run_dir: Path) -> tuple[WorldSpec, SimConfig]:
+def spec_and_config(meta: RunMeta, run_dir: Path) -> tuple[WorldSpec, SimConfig]:
     try:
         return WorldSpec.model_validate(meta.world), SimConfig.model_validate(meta.config)
     except ValidationError as exc:
@@ -142,7 +142,7 @@ def _target_hours(meta: RunMeta, hours: float | None, run_dir: Path) -> float:
     return target
 
 
-def _mind_options(meta: RunMeta, given: MindOptions | None) -> MindOptions:
+def run_mind_options(meta: RunMeta, given: MindOptions | None) -> MindOptions:
     if given is not None:
         return given
     try:
@@ -151,7 +151,7 @@ def _mind_options(meta: RunMeta, given: MindOptions | None) -> MindOptions:
         raise ResumeError(f"meta.json: model settings unreadable ({exc.errors()[0]['msg']})") from exc
 
 
-def _check_fits(checkpoint: Checkpoint, spec: WorldSpec, where: Path) -> None:
+def check_fits(checkpoint: Checkpoint, spec: WorldSpec, where: Path) -> None:
     agents = len(checkpoint.sim.get("agents", []))
     if agents != len(spec.personas):
         raise ResumeError(f"{where}: checkpoint has {agents} agents, the run's world {len(spec.personas)}")
@@ -168,10 +168,10 @@ async def resume_async(
     """Continue the run in ``run_dir`` from its latest checkpoint to its target (or ``hours``)."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    spec, config = _spec_and_config(meta, run_dir)
+    spec, config = spec_and_config(meta, run_dir)
     options = RunOptions(
         hours=_target_hours(meta, hours, run_dir), seed=meta.seed, out=run_dir, progress=progress,
-        mind=_mind_options(meta, mind_options), config=config,
+        mind=run_mind_options(meta, mind_options), config=config,
     )
     checkpoint = load_latest(run_dir)
     run = Run(spec, meta.world_file, options, mind, parent=meta.parent)
@@ -181,7 +181,7 @@ async def resume_async(
         log.warning("%s: no checkpoint yet; starting the run over from tick 0", run_dir)
         mark = FramesMark(count=0, bytes=0)
     else:
-        _check_fits(checkpoint, spec, run_dir)
+        check_fits(checkpoint, spec, run_dir)
         if checkpoint.tick > run.target_tick:
             raise ResumeError(
                 f"{run_dir}: the checkpoint is at tick {checkpoint.tick}, past the target of {options.hours:g} hours "
@@ -240,15 +240,15 @@ async def fork_async(
     """
     run_dir, out = Path(run_dir), Path(out)
     meta = read_meta(run_dir)
-    spec, config = _spec_and_config(meta, run_dir)
+    spec, config = spec_and_config(meta, run_dir)
     check_fork_target(run_dir, out)
     tick = at_or_before(run_dir, at)
     checkpoint = load_history(run_dir, tick)
-    _check_fits(checkpoint, spec, run_dir)
+    check_fits(checkpoint, spec, run_dir)
     check_frames(run_dir / "frames.jsonl", checkpoint.frames)
     options = RunOptions(
         hours=_target_hours(meta, hours, run_dir), seed=meta.seed if seed is None else seed, out=out,
-        progress=progress, mind=_mind_options(meta, mind_options), config=config,
+        progress=progress, mind=run_mind_options(meta, mind_options), config=config,
     )
     run = Run(spec, meta.world_file, options, mind, parent=f"{meta.run_id}@{tick}")
     if tick > run.target_tick:
