@@ -1,0 +1,115 @@
+"""Perception: what an agent notices each tick, and how much each new observation matters.
+
+Runs for every awake agent every tick, so it decides cheaply whether there is anything
+to think about; importance is asked for in one request per agent for a batch of
+observations, trivial ones get a constant without a request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from luotuo_rpg.agent.state import PendingObservation, is_trivial, room_of
+from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.world.spec import PLACE_SEPARATOR
+from luotuo_rpg.world.state import AgentSeen, WorldView
+
+if TYPE_CHECKING:
+    from luotuo_rpg.agent.agent import Agent
+
+
+def perceive(agent: Agent, view: WorldView) -> bool:
+    """Note what is new around the agent; True when there is something to think about."""
+    me = view.agents[agent.id]
+    state = agent.state
+    if not state.asleep and me.conversation is None:
+        now = view.tick
+        repeat = agent.clock.ticks_for_minutes(agent.config.observe_repeat_minutes)
+        room = view.places.room_of_tile(me.pos)
+        if room and room not in state.known_places:
+            state.known_places.append(room)
+            state.known_places.sort()
+        for other in view.near(agent.id, agent.config.vision_radius, agent.config.attention_bandwidth):
+            # Noted again only when they show up in another room or after a while:
+            # the sub-steps of one activity are not news (and would cost a request each).
+            where = room_of(other.place)
+            seen = state.last_seen.get(other.name)
+            if seen and seen[0] == where and now - seen[1] < repeat:
+                continue
+            state.last_seen[other.name] = (where, now)
+            text = describe(agent, other)
+            state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
+            if may_react_to(agent, other, now):
+                state.react_to.append(other.id)
+        for event in view.events:
+            key = f"event:{event.what}"
+            if key in state.last_seen or room_of(event.where) != room:
+                continue
+            state.last_seen[key] = ("", now)
+            state.pending.append(PendingObservation(text=f"{event.what}（在{event.where}）", tick=now))
+            learn_event(agent, EventBrief(what=event.what, where=event.where, when=view.time))
+    return agent.wants_to_think(view)
+
+
+def describe(agent: Agent, other: AgentSeen) -> str:
+    place = other.place.replace(PLACE_SEPARATOR, "")
+    if agent.language == "zh":
+        return f"{other.name}在{place}{other.action}"
+    return f"{other.name} is {other.action} at {other.place}"
+
+
+def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:
+    if other.asleep or other.conversation is not None or agent.state.asleep:
+        return False
+    if now < agent.state.social_until:
+        return False
+    if now < agent.state.react_cooldown.get(other.name, -1):
+        return False
+    return now >= agent.state.pair_cooldown.get(other.name, -1)
+
+
+def learn_event(agent: Agent, event: EventBrief) -> bool:
+    if any(e.what == event.what for e in agent.state.known_events):
+        return False
+    agent.state.known_events.append(event)
+    if event.where not in agent.state.known_places:
+        agent.state.known_places.append(room_of(event.where))
+        agent.state.known_places.sort()
+    return True
+
+
+def importance_due(agent: Agent, now: int) -> bool:
+    pending = [p for p in agent.state.pending if not p.trivial]
+    if not pending:
+        return False
+    oldest = min(p.tick for p in pending)
+    waited = now - oldest >= agent.clock.ticks_for_minutes(agent.config.importance_max_wait_minutes)
+    return len(pending) >= agent.config.importance_batch or waited
+
+
+async def flush_observations(agent: Agent, view: WorldView, mind: Mind) -> None:
+    state = agent.state
+    if not state.pending:
+        return
+    if not importance_due(agent, view.tick):
+        trivial = [p for p in state.pending if p.trivial]
+        state.pending = [p for p in state.pending if not p.trivial]
+        for item in trivial:
+            await agent.remember(item.kind, item.text, item.tick, agent.config.trivial_importance, mind)
+        return
+    pending, state.pending = state.pending, []
+    scored = [p for p in pending if not p.trivial]
+    scores: list[int] = []
+    if scored:
+        request = ImportanceRequest(
+            agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
+            observations=[p.text for p in scored],
+        )
+        output = await mind.ask(request)
+        assert isinstance(output, ImportanceOutput)
+        scores = output.scores
+    score_of = iter(scores)
+    for item in pending:
+        importance = agent.config.trivial_importance if item.trivial else next(score_of)
+        await agent.remember(item.kind, item.text, item.tick, importance, mind)

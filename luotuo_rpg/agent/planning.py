@@ -1,0 +1,107 @@
+"""Planning: the day outline and hourly schedule at wake-up, then each schedule block
+decomposed and grounded in one request (place among known places, emoji, event)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from luotuo_rpg.agent.intents import ActionIntent, Decision
+from luotuo_rpg.agent.state import CONVERSABLE, DAY, minute_of, room_of
+from luotuo_rpg.llm.kinds import (
+    PlanBlockOutput,
+    PlanBlockRequest,
+    PlanDayOutput,
+    PlanDayRequest,
+    PlannedAction,
+    RoutineBrief,
+    ScheduleBlock,
+)
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.world.spec import PLACE_SEPARATOR
+from luotuo_rpg.world.state import WorldView
+
+if TYPE_CHECKING:
+    from luotuo_rpg.agent.agent import Agent
+
+
+async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -> None:
+    state = agent.state
+    reflections = [n.text for n in agent.memory.recent(3, {"thought"}) if n.cites]
+    request = PlanDayRequest(
+        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(),
+        routine=[RoutineBrief(at=r.at, do=r.do, place=r.place) for r in agent.persona.routine],
+        reflections=reflections, known_events=state.known_events,
+        known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
+    )
+    output = await mind.ask(request)
+    assert isinstance(output, PlanDayOutput)
+    state.plan_date = view.date
+    state.outline = output.outline
+    state.schedule = sorted(output.schedule, key=lambda b: minute_of(b.start))
+    state.block_start = None
+    state.queue = []
+    state.action_end = view.tick
+    state.asleep = False
+    state.counters.plans += 1
+    decision.plan_outline = output.outline
+    await agent.remember("plan", f"{view.date}的打算：" + "；".join(output.outline), view.tick, 5, mind)
+
+
+def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:
+    """The schedule block at ``minute`` with its start and end (end may pass midnight)."""
+    schedule = agent.state.schedule
+    starts = [minute_of(b.start) for b in schedule]
+    index = max((i for i, s in enumerate(starts) if s <= minute), default=len(schedule) - 1)
+    start = starts[index]
+    if index + 1 < len(schedule):
+        end = starts[index + 1]
+    else:
+        end = agent.wake_minute + DAY
+    if start > minute:  # before the day's first block: still in last night's block
+        start -= DAY
+    return schedule[index], start, end
+
+
+async def next_action(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -> None:
+    state = agent.state
+    minute = view.minute_of_day
+    block, start, end = current_block(agent, minute)
+    if state.replan or state.block_start != start or not state.queue:
+        remaining = (end - minute) if end > minute else (end + DAY - minute)
+        state.queue = await plan_block(agent, view, mind, block, max(1, remaining))
+        state.block_start = start
+        state.replan = False
+    if not state.queue:
+        return
+    action = state.queue.pop(0)
+    state.action = action
+    state.action_end = view.tick + agent.clock.ticks_for_minutes(action.minutes)
+    state.asleep = is_sleep(action.activity)
+    decision.action = ActionIntent(
+        activity=action.activity, place=action.place, emoji=action.emoji,
+        minutes=action.minutes, object_state=action.object_state,
+    )
+
+
+async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleBlock, minutes: int) -> list[PlannedAction]:
+    if is_sleep(block.activity):
+        # Sleep needs no decomposition and no request.
+        return [PlannedAction(activity=block.activity, minutes=minutes, place=block.place, emoji="😴")]
+    room = room_of(block.place)
+    area = room.split(PLACE_SEPARATOR)[0]
+    offered = [p for p in agent.state.known_places if p.startswith(area + PLACE_SEPARATOR) and p.count(PLACE_SEPARATOR) == 1]
+    offered += view.places.objects_in(room)
+    offered += [e.where for e in agent.state.known_events]
+    offered = sorted(set(offered) | {block.place, room})
+    memories = await agent.recall(block.activity, view, mind, k=2, kinds=CONVERSABLE)
+    request = PlanBlockRequest(
+        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(detail="short"),
+        block=block, minutes=minutes, known_places=offered,
+        known_events=[e for e in agent.state.known_events if e.when[:10] == view.date],
+        memories=memories, min_minutes=agent.config.action_min_minutes, max_minutes=agent.config.action_max_minutes,
+    )
+    output = await mind.ask(request)
+    assert isinstance(output, PlanBlockOutput)
+    agent.state.counters.block_plans += 1
+    return list(output.actions)

@@ -1,0 +1,52 @@
+"""Reflection: focal questions over recent memories, then insights that cite the memories
+they rest on, stored as thoughts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from luotuo_rpg.agent.intents import Decision
+from luotuo_rpg.llm.kinds import (
+    MemoryRef,
+    ReflectInsightsOutput,
+    ReflectInsightsRequest,
+    ReflectQuestionsOutput,
+    ReflectQuestionsRequest,
+)
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.world.state import WorldView
+
+if TYPE_CHECKING:
+    from luotuo_rpg.agent.agent import Agent
+
+
+async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
+    state = agent.state
+    state.importance_since_reflection = 0.0
+    state.reflected_on = view.date
+    recent = agent.memory.recent(15)
+    request = ReflectQuestionsRequest(
+        agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
+        memories=[MemoryRef(id=n.id, text=n.text[:80]) for n in recent], count=agent.config.reflection_questions,
+    )
+    questions = await mind.ask(request)
+    assert isinstance(questions, ReflectQuestionsOutput)
+    thoughts: list[str] = []
+    for question in questions.questions:
+        memories = await agent.recall(question, view, mind)
+        if not memories:
+            continue
+        ask = ReflectInsightsRequest(
+            agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
+            question=question, memories=memories, max_insights=agent.config.insights_per_question,
+        )
+        insights = await mind.ask(ask)
+        assert isinstance(insights, ReflectInsightsOutput)
+        for insight in insights.insights:
+            vector = (await mind.embed([insight.text]))[0]
+            agent.memory.add("thought", insight.text, view.tick, 6, vector, insight.cites)
+            thoughts.append(insight.text)
+    state.counters.reflections += 1
+    if decision is not None:
+        decision.reflected = thoughts
+    return thoughts

@@ -1,0 +1,68 @@
+"""What an agent knows besides its memory stream, and the small rules shared by its cognition."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.llm.kinds import EventBrief, PlannedAction, ScheduleBlock
+from luotuo_rpg.memory.stream import MemoryKind
+from luotuo_rpg.world.spec import PLACE_SEPARATOR
+
+DAY = 24 * 60
+# Memory kinds worth recalling in dialogue and planning (plans are not).
+CONVERSABLE = {"observation", "chat", "thought", "event"}
+_TRIVIAL = ("睡觉", "走向", "发呆", "闲着", "sleep", "walking", "idle")
+
+
+def minute_of(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def room_of(address: str) -> str:
+    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+
+
+def is_trivial(text: str) -> bool:
+    return any(word in text for word in _TRIVIAL)
+
+
+class PendingObservation(BaseModel):
+    text: str
+    tick: int
+    kind: MemoryKind = "observation"
+    trivial: bool = False
+
+
+class AgentCounters(BaseModel):
+    plans: int = 0
+    block_plans: int = 0
+    reflections: int = 0
+    conversations: int = 0
+    reactions: int = 0
+
+
+class AgentState(BaseModel):
+    """Everything an agent knows besides its memory stream (checkpointed as is)."""
+
+    plan_date: str | None = None
+    outline: list[str] = Field(default_factory=list)
+    schedule: list[ScheduleBlock] = Field(default_factory=list)
+    block_start: int | None = Field(default=None, description="Minute of day of the block being worked through.")
+    queue: list[PlannedAction] = Field(default_factory=list)
+    action: PlannedAction | None = None
+    action_end: int = 0
+    asleep: bool = True
+    known_places: list[str] = Field(default_factory=list)
+    known_events: list[EventBrief] = Field(default_factory=list)
+    last_seen: dict[str, tuple[str, int]] = Field(default_factory=dict)
+    pending: list[PendingObservation] = Field(default_factory=list)
+    react_to: list[int] = Field(default_factory=list)
+    react_cooldown: dict[str, int] = Field(default_factory=dict)
+    pair_cooldown: dict[str, int] = Field(default_factory=dict)
+    handled_conversations: list[int] = Field(default_factory=list)
+    importance_since_reflection: float = 0.0
+    replan: bool = False
+    reflected_on: str | None = Field(default=None, description="Game date of the last reflection.")
+    social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
+    counters: AgentCounters = Field(default_factory=AgentCounters)
