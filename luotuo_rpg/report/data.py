@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,31 @@ def _read_summary(run_dir: Path) -> RunSummary | None:
         return None
 
 
+class FrameFile:
+    """frames.jsonl, frame by frame. A run killed mid-write leaves a torn last line: resume
+    drops it, so do readers (``torn_line`` says it happened); a bad line elsewhere is an error."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.torn_line = False
+
+    def __iter__(self) -> Iterator[Frame]:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as handle:
+            lines = handle.readlines()
+        for number, line in enumerate(lines):
+            try:
+                frame = Frame.model_validate_json(line)
+            except ValidationError:
+                if number == len(lines) - 1:
+                    log.warning("%s: ignoring a torn last line", self.path)
+                    self.torn_line = True
+                    return
+                raise ReportError(f"{self.path}:{number + 1}: not a frame") from None
+            yield frame
+
+
 def read_frames(path: Path, spec: WorldSpec) -> FrameFacts:
     """Replay the frame deltas once, keeping only what the plots need."""
     rows = spec.map.lines()
@@ -107,20 +133,8 @@ def read_frames(path: Path, spec: WorldSpec) -> FrameFacts:
     current: list[Segment | None] = [None] * agents
     asleep = [True] * agents
     facts = FrameFacts(ticks=0, segments=segments, heat=heat)
-    if not path.exists():
-        return facts
-    with open(path, "rb") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines):
-        try:
-            frame = Frame.model_validate_json(line)
-        except ValidationError:
-            if number == len(lines) - 1:
-                # A run killed mid-write leaves a torn last line; resume drops it, so does the report.
-                log.warning("%s: ignoring a torn last line", path)
-                facts.torn_line = True
-                break
-            raise ReportError(f"{path}:{number + 1}: not a frame") from None
+    reader = FrameFile(path)
+    for frame in reader:
         tick = frame.tick
         for agent, change in frame.agents.items():
             if agent >= agents:
@@ -157,6 +171,7 @@ def read_frames(path: Path, spec: WorldSpec) -> FrameFacts:
             elif event.type == "reflect" and event.agent is not None:
                 facts.reflections.append((tick, event.agent))
         facts.ticks = tick + 1
+    facts.torn_line = reader.torn_line
     return facts
 
 

@@ -1,0 +1,83 @@
+"""Every conversation of a run, line by line, read from frames.jsonl.
+
+For reading what the agents actually said to each other (the report counts
+conversations; this gives their words), as Markdown or one JSON object each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from luotuo_rpg.report.data import FrameFile, ReportError
+from luotuo_rpg.sim.files import RunMeta
+from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+
+
+class SaidLine(BaseModel):
+    time: str
+    speaker: str
+    text: str
+
+
+class Transcript(BaseModel):
+    number: int = Field(description="1, 2, … in the order the conversations started.")
+    tick: int
+    start: str
+    end: str | None = Field(default=None, description="None while the run stopped mid-conversation.")
+    place: str | None
+    members: list[str]
+    lines: list[SaidLine] = Field(default_factory=list)
+
+
+def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Transcript]:
+    """The run's conversations in order; with ``agents``, only those one of them took part in."""
+    run_dir = Path(run_dir)
+    try:
+        meta = RunMeta.model_validate_json((run_dir / "meta.json").read_bytes())
+    except FileNotFoundError:
+        raise ReportError(f"{run_dir / 'meta.json'}: not found — is {run_dir} a run folder?") from None
+    names = [p.name for p in WorldSpec.model_validate(meta.world).personas]
+    unknown = [a for a in agents or [] if a not in names]
+    if unknown:
+        raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {'、'.join(names)}")
+    place: dict[int, str] = {}
+    open_by_pair: dict[frozenset[int], Transcript] = {}
+    transcripts: list[Transcript] = []
+    for frame in FrameFile(run_dir / "frames.jsonl"):
+        for agent, change in frame.agents.items():
+            if change.place is not None:
+                place[agent] = change.place
+        for event in frame.events:
+            if event.agent is None or event.to is None:
+                continue
+            pair = frozenset((event.agent, event.to))
+            if event.type == "conversation_start":
+                where = place.get(event.agent)
+                talk = Transcript(
+                    number=len(transcripts) + 1, tick=frame.tick, start=frame.time,
+                    place=PLACE_SEPARATOR.join(where.split(PLACE_SEPARATOR)[:2]) if where else None,
+                    members=[names[event.agent], names[event.to]],
+                )
+                transcripts.append(talk)
+                open_by_pair[pair] = talk
+            elif event.type == "say" and pair in open_by_pair:
+                open_by_pair[pair].lines.append(SaidLine(time=frame.time, speaker=names[event.agent], text=event.text or ""))
+            elif event.type == "conversation_end" and pair in open_by_pair:
+                open_by_pair.pop(pair).end = frame.time
+    if agents:
+        transcripts = [t for t in transcripts if set(t.members) & set(agents)]
+    return transcripts
+
+
+def to_markdown(transcripts: list[Transcript], title: str) -> str:
+    parts = [f"# {title}", "", f"{len(transcripts)} 场对话", ""]
+    for talk in transcripts:
+        where = f" · {talk.place}" if talk.place else ""
+        until = f"–{talk.end[-5:]}" if talk.end else "（未结束）"
+        parts.append(f"## {talk.number}. {talk.start}{until} · {' × '.join(talk.members)}{where}")
+        parts.append("")
+        parts += [f"- **{line.speaker}**：{line.text}" for line in talk.lines] or ["（没说话）"]
+        parts.append("")
+    return "\n".join(parts)
