@@ -227,7 +227,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path, baseline: Path
 def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from luotuo_rpg.commands.persist import _mind_options, register
+    from luotuo_rpg.commands.persist import run_mind_options_from_flags, register
     from luotuo_rpg.llm.factory import MindOptions, describe
 
     recorded = describe(
@@ -239,11 +239,11 @@ def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_enviro
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     monkeypatch.delenv("OPENAI_MODEL", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    options = _mind_options(parser.parse_args(["resume", "run"]), recorded)
+    options = run_mind_options_from_flags(parser.parse_args(["resume", "run"]), recorded)
     assert options.llm == "openai" and options.seed == 3
     assert options.openai["model"] == "qwen" and options.openai["base_urls"] == ["http://127.0.0.1:9/v1"]
     assert options.openai["api_key"].get_secret_value() == "sk-from-env"
-    changed = _mind_options(parser.parse_args(["fork", "run", "--at", "0", "--out", "x", "--model", "glm"]), recorded)
+    changed = run_mind_options_from_flags(parser.parse_args(["fork", "run", "--at", "0", "--out", "x", "--model", "glm"]), recorded)
     assert changed.openai["model"] == "glm" and changed.openai["base_urls"] == ["http://127.0.0.1:9/v1"]
-    offline = _mind_options(parser.parse_args(["resume", "run", "--llm", "offline"]), recorded)
+    offline = run_mind_options_from_flags(parser.parse_args(["resume", "run", "--llm", "offline"]), recorded)
     assert offline.llm == "offline" and offline.openai == {}
