@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("--paused", action="store_true", help="start paused")
     serve.add_argument("--watch", action="store_true",
                        help="reload the world when its file changes; a broken edit is reported and the old world keeps running")
+    serve.add_argument("--record", nargs="?", const="", default=None, metavar="DIR",
+                       help="write the live run as a run folder (default DIR: replays/<timestamp>): replay, report, "
+                       "interview, resume or fork it afterwards")
     serve.add_argument("--token", default=None, help="control token (default: a random one, printed at start-up)")
     serve.add_argument("--seed", type=int, default=0)
     add_llm_arguments(serve)
@@ -82,8 +85,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = args.token or secrets.token_urlsafe(12)
     session: Session
     if args.replay is not None:
-        if args.watch:
-            print("error: --watch reloads a world file; it does not apply to --replay", file=sys.stderr)
+        if args.watch or args.record is not None:
+            print("error: --watch and --record are for live worlds; they do not apply to --replay", file=sys.stderr)
             return 2
         try:
             session = ReplaySession(args.replay, speed=args.speed, paused=args.paused)
@@ -103,7 +106,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             def mind_for(world: WorldSpec):  # a reloaded world may change language and adapters
                 return build_mind(for_world(options.model_copy(update={"seed": args.seed}), world, args.world))
 
-            session = LiveSession(spec, mind_for, world_file=str(args.world), speed=args.speed, paused=args.paused)
+            recording = None if args.record is None else _recording_factory(args, options)
+            session = LiveSession(spec, mind_for, world_file=str(args.world), speed=args.speed, paused=args.paused,
+                                  recording=recording)
         except (ValueError, OSError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -128,6 +133,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"token: {token}   (controls need it; watching does not)")
     if args.watch and args.replay is None:
         print(f"watching {args.world} for changes")
+    recording_now = getattr(session, "recording", None)
+    if recording_now is not None:
+        print(f"recording: {recording_now.out}   (replay, report, interview, resume or fork it afterwards)")
     if args.host not in _LOOPBACK:
         print(f"warning: listening on {args.host}: anyone who can reach it can watch; the token travels unencrypted",
               file=sys.stderr)
@@ -148,3 +156,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _recording_factory(args: argparse.Namespace, options):
+    """Each world (a --watch reload starts a new one) records into a folder of its own."""
+    from luotuo_rpg.llm.factory import for_world
+    from luotuo_rpg.server.recording import LiveRecording, free_folder
+    from luotuo_rpg.sim.runner import RunOptions, default_run_dir
+
+    def record(world, mind):  # (WorldSpec, Mind) -> LiveRecording
+        out = free_folder(Path(args.record) if args.record else default_run_dir(args.replays_root))
+        run_options = RunOptions(
+            hours=24.0, seed=args.seed, out=out,
+            mind=for_world(options.model_copy(update={"seed": args.seed}), world, args.world),
+        )
+        return LiveRecording(world, str(args.world), mind, run_options)
+
+    return record

@@ -246,7 +246,13 @@ class OfflineMind:
             line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
             return ConverseOutput(line=line, end=True)
         # News about third parties makes talk; telling people about themselves does not.
-        gossip = [m.text for m in request.memories if not m.text.startswith(request.partner) and m.text not in told]
+        # Nor is news already told in this conversation, in whatever words a memory holds it.
+        told_events = [e.what for e in request.known_events if e.what in told]
+        gossip = [
+            m.text for m in request.memories
+            if not m.text.startswith(request.partner) and m.text not in told
+            and not any(what in m.text for what in told_events)
+        ]
         if gossip:
             memory = rng.choice(gossip)
             line = f"{rng.choice(('我跟你说，', '你知道吗，', '说起来，'))}{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."

@@ -17,14 +17,17 @@ from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.server.broadcast import DEFAULT_QUEUE_LIMIT
 from luotuo_rpg.server.mirror import FrameMirror
 from luotuo_rpg.server.protocol import Control, ControlResult, ErrorMessage, ReplayInfo
+from luotuo_rpg.server.recording import LiveRecording
 from luotuo_rpg.server.session import Session
 from luotuo_rpg.server.views import AgentDetail, WorldInfo, live_agent_detail
 from luotuo_rpg.sim.engine import Simulation
+from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
 
 MindFactory = Callable[[WorldSpec], Mind]
+RecordingFactory = Callable[[WorldSpec, Mind], LiveRecording]
 
 
 class LiveSession(Session):
@@ -40,23 +43,39 @@ class LiveSession(Session):
         speed: float = 5.0,
         paused: bool = False,
         queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        recording: RecordingFactory | None = None,
     ):
         super().__init__(spec, speed=speed, paused=paused, queue_limit=queue_limit)
         self.world_file = world_file
         self.watching = False
         self.config = config or SimConfig()
         self._mind_factory = mind_factory
-        self.mind = mind_factory(spec)
-        self.sim = Simulation(spec, self.mind, self.config)
+        self._recording_factory = recording
+        self.mind, self.sim, self.recording = self._build(spec)
+
+    def _build(self, spec: WorldSpec) -> tuple[Mind, Simulation, LiveRecording | None]:
+        mind = self._mind_factory(spec)
+        if self._recording_factory is None:
+            return mind, Simulation(spec, mind, self.config), None
+        recording = self._recording_factory(spec, mind)
+        return mind, recording.sim, recording
+
+    async def _first_tick(self, sim: Simulation, recording: LiveRecording | None) -> Frame:
+        frame = await sim.step()
+        if recording is not None:
+            recording.record(frame)
+        return frame
 
     async def start(self) -> None:
         # Tick 0 runs before anyone connects, so every hello carries a real frame.
         async with self.ticker.lock:
-            self.mirror.apply(await self.sim.step())
+            self.mirror.apply(await self._first_tick(self.sim, self.recording))
         await super().start()
 
     async def stop(self) -> None:
         await super().stop()
+        if self.recording is not None:
+            self.recording.finish()
         await self.mind.aclose()
 
     async def _advance(self) -> bool:
@@ -69,6 +88,8 @@ class LiveSession(Session):
             log.exception("tick %d failed", self.sim.tick)
             self._report(f"模拟出错，已暂停 (tick {self.sim.tick} failed: {exc!r})")
             return False
+        if self.recording is not None:
+            self.recording.record(frame)
         self.emit(frame)
         return True
 
@@ -78,13 +99,14 @@ class LiveSession(Session):
     async def replace_world(self, spec: WorldSpec) -> None:
         """Start over with ``spec`` (a reloaded world file); every viewer gets a fresh hello."""
         async with self.ticker.lock:
-            old_mind = self.mind
-            mind = self._mind_factory(spec)
-            sim = Simulation(spec, mind, self.config)
-            first = await sim.step()
+            old_mind, old_recording = self.mind, self.recording
+            if old_recording is not None:
+                old_recording.finish()  # the old world's run ends here; the new world records into a new folder
+            mind, sim, recording = self._build(spec)
+            first = await self._first_tick(sim, recording)
             mirror = FrameMirror()
             mirror.apply(first)
-            self.spec, self.mind, self.sim, self.mirror = spec, mind, sim, mirror
+            self.spec, self.mind, self.sim, self.mirror, self.recording = spec, mind, sim, mirror, recording
             self.errors = []
             self.generation += 1
             self.broadcaster.resync_all()
