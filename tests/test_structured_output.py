@@ -12,6 +12,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from luotuo_rpg.llm.chat import BackendDown
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import ConverseRequest, ImportanceRequest, OutputRejected, PersonaBrief
 from luotuo_rpg.llm.mock_answers import OfflineAnswerer
@@ -127,7 +128,24 @@ def test_a_run_through_broken_answers_never_raises_and_counts_match(tiny_world):
     assert sim.tick == 2160
 
 
-def test_a_dead_server_falls_back_for_every_request(tiny_world):
+def test_a_dead_server_falls_back_for_every_request_when_told_never_to_halt(tiny_world):
+    backend = OpenAIBackend(
+        OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2)
+    )
+    mind = StructuredMind(backend, fallback=OfflineMind(), halt_after_unavailable=None)
+    sim = Simulation(load_world_spec(tiny_world), mind)
+
+    async def go() -> None:
+        for _ in range(400):
+            await sim.step()
+
+    asyncio.run(go())
+    assert mind.stats.fallbacks > 3
+    assert mind.stats.fallbacks == sum(k.fallbacks for k in mind.stats.by_kind.values())
+    assert json.dumps(mind.stats.fallback_reasons, ensure_ascii=False).count("backend unavailable") >= 1
+
+
+def test_a_dead_server_halts_the_tick_after_three_requests_in_a_row(tiny_world):
     backend = OpenAIBackend(
         OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2)
     )
@@ -138,7 +156,6 @@ def test_a_dead_server_falls_back_for_every_request(tiny_world):
         for _ in range(400):
             await sim.step()
 
-    asyncio.run(go())
-    assert mind.stats.fallbacks > 0
-    assert mind.stats.fallbacks == sum(k.fallbacks for k in mind.stats.by_kind.values())
-    assert json.dumps(mind.stats.fallback_reasons, ensure_ascii=False).count("backend unavailable") >= 1
+    with pytest.raises(BackendDown, match="3 requests in a row found no backend"):
+        asyncio.run(go())
+    assert mind.stats.fallbacks >= 2  # the first two fell back: a blip is not an outage

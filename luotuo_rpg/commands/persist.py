@@ -75,7 +75,7 @@ def _fail(message: str) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from luotuo_rpg.sim.checkpoint import CheckpointError, load_latest
     from luotuo_rpg.sim.resume import read_meta, resume_async, target_tick
-    from luotuo_rpg.sim.summary_text import format_summary
+    from luotuo_rpg.sim.summary_text import exit_status, format_summary
 
     try:
         meta = read_meta(args.run_dir)
@@ -93,13 +93,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, OSError) as error:
         return _fail(str(error).splitlines()[0])
     print(format_summary(summary, out))
-    return 0
+    return exit_status(summary)
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
     from luotuo_rpg.sim.checkpoint import CheckpointError, at_or_before
     from luotuo_rpg.sim.resume import check_fork_target, fork_async, read_meta
-    from luotuo_rpg.sim.summary_text import format_summary
+    from luotuo_rpg.sim.summary_text import exit_status, format_summary
 
     try:
         meta = read_meta(args.run_dir)
@@ -118,4 +118,4 @@ def cmd_fork(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError, OSError) as error:
         return _fail(str(error).splitlines()[0])
     print(format_summary(summary, out))
-    return 0
+    return exit_status(summary)

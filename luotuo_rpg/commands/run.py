@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from luotuo_rpg.config import SimConfig
     from luotuo_rpg.llm.offline import OFFLINE_LABEL
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir, run_async
-    from luotuo_rpg.sim.summary_text import format_summary
+    from luotuo_rpg.sim.summary_text import exit_status, format_summary
     from luotuo_rpg.world.loader import load_world_spec
 
     try:
@@ -134,4 +134,4 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_summary(summary, out))
-    return 0
+    return exit_status(summary)

@@ -40,8 +40,16 @@ class LLMUnavailable(RuntimeError):
     """The backend gave up on a request (retries exhausted, server gone)."""
 
 
-class BudgetExceeded(RuntimeError):
+class RunHalted(RuntimeError):
+    """Going on would waste the run: it stops cleanly, and its last checkpoint is where to resume."""
+
+
+class BudgetExceeded(RunHalted):
     """The run's token cap was reached; the engine stops cleanly at the tick boundary."""
+
+
+class BackendDown(RunHalted):
+    """Request after request found no backend: rather than fill the run with fallback answers, stop it."""
 
 
 @runtime_checkable

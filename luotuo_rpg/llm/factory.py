@@ -56,7 +56,11 @@ def build_mind(options: MindOptions) -> Mind:
     if options.llm == "openai":
         from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
 
-        backend = OpenAIBackend(OpenAIConfig.model_validate(options.openai))
+        from luotuo_rpg.llm.preflight import check_endpoints
+
+        config = OpenAIConfig.model_validate(options.openai)
+        check_endpoints(config)
+        backend = OpenAIBackend(config)
     else:
         from luotuo_rpg.llm.local_backend import LocalBackend
 

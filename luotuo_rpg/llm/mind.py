@@ -18,7 +18,7 @@ class Mind(Protocol):
 
     async def ask(self, request: Request) -> BaseModel:
         """Answer ``request`` with an instance of ``type(request).output``; never raises
-        because of what a model said (only :class:`BudgetExceeded` escapes)."""
+        because of what a model said (only :class:`RunHalted` escapes: a spent budget, a backend gone)."""
         ...
 
     async def embed(self, texts: list[str]) -> np.ndarray: ...

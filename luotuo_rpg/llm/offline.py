@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import estimate_tokens
+from luotuo_rpg.llm.chat import BackendDown, LLMUnavailable, estimate_tokens
 from luotuo_rpg.llm.kinds import (
     ChatSummaryOutput,
     ChatSummaryRequest,
@@ -125,7 +125,10 @@ class OfflineMind:
         return output
 
     async def embed(self, texts: list[str]) -> np.ndarray:
-        return await self.embedder.embed(texts)
+        try:
+            return await self.embedder.embed(texts)
+        except LLMUnavailable as exc:  # a real embedder put in place of the hash, its server gone
+            raise BackendDown(f"embeddings: {exc}; stopped at the last checkpoint: resume once the server is back") from exc
 
     async def aclose(self) -> None:
         close = getattr(self.embedder, "aclose", None)  # a real embedder put in place of the hash

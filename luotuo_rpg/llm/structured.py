@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import BudgetExceeded, ChatBackend, ChatRequest, Embedder, LLMUnavailable
+from luotuo_rpg.llm.chat import BackendDown, ChatBackend, ChatRequest, Embedder, LLMUnavailable, RunHalted
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import OutputRejected, Request
 from luotuo_rpg.llm.offline import OfflineMind
@@ -45,8 +45,14 @@ class StructuredMind:
         embedder: Embedder | None = None,
         stats: LLMStats | None = None,
         adapters: dict[str, str] | None = None,
+        halt_after_unavailable: int | None = 3,
     ):
         self.backend = backend
+        # Requests that found no backend, one after another (each after its own retries): past
+        # this many the server is down, not busy, and answering from fallbacks would fill the run
+        # with rules instead of a model. None: fall back forever.
+        self.halt_after_unavailable = halt_after_unavailable
+        self._unavailable_streak = 0
         self.adapters = adapters or {}
         self.fallback = fallback
         self.embedder = embedder
@@ -63,6 +69,7 @@ class StructuredMind:
                 adapter=self.adapters.get(request.agent),
             )
         )
+        self._unavailable_streak = 0
         self.stats.record(request.kind, result.tokens_in, result.tokens_out, cached=result.cached)
         return result.text
 
@@ -78,9 +85,16 @@ class StructuredMind:
                 self.stats.record_repair(request.kind)
                 answer = await self._chat(request, repair_messages(messages, answer, reason, request.language))
                 return parse_output(request, answer)
-        except BudgetExceeded:
+        except RunHalted:
             raise
         except LLMUnavailable as exc:
+            self._unavailable_streak += 1
+            limit = self.halt_after_unavailable
+            if limit is not None and self._unavailable_streak >= limit:
+                raise BackendDown(
+                    f"{self._unavailable_streak} requests in a row found no backend (last: {exc}); "
+                    "stopped at the last checkpoint: resume once the server is back"
+                ) from exc
             reason = f"backend unavailable: {exc}"
         except (NoJSON, ValidationError, OutputRejected, ValueError) as exc:
             reason = f"invalid after repair: {_reason(exc)}"
@@ -91,7 +105,11 @@ class StructuredMind:
     async def embed(self, texts: list[str]) -> np.ndarray:
         if self.embedder is None:
             return await self.fallback.embed(texts)
-        return await self.embedder.embed(texts)
+        try:
+            return await self.embedder.embed(texts)
+        except LLMUnavailable as exc:
+            # No fallback here: memories must all live in one embedding space.
+            raise BackendDown(f"embeddings: {exc}; stopped at the last checkpoint: resume once the server is back") from exc
 
     async def aclose(self) -> None:
         self.stats.backend_counters = dict(self.backend.counters)

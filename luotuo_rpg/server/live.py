@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.chat import BudgetExceeded
+from luotuo_rpg.llm.chat import BudgetExceeded, RunHalted
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.server.broadcast import DEFAULT_QUEUE_LIMIT
 from luotuo_rpg.server.mirror import FrameMirror
@@ -84,6 +84,9 @@ class LiveSession(Session):
         except BudgetExceeded as exc:
             self._report(f"已达到 token 上限，模拟暂停 (token budget reached: {exc})")
             return False
+        except RunHalted as exc:
+            self._report(f"模型服务连不上，模拟暂停 ({exc})")
+            return False
         except Exception as exc:  # a bug in one tick must not take the server down with it
             log.exception("tick %d failed", self.sim.tick)
             self._report(f"模拟出错，已暂停 (tick {self.sim.tick} failed: {exc!r})")
@@ -152,6 +155,6 @@ class LiveSession(Session):
         try:
             async with self.ticker.lock:
                 answer = await self.sim.interview(control.agent, question)
-        except BudgetExceeded as exc:
-            return ControlResult(action="interview", ok=False, id=control.id, error=f"token budget reached: {exc}")
+        except RunHalted as exc:
+            return ControlResult(action="interview", ok=False, id=control.id, error=str(exc))
         return ControlResult(action="interview", ok=True, id=control.id, answer=answer)

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.chat import BudgetExceeded
+from luotuo_rpg.llm.chat import BudgetExceeded, RunHalted
 from luotuo_rpg.llm.factory import MindOptions, build_mind, describe, for_world
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.sim.checkpoint import HISTORY_DIR, LATEST_NAME, Checkpoint, Checkpointer, FramesMark
@@ -125,9 +125,9 @@ class Run:
             while self.sim.tick < target:
                 try:
                     frame = await self.sim.step()
-                except BudgetExceeded as exc:
+                except RunHalted as exc:
                     # The aborted tick left agents half-thought: the last checkpoint stays the one to resume from.
-                    self.stopped_early = f"token budget reached: {exc}"
+                    self.stopped_early = str(exc) if not isinstance(exc, BudgetExceeded) else f"token budget reached: {exc}"
                     log.warning("stopping: %s", self.stopped_early)
                     break
                 recorder.write(frame)

@@ -31,4 +31,15 @@ def format_summary(summary: RunSummary, out: Path) -> str:
     if summary.stopped_early:
         lines.append(f"stopped early: {summary.stopped_early}")
     lines.append(f"replay: {out}")
+    if summary.stopped_early:
+        lines.append(f"continue it with: luotuo-rpg resume {out}")
     return "\n".join(lines)
+
+
+STOPPED_EARLY_EXIT = 3
+"""Exit status of run, resume and fork when the run stopped before its target (a spent budget,
+a backend gone): not an error in the world or the flags (2), and resumable."""
+
+
+def exit_status(summary: RunSummary) -> int:
+    return STOPPED_EARLY_EXIT if summary.stopped_early else 0
