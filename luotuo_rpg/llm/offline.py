@@ -224,7 +224,7 @@ class OfflineMind:
         untold = [e for e in request.known_events if e.what not in told]
         if not mine and not theirs:
             line = (
-                f"{request.partner}，{_greeting(rng)}" + (f"{catch}！" if catch and rng.random() < 0.5 else "")
+                f"{request.partner}，{_greeting(rng)}" + (_exclaim(catch) if catch and rng.random() < 0.5 else "")
                 if zh
                 else f"Hello, {request.partner}! {catch}".strip()
             )
@@ -244,7 +244,7 @@ class OfflineMind:
                 if zh
                 else "Really? I will go and see."
             )
-            return ConverseOutput(line=line + (f"{catch}！" if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
+            return ConverseOutput(line=line + (_exclaim(catch) if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
         if request.turns_left <= 1 or len(mine) >= 3:
             line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
             return ConverseOutput(line=line, end=True)
@@ -255,12 +255,13 @@ class OfflineMind:
             m.text for m in request.memories
             if not m.text.startswith(request.partner) and m.text not in told
             and not any(what in m.text for what in told_events)
+            and not any(word in m.text for word in _NOT_NEWS)
         ]
         if gossip:
             memory = rng.choice(gossip)
             line = f"{rng.choice(('我跟你说，', '你知道吗，', '说起来，'))}{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."
         elif catch:
-            line = f"{catch}！" if zh else catch
+            line = _exclaim(catch) if zh else catch
         else:
             line = "今儿天气不错。" if zh else "Nice weather today."
         return ConverseOutput(line=line, end=False)
@@ -304,13 +305,22 @@ class OfflineMind:
         if self.language == "zh":
             if distinct:
                 remembered = "；".join(distinct)
-                answer = f"{catch + '！' if catch else ''}我是{request.persona.name}。我记得：{remembered}。我现在正在{request.current_action}。"
+                answer = f"{_exclaim(catch) if catch else ''}我是{request.persona.name}。我记得：{remembered}。我现在正在{request.current_action}。"
             else:
                 answer = f"我是{request.persona.name}，这事我还真不知道。我现在正在{request.current_action}。"
         else:
             remembered = "; ".join(distinct) or "nothing about that"
             answer = f"I'm {request.persona.name}. I remember: {remembered}. Right now I am {request.current_action}."
         return InterviewOutput(answer=answer)
+
+
+# Someone asleep or on their way somewhere is not worth telling anyone.
+_NOT_NEWS = ("睡觉", "走向", "发呆", "闲着", "sleeping", "walking to", "idle")
+
+
+def _exclaim(catchphrase: str) -> str:
+    """A catchphrase said aloud: with one "！", unless it already ends in its own punctuation."""
+    return catchphrase if catchphrase[-1] in "！？。…!?~～" else f"{catchphrase}！"
 
 
 def _greeting(rng: random.Random) -> str:
