@@ -9,6 +9,7 @@ import secrets
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from luotuo_rpg.commands.run import (
     DEFAULT_WORLD,
@@ -18,6 +19,12 @@ from luotuo_rpg.commands.run import (
 )
 from luotuo_rpg.shipped import default_replays_root
 from luotuo_rpg.world.loader import WorldError
+
+if TYPE_CHECKING:
+    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm.mind import Mind
+    from luotuo_rpg.server.live import RecordingFactory
+    from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -158,13 +165,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recording_factory(args: argparse.Namespace, options):
+def _recording_factory(args: argparse.Namespace, options: MindOptions) -> RecordingFactory:
     """Each world (a --watch reload starts a new one) records into a folder of its own."""
     from luotuo_rpg.llm.factory import for_world
     from luotuo_rpg.server.recording import LiveRecording, free_folder
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir
 
-    def record(world, mind):  # (WorldSpec, Mind) -> LiveRecording
+    def record(world: WorldSpec, mind: Mind) -> LiveRecording:
         out = free_folder(Path(args.record) if args.record else default_run_dir(args.replays_root))
         run_options = RunOptions(
             hours=24.0, seed=args.seed, out=out,
