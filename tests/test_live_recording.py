@@ -104,3 +104,33 @@ def test_served_recording_survives_sigterm_and_sigkill(tmp_path: Path) -> None:
     assert cli_main(["resume", str(killed), "--hours", "2", "--no-progress"]) == 0
     assert [f["tick"] for f in frames(killed)] == list(range(2 * TICKS_PER_HOUR))
 
+
+
+def test_a_world_reload_finishes_one_recording_and_starts_the_next(tmp_path: Path) -> None:
+    """What `serve --watch --record DIR` does on a valid edit: DIR is finished, DIR-2 goes on."""
+    import argparse
+
+    from luotuo_rpg.commands.serve import _recording_factory
+    from luotuo_rpg.llm.factory import MindOptions
+
+    args = argparse.Namespace(record=str(tmp_path / "rec"), replays_root=tmp_path, seed=0, world=TINY)
+    recording = _recording_factory(args, MindOptions())
+    spec = load_world_spec(TINY)
+    session = LiveSession(spec, lambda w: OfflineMind(language=w.world.language), world_file=str(TINY),
+                          speed=0, paused=True, recording=recording)
+
+    async def go() -> None:
+        await session.start()
+        for _ in range(9):
+            await session.ticker.step()
+        renamed = spec.model_copy(update={"world": spec.world.model_copy(update={"name": "改过的客栈"})})
+        await session.replace_world(renamed)
+        for _ in range(4):
+            await session.ticker.step()
+        await session.stop()
+
+    asyncio.run(go())
+    first, second = tmp_path / "rec", tmp_path / "rec-2"
+    assert json.loads((first / "summary.json").read_text(encoding="utf-8"))["ticks"] == 10
+    assert json.loads((second / "summary.json").read_text(encoding="utf-8"))["world"] == "改过的客栈"
+    assert [f["tick"] for f in frames(second)] == list(range(5))
