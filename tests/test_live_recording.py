@@ -85,6 +85,7 @@ def test_served_recording_survives_sigterm_and_sigkill(tmp_path: Path) -> None:
         args = [str(TINY), "--record", str(out), "--speed", "0", "--token", "t"]
         with served(args, cwd=REPO, env=env) as (server, port):
             deadline = time.monotonic() + 60
+            assert httpx.get(f"http://127.0.0.1:{port}/api/world").json()["recording"] == out.name
             while httpx.get(f"http://127.0.0.1:{port}/api/world").json()["tick"] < ticks:
                 assert time.monotonic() < deadline, "the live run did not advance"
                 time.sleep(0.1)

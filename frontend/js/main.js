@@ -123,7 +123,8 @@ function onHello(hello) {
   $("world-name").textContent = hello.world;
   document.title = `骆驼RPG · ${hello.world}`;
   const isReplay = Boolean(hello.replay);
-  $("mode").textContent = isReplay ? `回放 ${hello.replay.run_id}` : "实时";
+  $("mode").textContent = isReplay ? `回放 ${hello.replay.run_id}` : hello.recording ? "实时 · 录制中" : "实时";
+  $("mode").title = hello.recording ? `录制到 ${hello.recording}（结束后可回放、出报告、续跑）` : "";
   $("timeline").hidden = !isReplay;
   $("interview-panel").hidden = isReplay;
   $("inject-panel").hidden = isReplay;

@@ -125,7 +125,12 @@ class LiveSession(Session):
         return None
 
     def world_info(self) -> WorldInfo:
-        return super().world_info().model_copy(update={"world_file": self.world_file, "watching": self.watching})
+        return super().world_info().model_copy(
+            update={"world_file": self.world_file, "watching": self.watching, "recording": self.recording_name()}
+        )
+
+    def recording_name(self) -> str | None:
+        return self.recording.out.name if self.recording is not None else None
 
     def agent_detail(self, agent_id: int) -> AgentDetail:
         if not 0 <= agent_id < len(self.sim.agents):

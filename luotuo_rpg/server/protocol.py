@@ -65,6 +65,9 @@ class Hello(BaseModel):
         default_factory=list,
         description="Problems of the world file on disk that kept the current world running (serve --watch).",
     )
+    recording: str | None = Field(
+        default=None, description="Name of the run folder a live session is written to (serve --record); None if not.",
+    )
 
 
 class FrameMessage(BaseModel):

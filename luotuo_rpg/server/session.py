@@ -80,8 +80,12 @@ class Session(abc.ABC):
     def hello(self) -> Hello:
         return hello_from_spec(
             self.spec, self.mirror.keyframe(), paused=self.ticker.paused, speed=self.ticker.speed,
-            replay=self.replay_info(), errors=list(self.errors),
+            replay=self.replay_info(), errors=list(self.errors), recording=self.recording_name(),
         )
+
+    def recording_name(self) -> str | None:
+        """The run folder this session is written to, if any (only live sessions record)."""
+        return None
 
     def hello_text(self) -> str:
         # Viewers that resync together (a reload, a seek) share one serialisation.

@@ -37,6 +37,7 @@ class WorldInfo(BaseModel):
     world_file: str | None = Field(default=None, description="The world file served (live).")
     watching: bool = False
     errors: list[str] = Field(default_factory=list, description="Why the last edit of the world file was not loaded.")
+    recording: str | None = Field(default=None, description="Run folder the live session is written to (--record).")
 
 
 class AgentBrief(BaseModel):
