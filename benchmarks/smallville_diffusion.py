@@ -14,7 +14,7 @@ it and prints the same three measures beside the paper's:
     python benchmarks/smallville_diffusion.py --base-url http://127.0.0.1:11434/v1 --model qwen2.5:7b-instruct
 
 The offline mind passes on every piece of news it knows in every conversation, so it spreads
-news much faster than a language model does: the point of the offline row is that the
+news much faster than a language model does and goes to every event it has heard of: the point of the offline row is that the
 measures work; the model row is the comparison.
 """
 
@@ -128,7 +128,7 @@ def main() -> None:
         f"Came to the party: {came}.", "",
         "Knowing is counted from what each agent was told or holds in memory (the reference interviewed its agents;",
         "`luotuo-rpg interview` does that for a run folder). The offline mind tells every piece of news it knows in",
-        "every conversation and follows its routine rather than an invitation, so its row shows that the measures",
+        "every conversation and goes to every event it has heard of, so its row shows that the measures",
         "work, not how a model behaves: run the script with `--base-url` and `--model` for the comparison.", "",
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)
