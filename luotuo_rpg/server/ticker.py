@@ -21,6 +21,14 @@ Advance = Callable[[], Awaitable[bool]]
 """Run one tick; False when there is nothing more (a replay's end) or it failed."""
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Stop a background loop and wait until it has unwound (its finally blocks ran)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class Ticker:
     def __init__(self, advance: Advance, speed: float, paused: bool, on_change: Callable[[], None]):
         if speed < 0:
@@ -38,11 +46,8 @@ class Ticker:
             self._task = asyncio.create_task(self._run(), name="ticker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def pause(self) -> None:
         self.paused = True

@@ -9,11 +9,11 @@ reported, and the next save is picked up by the next poll.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from luotuo_rpg.server.live import LiveSession
+from luotuo_rpg.server.ticker import cancel_and_wait
 from luotuo_rpg.world.loader import WorldError, load_world_spec
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,8 @@ class WorldWatcher:
         self._task = asyncio.create_task(self._run(), name="world-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -105,6 +105,26 @@ class Room:
     color: Color
 
 
+@dataclass
+class PanelPen:
+    """Writes wrapped lines down the side panel from ``y``, and stops at ``bottom``."""
+
+    surface: pygame.Surface
+    fonts: FontSet
+    x: int
+    y: int
+    width: int
+    bottom: int
+
+    def write(self, text: str, size: int, color: Color, bold: bool = False, indent: int = 0,
+              max_lines: int = 1) -> None:
+        for line in wrap(self.fonts, text, size, self.width - indent, max_lines):
+            if self.y + size > self.bottom:
+                return
+            self.surface.blit(self.fonts.render(line, size, color, bold), (self.x + indent, self.y))
+            self.y += self.fonts.font(size).get_linesize()
+
+
 class Renderer:
     """Draws a :class:`ViewerState` into a surface; remembers what was clickable."""
 
@@ -304,35 +324,26 @@ class Renderer:
         px, py, pw, ph = layout.panel
         surface.fill(PANEL_BG, pygame.Rect(px, py, pw, ph))
         pad = 12
-        x, width = px + pad, pw - 2 * pad
-        bottom = py + ph - 44  # the key help sits below
+        # The key help sits below the bottom.
+        pen = PanelPen(surface, self.fonts, x=px + pad, y=py + pad, width=pw - 2 * pad, bottom=py + ph - 44)
+        x, width = pen.x, pen.width
         self.agent_rows = []
-        y = py + pad
-
-        def text_line(text: str, size: int, color: Color, bold: bool = False, indent: int = 0,
-                      max_lines: int = 1) -> None:
-            nonlocal y
-            for line in wrap(self.fonts, text, size, width - indent, max_lines):
-                if y + size > bottom:
-                    return
-                surface.blit(self.fonts.render(line, size, color, bold), (x + indent, y))
-                y += self.fonts.font(size).get_linesize()
-
-        text_line(state.hello.world, 22, PANEL_TEXT, bold=True)
-        text_line(f"{state.time} · tick {state.tick}", 14, PANEL_DIM)
-        text_line(status, 14, ACCENT)
+        pen.write(state.hello.world, 22, PANEL_TEXT, bold=True)
+        pen.write(f"{state.time} · tick {state.tick}", 14, PANEL_DIM)
+        pen.write(status, 14, ACCENT)
         for event in state.running_events():
-            text_line(f"事件 {event.what} @ {show_place(event.place)}", 13, ACCENT, max_lines=2)
-        y += 6
-        pygame.draw.line(surface, PANEL_DIM, (x, y), (x + width, y))
-        y += 8
+            pen.write(f"事件 {event.what} @ {show_place(event.place)}", 13, ACCENT, max_lines=2)
+        pen.y += 6
+        pygame.draw.line(surface, PANEL_DIM, (x, pen.y), (x + width, pen.y))
+        pen.y += 8
         if selected is not None and selected in state.agents:
-            self._draw_agent_card(surface, state, selected, x, width, y, bottom)
+            self._draw_agent_card(pen, state, selected)
         else:
-            text_line("人物 · 点击查看 (click an agent)", 14, PANEL_DIM)
-            y += 2
+            pen.write("人物 · 点击查看 (click an agent)", 14, PANEL_DIM)
+            pen.y += 2
             for agent_id in sorted(state.agents):
-                if y + 18 > bottom:
+                y = pen.y
+                if y + 18 > pen.bottom:
                     break
                 view = state.agents[agent_id]
                 row = pygame.Rect(x, y, width, 18)
@@ -344,56 +355,47 @@ class Renderer:
                 action = wrap(self.fonts, view.action, 13, max(10, x + width - action_x), 1)[0]
                 surface.blit(self.fonts.render(action, 13, PANEL_DIM), (action_x, y + 1))
                 self.agent_rows.append((row, agent_id))
-                y += 20
+                pen.y += 20
         help_lines = ("空格 暂停/继续 · ←/→ 单步 · +/− 速度", "Tab 下一个 · Esc 取消选择 · 点击人物查看")
         for i, line in enumerate(help_lines):
             surface.blit(self.fonts.render(line, 12, PANEL_DIM), (x, py + ph - 40 + i * 17))
 
-    def _draw_agent_card(self, surface: pygame.Surface, state: ViewerState, agent_id: int, x: int, width: int,
-                         y: int, bottom: int) -> None:
+    def _draw_agent_card(self, pen: PanelPen, state: ViewerState, agent_id: int) -> None:
+        surface, x = pen.surface, pen.x
         view = state.agents[agent_id]
         persona = state.personas.get(agent_id)
         color = self._colors.get(agent_id, (120, 120, 120))
-
-        def put(text: str, size: int, color: Color, indent: int = 0, max_lines: int = 1, bold: bool = False) -> None:
-            nonlocal y
-            for line in wrap(self.fonts, text, size, width - indent, max_lines):
-                if y + size > bottom:
-                    return
-                surface.blit(self.fonts.render(line, size, color, bold), (x + indent, y))
-                y += self.fonts.font(size).get_linesize()
-
-        pygame.draw.circle(surface, shade(color, 0.9), (x + 9, y + 13), 9)
+        pygame.draw.circle(surface, shade(color, 0.9), (x + 9, pen.y + 13), 9)
         name = self.fonts.render(state.name(agent_id), 20, PANEL_TEXT, bold=True)
-        surface.blit(name, (x + 24, y))
+        surface.blit(name, (x + 24, pen.y))
         if persona is not None:
-            surface.blit(self.fonts.render(f"{persona.age}岁", 14, PANEL_DIM), (x + 32 + name.get_width(), y + 5))
-        y += name.get_height() + 2
+            surface.blit(self.fonts.render(f"{persona.age}岁", 14, PANEL_DIM), (x + 32 + name.get_width(), pen.y + 5))
+        pen.y += name.get_height() + 2
         if persona is not None and persona.traits:
-            put(" · ".join(persona.traits), 13, PANEL_DIM)
-        y += 4
+            pen.write(" · ".join(persona.traits), 13, PANEL_DIM)
+        pen.y += 4
         emoji = self.fonts.emoji(view.emoji, 18) if view.emoji else None
         if emoji is not None:
-            surface.blit(emoji, (x, y))
-        put(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
-        put(f"地点 {show_place(view.place)}", 14, PANEL_TEXT, max_lines=2)
+            surface.blit(emoji, (x, pen.y))
+        pen.write(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
+        pen.write(f"地点 {show_place(view.place)}", 14, PANEL_TEXT, max_lines=2)
         partners = [state.name(p) for p in state.partners_of(agent_id)]
         mood = "睡着 asleep" if view.asleep else "醒着 awake"
-        put(f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2)
+        pen.write(f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2)
         notes = state.notes.get(agent_id)
         if notes:
             latest = {note.kind: note for note in notes}
             for kind, label in (("plan", "计划"), ("reflect", "感悟"), ("interview", "答问"), ("object", "物品")):
                 if kind in latest:
-                    put(f"{label} {latest[kind].text}", 13, PANEL_DIM, max_lines=2)
-        y += 6
-        put("最近的话 recent lines", 14, ACCENT, bold=True)
+                    pen.write(f"{label} {latest[kind].text}", 13, PANEL_DIM, max_lines=2)
+        pen.y += 6
+        pen.write("最近的话 recent lines", 14, ACCENT, bold=True)
         lines = state.lines_of(agent_id, PANEL_LINES)
         if not lines:
-            put("（还没说过话）", 13, PANEL_DIM)
+            pen.write("（还没说过话）", 13, PANEL_DIM)
         for line in lines:
-            put(self._line_text(state, line), 13, PANEL_TEXT, max_lines=3)
-            y += 3
+            pen.write(self._line_text(state, line), 13, PANEL_TEXT, max_lines=3)
+            pen.y += 3
 
     @staticmethod
     def _line_text(state: ViewerState, line: Line) -> str:
