@@ -96,7 +96,7 @@ def build_embedder(options: EmbeddingOptions, chat_base_urls: list[str] | None =
         return None
     if options.kind == "local":
         assert options.path is not None
-        return CachedEmbedder(SentenceTransformerEmbedder(options.path))
+        return CachedEmbedder(SentenceTransformerEmbedder(Path(options.path)))
     base_url = options.base_url or (chat_base_urls[0] if chat_base_urls else None)
     if base_url is None:
         raise ValueError("--embed-model needs an endpoint: pass --embed-base-url (or --base-url with --llm openai)")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.llm.chat import ChatBackend
 from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, build_embedder
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.llm.offline import OfflineMind
@@ -60,15 +61,16 @@ def build_mind(options: MindOptions) -> Mind:
 
         config = OpenAIConfig.model_validate(options.openai)
         check_endpoints(config)
-        backend = OpenAIBackend(config)
+        backend: ChatBackend = OpenAIBackend(config)
     else:
         from luotuo_rpg.llm.local_backend import LocalBackend
 
         if not options.local_model:
             raise ValueError("--llm local needs --model PATH (a local transformers model folder)")
-        backend = LocalBackend(options.local_model)
+        local = LocalBackend(options.local_model)
         for adapter in sorted(set(options.adapters.values())):
-            backend.load_adapter(adapter)  # fail fast on a bad path, before the first tick
+            local.load_adapter(adapter)  # fail fast on a bad path, before the first tick
+        backend = local
     return StructuredMind(backend, fallback=offline, embedder=embedder, adapters=options.adapters)
 
 

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -41,7 +41,7 @@ from luotuo_rpg.llm.chat import estimate_tokens
 
 log = logging.getLogger(__name__)
 
-AnswerFn = Callable[[str, list[dict[str, Any]]], "str | Awaitable[str]"]
+AnswerFn = Callable[[str, list[dict[str, Any]]], str | Awaitable[str]]
 EmbedFn = Callable[[list[str]], np.ndarray]
 
 REFUSAL_TEXT = "作为一个AI语言模型，我无法……"

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import BackendDown, LLMUnavailable, estimate_tokens
+from luotuo_rpg.llm.chat import BackendDown, Embedder, LLMUnavailable, estimate_tokens
 from luotuo_rpg.llm.kinds import (
     ChatSummaryOutput,
     ChatSummaryRequest,
@@ -114,7 +114,8 @@ class OfflineMind:
         self.seed = seed
         self.language = language
         self.stats = stats or LLMStats(backend="offline")
-        self.embedder = HashEmbedder(dim=embed_dim)
+        # A real embedder may take the hash's place (llm/factory.py): retrieval over model embeddings.
+        self.embedder: Embedder = HashEmbedder(dim=embed_dim)
 
     # --- the Mind interface ---------------------------------------------------
     async def ask(self, request: Request) -> BaseModel:

@@ -131,8 +131,8 @@ class WorldState:
         self.bodies: list[Body] = []
         taken: set[Tile] = set()
         for index, persona in enumerate(spec.personas):
-            pos = tuple(persona.spawn) if persona.spawn else self._free_tile(persona.home, persona.name, taken)
-            taken.add(pos)  # type: ignore[arg-type]
+            pos = (persona.spawn[0], persona.spawn[1]) if persona.spawn else self._free_tile(persona.home, persona.name, taken)
+            taken.add(pos)
             self.bodies.append(Body(id=index, name=persona.name, pos=pos, place=persona.home, target=persona.home))
 
     def _free_tile(self, room: str, who: str, taken: set[Tile]) -> Tile:
