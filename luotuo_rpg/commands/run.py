@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -44,9 +44,8 @@ def embedding_flags(args: argparse.Namespace) -> dict:
 
 
 def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
-    from luotuo_rpg.llm.factory import MindOptions
-
     from luotuo_rpg.llm.embedding_setup import merge_embedding_options
+    from luotuo_rpg.llm.factory import MindOptions
 
     openai: dict = {}
     if args.llm == "openai":

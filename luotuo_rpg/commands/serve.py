@@ -174,6 +174,8 @@ def _recording_factory(args: argparse.Namespace, options: MindOptions) -> Record
     def record(world: WorldSpec, mind: Mind) -> LiveRecording:
         out = free_folder(Path(args.record) if args.record else default_run_dir(args.replays_root))
         run_options = RunOptions(
+            # Provisional: a clean shutdown writes the game time covered as the target; a killed server
+            # leaves this one, so `resume` runs the recording on to one game day.
             hours=24.0, seed=args.seed, out=out,
             mind=for_world(options.model_copy(update={"seed": args.seed}), world, args.world),
         )

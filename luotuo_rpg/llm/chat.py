@@ -52,6 +52,14 @@ class BackendDown(RunHalted):
     """Request after request found no backend: rather than fill the run with fallback answers, stop it."""
 
 
+RESUME_HINT = "stopped at the last checkpoint: resume once the server is back"
+
+
+def embeddings_down(exc: LLMUnavailable) -> BackendDown:
+    """An embedder gave up: no fallback can stand in, since memories must all live in one embedding space."""
+    return BackendDown(f"embeddings: {exc}; {RESUME_HINT}")
+
+
 @runtime_checkable
 class ChatBackend(Protocol):
     name: str

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import BackendDown, Embedder, LLMUnavailable, estimate_tokens
+from luotuo_rpg.llm.chat import Embedder, LLMUnavailable, embeddings_down, estimate_tokens
 from luotuo_rpg.llm.kinds import (
     ChatSummaryOutput,
     ChatSummaryRequest,
@@ -129,7 +129,7 @@ class OfflineMind:
         try:
             return await self.embedder.embed(texts)
         except LLMUnavailable as exc:  # a real embedder put in place of the hash, its server gone
-            raise BackendDown(f"embeddings: {exc}; stopped at the last checkpoint: resume once the server is back") from exc
+            raise embeddings_down(exc) from exc
 
     async def aclose(self) -> None:
         close = getattr(self.embedder, "aclose", None)  # a real embedder put in place of the hash

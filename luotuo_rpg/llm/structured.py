@@ -13,7 +13,16 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import BackendDown, ChatBackend, ChatRequest, Embedder, LLMUnavailable, RunHalted
+from luotuo_rpg.llm.chat import (
+    RESUME_HINT,
+    BackendDown,
+    ChatBackend,
+    ChatRequest,
+    Embedder,
+    LLMUnavailable,
+    RunHalted,
+    embeddings_down,
+)
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import OutputRejected, Request
 from luotuo_rpg.llm.offline import OfflineMind
@@ -92,8 +101,7 @@ class StructuredMind:
             limit = self.halt_after_unavailable
             if limit is not None and self._unavailable_streak >= limit:
                 raise BackendDown(
-                    f"{self._unavailable_streak} requests in a row found no backend (last: {exc}); "
-                    "stopped at the last checkpoint: resume once the server is back"
+                    f"{self._unavailable_streak} requests in a row found no backend (last: {exc}); {RESUME_HINT}"
                 ) from exc
             reason = f"backend unavailable: {exc}"
         except (NoJSON, ValidationError, OutputRejected, ValueError) as exc:
@@ -108,8 +116,7 @@ class StructuredMind:
         try:
             return await self.embedder.embed(texts)
         except LLMUnavailable as exc:
-            # No fallback here: memories must all live in one embedding space.
-            raise BackendDown(f"embeddings: {exc}; stopped at the last checkpoint: resume once the server is back") from exc
+            raise embeddings_down(exc) from exc
 
     async def aclose(self) -> None:
         self.stats.backend_counters = dict(self.backend.counters)
