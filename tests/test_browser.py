@@ -15,7 +15,7 @@ import pytest
 from luotuo_rpg.server.process import ServeProcess
 from luotuo_rpg.sim.files import AgentFrame, Frame
 from luotuo_rpg.sim.runner import run_headless
-from luotuo_rpg.world.scaffold import new_world
+from luotuo_rpg.authoring.scaffold import new_world
 
 pytestmark = pytest.mark.browser
 
