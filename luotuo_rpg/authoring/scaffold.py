@@ -26,8 +26,16 @@ _TEAHOUSE = "悦来茶馆"
 _PARK = "柳荫公园"
 _STREET = "长街"
 _PALETTE = (
-    "#e91e63", "#3f51b5", "#ff9800", "#009688", "#9c27b0",
-    "#795548", "#4caf50", "#f44336", "#2196f3", "#607d8b",
+    "#e91e63",
+    "#3f51b5",
+    "#ff9800",
+    "#009688",
+    "#9c27b0",
+    "#795548",
+    "#4caf50",
+    "#f44336",
+    "#2196f3",
+    "#607d8b",
 )
 _NUMERALS = "零一二三四五六七八九"
 
@@ -195,9 +203,7 @@ def new_world(
         raise ValueError("the world needs a name")
     width, height = size
     if not (MIN_SIZE[0] <= width <= MAX_SIZE[0] and MIN_SIZE[1] <= height <= MAX_SIZE[1]):
-        raise ValueError(
-            f"size {width}x{height} is outside {MIN_SIZE[0]}x{MIN_SIZE[1]} … {MAX_SIZE[0]}x{MAX_SIZE[1]}"
-        )
+        raise ValueError(f"size {width}x{height} is outside {MIN_SIZE[0]}x{MIN_SIZE[1]} … {MAX_SIZE[0]}x{MAX_SIZE[1]}")
     if not 1 <= agents <= MAX_AGENTS:
         raise ValueError(f"agents must be between 1 and {MAX_AGENTS}, got {agents}")
 
@@ -206,11 +212,16 @@ def new_world(
     persona_names = [f"居民{_numeral(i + 1)}" for i in range(agents)]
     out = YamlWriter()
     _write_head(out, name, start, schema_ref)
-    write_map(out, _LEGEND, layout.rows, (
-        "One character per tile. Every character used in rows needs a legend entry;",
-        "walkable: false blocks agents (walls, water). Doors are just walkable gaps in walls.",
-        f"{width}×{height} tiles; x grows to the right, y downwards, [0, 0] is the top-left corner.",
-    ))
+    write_map(
+        out,
+        _LEGEND,
+        layout.rows,
+        (
+            "One character per tile. Every character used in rows needs a legend entry;",
+            "walkable: false blocks agents (walls, water). Doors are just walkable gaps in walls.",
+            f"{width}×{height} tiles; x grows to the right, y downwards, [0, 0] is the top-left corner.",
+        ),
+    )
     out.blank()
     _write_areas(out, layout, house_names)
     out.blank()
@@ -257,15 +268,25 @@ def _write_areas(out: YamlWriter, layout: _Layout, house_names: list[str]) -> No
     out.field("areas")
     for i, (house, rect) in enumerate(zip(house_names, layout.houses, strict=True)):
         x, y, w, _ = rect
-        objects = [{"name": "床", "tile": [x, y], "state": "空着"}, {"name": "书桌", "tile": [x + w - 1, y], "state": "空闲"}]
+        objects = [
+            {"name": "床", "tile": [x, y], "state": "空着"},
+            {"name": "书桌", "tile": [x + w - 1, y], "state": "空闲"},
+        ]
         write_area(
-            out, house, _PALETTE[(i + 5) % len(_PALETTE)], [RoomDraft("卧室", rect, objects)],
-            public=False, public_comment="a home: others learn of it by visiting or being told",
+            out,
+            house,
+            _PALETTE[(i + 5) % len(_PALETTE)],
+            [RoomDraft("卧室", rect, objects)],
+            public=False,
+            public_comment="a home: others learn of it by visiting or being told",
         )
     hx, hy, hw, hh = layout.hall
     kx, ky, kw, _ = layout.kitchen
     px, py, pw, ph = layout.park
-    hall = [{"name": "柜台", "tile": [hx, hy], "state": "空闲"}, {"name": "茶桌", "tile": [hx + hw // 2, hy + hh // 2], "state": "空闲"}]
+    hall = [
+        {"name": "柜台", "tile": [hx, hy], "state": "空闲"},
+        {"name": "茶桌", "tile": [hx + hw // 2, hy + hh // 2], "state": "空闲"},
+    ]
     kitchen = [{"name": "灶台", "tile": [kx + kw // 2, ky], "state": "冷着"}]
     rooms = [
         RoomDraft("大堂", layout.hall, hall, color="#ffcc80", color_comment="optional: defaults to the area colour"),
@@ -315,7 +336,8 @@ def _write_persona(
     field("background", role.background, "background: who they are; the model reads it before every decision")
     field("lifestyle", role.lifestyle, "lifestyle (optional): sleep, work and habits in one sentence")
     field(
-        "routine", comment='routine: a usual day; each block lasts until the next. Quote times ("07:00"): '
+        "routine",
+        comment='routine: a usual day; each block lasts until the next. Quote times ("07:00"): '
         "unquoted, YAML 1.1 reads 17:00 as a number",
     )
     for at, do, place in role.routine:

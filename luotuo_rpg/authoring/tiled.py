@@ -142,10 +142,7 @@ def import_tiled_map(
     if len(collision) > 1:
         raise TiledImportError(f"{source}: {len(collision)} tile layers are named '{COLLISION_LAYER}'; keep one")
     gids = _layer_gids(collision[0], width, height, source)
-    rows = [
-        "".join("#" if gids[y * width + x] else "." for x in range(width))
-        for y in range(height)
-    ]
+    rows = ["".join("#" if gids[y * width + x] else "." for x in range(width)) for y in range(height)]
 
     rooms: dict[str, _Room] = {}
     pending_objects: list[tuple[str, str, tuple[int, int], str]] = []  # (room address, object, tile, state)
@@ -159,7 +156,7 @@ def import_tiled_map(
                 continue
             where = f"{source}: object '{label}' (id {obj.get('id')}, layer '{layer.get('name')}')"
             if label.startswith(SPAWN_PREFIX):
-                persona = label[len(SPAWN_PREFIX):].strip()
+                persona = label[len(SPAWN_PREFIX) :].strip()
                 if not persona:
                     raise TiledImportError(f"{where}: a spawn point needs a persona name after '{SPAWN_PREFIX}'")
                 if persona in spawns:
@@ -179,7 +176,9 @@ def import_tiled_map(
                     raise TiledImportError(f"{where}: room '{address}' is drawn twice; draw one rectangle per room")
                 public = props.get("public")
                 rooms[address] = _Room(
-                    parts[0], parts[1], _tile_rect(obj, tile_w, tile_h, where),
+                    parts[0],
+                    parts[1],
+                    _tile_rect(obj, tile_w, tile_h, where),
                     public if isinstance(public, bool) else None,
                 )
             else:
@@ -345,7 +344,11 @@ def _world_yaml(
     for index, (area, area_rooms) in enumerate(by_area.items()):
         public = next((room.public for room in area_rooms if room.public is not None), True)
         drafts = [
-            RoomDraft(room.name, room.rect, [{"name": obj, "tile": list(tile), "state": state} for obj, tile, state in room.objects])
+            RoomDraft(
+                room.name,
+                room.rect,
+                [{"name": obj, "tile": list(tile), "state": state} for obj, tile, state in room.objects],
+            )
             for room in area_rooms
         ]
         write_area(out, area, _AREA_COLORS[index % len(_AREA_COLORS)], drafts, public=public)
