@@ -80,6 +80,8 @@ class Simulation:
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
             events.append(FrameEvent(type="plan", agent=body.id, text="；".join(decision.plan_outline)))
+        if decision.plan_change is not None:
+            events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
             events.append(FrameEvent(type="reflect", agent=body.id, text=decision.reflected[0]))
         if decision.action is not None and body.conversation is None:
