@@ -258,6 +258,9 @@ class OfflineMind:
             and _trim(m.text) not in told
             and f"和{request.partner}聊" not in m.text and f"{request.partner}说" not in m.text
             and not any(what in m.text for what in told_events)
+            # Events are told as news (above), and nobody speaks of themselves by name.
+            and not any(e.what in m.text for e in request.known_events) and not m.text.startswith("我知道：")
+            and persona.name not in m.text
             and not any(word in m.text for word in _NOT_NEWS)
         ]
         if gossip:
@@ -346,8 +349,12 @@ class OfflineMind:
             else:
                 reason = "不凑这个热闹了。" if zh else "I will give it a miss."
             return AttendOutput(decision="skip", reason=reason, minutes=0)
-        who = named[0] if named else request.told_by
-        reason = (f"{who}的事，得去捧个场。" if who else "去凑个热闹。") if zh else "I will go."
+        if not zh:
+            reason = "I will go."
+        elif named:
+            reason = f"{named[0]}的事，得去捧个场。"
+        else:
+            reason = f"{request.told_by}说起了，去凑个热闹。" if request.told_by else "去凑个热闹。"
         stay = max(30, round(request.event.minutes * rng.uniform(0.5, 1.0)))
         return AttendOutput(decision="go", reason=reason, minutes=min(stay, request.event.minutes))
 

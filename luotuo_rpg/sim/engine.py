@@ -253,6 +253,7 @@ class Simulation:
         for body in world.bodies:
             full = AgentFrame(
                 pos=body.pos, action=body.action, emoji=body.emoji, place=body.place,
+                at=world.places.room_of_tile(body.pos) or "",
                 conv=-1 if body.conversation is None else body.conversation, asleep=body.asleep,
             )
             last = self._last.get(body.id)

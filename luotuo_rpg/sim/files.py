@@ -20,7 +20,10 @@ class AgentFrame(BaseModel):
     pos: tuple[int, int] | None = None
     action: str | None = None
     emoji: str | None = None
-    place: str | None = None
+    place: str | None = Field(default=None, description="Place of the current action (where it is going).")
+    at: str | None = Field(
+        default=None, description="Room the agent stands in ('' outside every room); absent in runs before it was added."
+    )
     conv: int | None = Field(default=None, description="Conversation id, −1 for none.")
     asleep: bool | None = None
 
