@@ -90,6 +90,30 @@ def emoji_for(text: str) -> str:
     return "🙂"
 
 
+# (words in the object's name, words in the activity or None for any, state while in use).
+_OBJECT_USE: tuple[tuple[tuple[str, ...], tuple[str, ...] | None, str, str], ...] = (
+    (("灶", "炉", "锅", "stove", "oven"), None, "烧着火", "lit"),
+    (("茶桌", "茶壶", "茶台"), None, "沏着热茶", "tea brewing"),
+    (("饭桌", "桌"), ("吃", "饭", "喝", "eat", "lunch", "dinner"), "摆着饭菜", "laid with food"),
+    (("账桌", "柜台"), ("账", "算"), "算盘噼啪响", "accounts open"),
+    (("讲台", "书桌", "desk"), ("读", "书", "讲", "教", "写", "read", "teach", "write"), "摊着书", "books open"),
+    (("药柜", "诊桌"), ("药", "诊", "病"), "正在用", "in use"),
+    (("铁砧", "炼炉", "风箱"), None, "叮当作响", "ringing"),
+)
+
+
+def object_state_for(place: str, activity: str, language: str) -> str | None:
+    """What using an object does to it (the stove is lit while cooking); None when the action uses none.
+    The engine puts the object back in its resting state when the user moves on."""
+    if place.count("/") != 2:
+        return None
+    name = place.rsplit("/", 1)[1]
+    for names, doing, zh, en in _OBJECT_USE:
+        if any(n in name for n in names) and (doing is None or any(w in activity for w in doing)):
+            return zh if language == "zh" else en
+    return None
+
+
 def importance_of(text: str) -> int:
     for score, words in _IMPORTANCE_RULES:
         if any(w in text for w in words):
@@ -196,7 +220,10 @@ class OfflineMind:
             activity = steps[min(index, len(steps) - 1)].format(a=block.activity)
             place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
             actions.append(
-                PlannedAction(activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity))
+                PlannedAction(
+                    activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity),
+                    object_state=object_state_for(place, block.activity, self.language),
+                )
             )
             remaining -= minutes
             index += 1

@@ -88,9 +88,7 @@ class Simulation:
             action = decision.action
             body.action, body.emoji, body.place = action.activity, action.emoji, action.place
             body.asleep = is_sleep(action.activity)
-            if action.object_state and action.place in world.objects and world.objects[action.place] != action.object_state:
-                world.objects[action.place] = action.object_state
-                events.append(FrameEvent(type="object", agent=body.id, place=action.place, text=action.object_state))
+            self._use_object(body, action.place, action.object_state, events)
             if action.place != body.target or not body.path:
                 # An empty path is re-made too: a conversation on the way stopped the walk,
                 # and the next action at the same place must not leave the agent standing there.
@@ -100,6 +98,23 @@ class Simulation:
             self._start_conversation(body, world.bodies[decision.talk_to], events)
         if decision.say is not None and body.conversation is not None:
             self._say(body, decision.say, decision.end_conversation, events)
+
+    def _use_object(self, body: Body, place: str, state: str | None, events: list[FrameEvent]) -> None:
+        """Using an object changes its state; moving on to something else puts it back at rest
+        (the stove is lit while cooking, cold after), unless someone else has put it to use since."""
+        world = self.world
+        if body.using and body.using != place:
+            resting = world.places.initial_states.get(body.using)
+            users = [b for b in world.bodies if b.using == body.using and b.id != body.id]
+            if resting is not None and not users and world.objects.get(body.using) != resting:
+                world.objects[body.using] = resting
+                events.append(FrameEvent(type="object", agent=body.id, place=body.using, text=resting))
+            body.using = ""
+        if state and place in world.objects:
+            body.using = place
+            if world.objects[place] != state:
+                world.objects[place] = state
+                events.append(FrameEvent(type="object", agent=body.id, place=place, text=state))
 
     def _route(self, body: Body) -> None:
         """A path to the tile of the body's target place (none when it is already there)."""
