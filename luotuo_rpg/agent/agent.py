@@ -11,7 +11,7 @@ conversations) and ``reflection``; the agent's state is in ``state``.
 
 from __future__ import annotations
 
-from luotuo_rpg.agent import perception, planning, reflection, social
+from luotuo_rpg.agent import attending, perception, planning, reflection, social
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import AgentState, minute_of, room_of
 from luotuo_rpg.config import SimConfig
@@ -46,8 +46,12 @@ class Agent:
         for event in world.events:
             if persona.name in event.known_by:
                 self.state.known_events.append(
-                    EventBrief(what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"))
+                    EventBrief(
+                        what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"),
+                        minutes=event.minutes,
+                    )
                 )
+                self.state.attending.append(event.what)  # told at the start: invited, and it is in their day
         self.wake_minute = min(minute_of(r.at) for r in persona.routine)
 
     def _initial_places(self, world: WorldSpec) -> list[str]:
@@ -109,7 +113,7 @@ class Agent:
             return True
         if view.tick >= state.action_end or state.replan:
             return True
-        if state.react_to:
+        if state.react_to or state.to_decide:
             return True
         return perception.importance_due(self, view.tick)
 
@@ -143,6 +147,8 @@ class Agent:
         for conversation in view.conversations.values():
             if conversation.ended and self.id in conversation.members and conversation.id not in state.handled_conversations:
                 await social.after_conversation(self, view, mind, conversation)
+        if state.to_decide:
+            await attending.decide(self, view, mind, decision)
         if state.react_to and not state.asleep:
             await social.react(self, view, mind, decision)
         state.react_to = []

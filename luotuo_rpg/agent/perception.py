@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from luotuo_rpg.agent.state import PendingObservation, is_trivial, room_of
+from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
@@ -48,7 +48,9 @@ def perceive(agent: Agent, view: WorldView) -> bool:
                 continue
             state.last_seen[key] = ("", now)
             state.pending.append(PendingObservation(text=f"{event.what}（在{event.where}）", tick=now))
-            learn_event(agent, EventBrief(what=event.what, where=event.where, when=view.time))
+            minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
+            brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
+            learn_event(agent, brief)
     return agent.wants_to_think(view)
 
 
@@ -69,10 +71,14 @@ def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:
     return now >= agent.state.pair_cooldown.get(other.name, -1)
 
 
-def learn_event(agent: Agent, event: EventBrief) -> bool:
+def learn_event(agent: Agent, event: EventBrief, told_by: str | None = None) -> bool:
+    """Know of an event from now on; whether to go is decided at the next think (agent/attending.py)."""
     if any(e.what == event.what for e in agent.state.known_events):
         return False
     agent.state.known_events.append(event)
+    agent.state.to_decide.append(HeardEvent(what=event.what, told_by=told_by))
+    if told_by is not None:
+        agent.state.heard_from[event.what] = told_by
     if event.where not in agent.state.known_places:
         agent.state.known_places.append(room_of(event.where))
         agent.state.known_places.sort()

@@ -34,6 +34,11 @@ class PendingObservation(BaseModel):
     trivial: bool = False
 
 
+class HeardEvent(BaseModel):
+    what: str
+    told_by: str | None = None
+
+
 class AgentCounters(BaseModel):
     plans: int = 0
     block_plans: int = 0
@@ -55,6 +60,12 @@ class AgentState(BaseModel):
     asleep: bool = True
     known_places: list[str] = Field(default_factory=list)
     known_events: list[EventBrief] = Field(default_factory=list)
+    to_decide: list[HeardEvent] = Field(default_factory=list, description="Events heard of, go or not still to decide.")
+    attending: list[str] = Field(default_factory=list, description="Events (their 'what') this agent means to go to.")
+    declined: list[str] = Field(default_factory=list)
+    heard_from: dict[str, str] = Field(default_factory=dict, description="Event 'what' → who told this agent.")
+    said_to: dict[str, list[str]] = Field(default_factory=dict, description="Lines said to each partner on said_on.")
+    said_on: str | None = None
     last_seen: dict[str, tuple[str, int]] = Field(default_factory=dict)
     pending: list[PendingObservation] = Field(default_factory=list)
     react_to: list[int] = Field(default_factory=list)

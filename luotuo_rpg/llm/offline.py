@@ -9,6 +9,7 @@ a real model's answer cannot be used.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import zlib
@@ -19,6 +20,8 @@ from pydantic import BaseModel
 from luotuo_rpg.llm.accounting import LLMStats
 from luotuo_rpg.llm.chat import Embedder, LLMUnavailable, embeddings_down, estimate_tokens
 from luotuo_rpg.llm.kinds import (
+    AttendOutput,
+    AttendRequest,
     ChatSummaryOutput,
     ChatSummaryRequest,
     ConverseOutput,
@@ -42,6 +45,7 @@ from luotuo_rpg.llm.kinds import (
     ReflectQuestionsRequest,
     Request,
     ScheduleBlock,
+    insert_event,
 )
 from luotuo_rpg.llm.offline_embedding import HashEmbedder
 from luotuo_rpg.llm.prompts import render
@@ -84,6 +88,30 @@ def emoji_for(text: str) -> str:
         if any(w in text for w in words):
             return emoji
     return "🙂"
+
+
+# (words in the object's name, words in the activity or None for any, state while in use).
+_OBJECT_USE: tuple[tuple[tuple[str, ...], tuple[str, ...] | None, str, str], ...] = (
+    (("灶", "炉", "锅", "stove", "oven"), None, "烧着火", "lit"),
+    (("茶桌", "茶壶", "茶台"), None, "沏着热茶", "tea brewing"),
+    (("饭桌", "桌"), ("吃", "饭", "喝", "eat", "lunch", "dinner"), "摆着饭菜", "laid with food"),
+    (("账桌", "柜台"), ("账", "算"), "算盘噼啪响", "accounts open"),
+    (("讲台", "书桌", "desk"), ("读", "书", "讲", "教", "写", "read", "teach", "write"), "摊着书", "books open"),
+    (("药柜", "诊桌"), ("药", "诊", "病"), "正在用", "in use"),
+    (("铁砧", "炼炉", "风箱"), None, "叮当作响", "ringing"),
+)
+
+
+def object_state_for(place: str, activity: str, language: str) -> str | None:
+    """What using an object does to it (the stove is lit while cooking); None when the action uses none.
+    The engine puts the object back in its resting state when the user moves on."""
+    if place.count("/") != 2:
+        return None
+    name = place.rsplit("/", 1)[1]
+    for names, doing, zh, en in _OBJECT_USE:
+        if any(n in name for n in names) and (doing is None or any(w in activity for w in doing)):
+            return zh if language == "zh" else en
+    return None
 
 
 def importance_of(text: str) -> int:
@@ -163,12 +191,10 @@ class OfflineMind:
                 continue
             for chunk in range(start, end, 60):
                 blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.do, place=place))
-        for event in events:
-            at = _minute(event.when[11:16])
-            blocks = [b for b in blocks if not (at <= _minute(b.start) < at + 60)]
-            label = f"去参加{event.what}" if self.language == "zh" else f"attend: {event.what}"
-            blocks.append(ScheduleBlock(start=_hhmm(at), activity=label, place=event.where))
         blocks.sort(key=lambda b: _minute(b.start))
+        for event in events:
+            label = f"去参加{event.what}" if self.language == "zh" else f"attend: {event.what}"
+            blocks = insert_event(blocks, event.when[11:16], event.minutes, label, event.where)
         outline = [item.do for item in routine if not is_sleep(item.do)][:5]
         outline += [(f"别忘了：{e.what}" if self.language == "zh" else f"remember: {e.what}") for e in events]
         if request.reflections:
@@ -194,7 +220,10 @@ class OfflineMind:
             activity = steps[min(index, len(steps) - 1)].format(a=block.activity)
             place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
             actions.append(
-                PlannedAction(activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity))
+                PlannedAction(
+                    activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity),
+                    object_state=object_state_for(place, block.activity, self.language),
+                )
             )
             remaining -= minutes
             index += 1
@@ -218,28 +247,26 @@ class OfflineMind:
         rng = self._rng(request, request.partner, len(request.history))
         zh = self.language == "zh"
         persona = request.persona
+        said = set(request.said_before)
         mine = [line for line in request.history if line.speaker == persona.name]
         theirs = [line for line in request.history if line.speaker != persona.name]
-        catch = rng.choice(persona.catchphrases) if persona.catchphrases else ""
-        told = " ".join(line.text for line in request.history)
-        untold = [e for e in request.known_events if e.what not in told]
+        catchphrases = [c for c in persona.catchphrases if _exclaim(c) not in said]
+        catch = rng.choice(catchphrases) if catchphrases else ""
+        told = " ".join(line.text for line in request.history) + " " + " ".join(said)
+        untold = [e for e in request.known_events if e.what not in told and _first_person(e.what, persona.name) not in told]
         if not mine and not theirs:
+            address = address_for(persona.relationships.get(request.partner, ""), request.partner)
+            greetings = [g for g in _GREETINGS if f"{address}，{g}" not in said] or list(_GREETINGS)
             line = (
-                f"{request.partner}，{_greeting(rng)}" + (_exclaim(catch) if catch and rng.random() < 0.5 else "")
+                f"{address}，{rng.choice(greetings)}" + (_exclaim(catch) if catch and rng.random() < 0.5 else "")
                 if zh
                 else f"Hello, {request.partner}! {catch}".strip()
             )
             return ConverseOutput(line=line, end=False)
         if untold:
-            event = untold[0]
-            line = (
-                f"你听说了吗？{event.what}，就在{_place_name(event.where)}，{_when(event)}。"
-                if zh
-                else f"Have you heard? {event.what}, at {event.where}, {event.when}."
-            )
-            return ConverseOutput(line=line, end=False)
+            return ConverseOutput(line=self._news(untold[0], persona.name, request.time), end=False)
         last = theirs[-1].text if theirs else ""
-        if "就在" in last or "Have you heard" in last:  # the partner just passed on news
+        if "就在" in last or "Have you heard" in last or "一定要来" in last:  # the partner just passed on news
             line = (
                 rng.choice(("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。"))
                 if zh
@@ -247,15 +274,20 @@ class OfflineMind:
             )
             return ConverseOutput(line=line + (_exclaim(catch) if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
         if request.turns_left <= 1 or len(mine) >= 3:
-            line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
-            return ConverseOutput(line=line, end=True)
+            return ConverseOutput(line=_farewell(rng, said, zh), end=True)
         # News about third parties makes talk; telling people about themselves does not.
-        # Nor is news already told in this conversation, in whatever words a memory holds it.
+        # Nor is news already told in this conversation, in whatever words a memory holds it,
+        # nor what one already told this partner today, nor the partner's own news told back.
         told_events = [e.what for e in request.known_events if e.what in told]
         gossip = [
             m.text for m in request.memories
             if not m.text.startswith(request.partner) and m.text not in told
+            and _trim(m.text) not in told
+            and f"和{request.partner}聊" not in m.text and f"{request.partner}说" not in m.text
             and not any(what in m.text for what in told_events)
+            # Events are told as news (above), and nobody speaks of themselves by name.
+            and not any(e.what in m.text for e in request.known_events) and not m.text.startswith("我知道：")
+            and persona.name not in m.text
             and not any(word in m.text for word in _NOT_NEWS)
         ]
         if gossip:
@@ -264,8 +296,27 @@ class OfflineMind:
         elif catch:
             line = _exclaim(catch) if zh else catch
         else:
-            line = "今儿天气不错。" if zh else "Nice weather today."
+            # Nothing new to say to this partner today: say goodbye rather than repeat oneself.
+            return ConverseOutput(line=_farewell(rng, said, zh), end=True)
         return ConverseOutput(line=line, end=False)
+
+    def _news(self, event: EventBrief, me: str, now: str) -> str:
+        """An event told in the speaker's voice: one's own as an invitation, a past one as past."""
+        zh = self.language == "zh"
+        ended = dt.datetime.strptime(event.when, "%Y-%m-%d %H:%M") + dt.timedelta(minutes=event.minutes)
+        past = ended <= dt.datetime.strptime(now, "%Y-%m-%d %H:%M")
+        if not zh:
+            if past:
+                return f"Did you hear? {event.what}, at {event.where}, was on {event.when}."
+            return f"Have you heard? {event.what}, at {event.where}, {event.when}."
+        if me in event.what:
+            what = _first_person(event.what, me)
+            if past:
+                return f"{what}，{_when(event)}已经办过了，多谢捧场。"
+            return f"{what}，就在{_place_name(event.where)}，{_when(event)}，你可一定要来啊！"
+        if past:
+            return f"你知道吗？{event.what}，{_when(event)}在{_place_name(event.where)}已经办过了。"
+        return f"你听说了吗？{event.what}，就在{_place_name(event.where)}，{_when(event)}。"
 
     def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
         theirs = [line.text for line in request.history if line.speaker != request.agent]
@@ -297,6 +348,43 @@ class OfflineMind:
             return ReflectInsightsOutput(insights=[Insight(text=fallback, cites=[request.memories[0].id])])
         return ReflectInsightsOutput(insights=insights)
 
+    def _attend(self, request: AttendRequest) -> AttendOutput:
+        """Go or not, from the persona: ties to the people the event names or to the teller pull,
+        a sociable or reserved nature tips it, a busy or late plan holds one back. Deterministic
+        per seed, agent and event, and never all or none of a town."""
+        rng = self._rng(request, request.event.what)
+        zh = self.language == "zh"
+        persona = request.persona
+        if persona.name in request.event.what:  # one's own event
+            return AttendOutput(decision="go", reason="我自己张罗的，当然得在。" if zh else "It is mine.", minutes=request.event.minutes)
+        named = [who for who in persona.relationships if who in request.event.what]
+        chance = _ATTEND_BASE
+        if named:
+            chance += _ATTEND_TIE
+        elif request.told_by in persona.relationships:
+            chance += _ATTEND_TIE / 2
+        traits = "".join(persona.traits)
+        chance += _ATTEND_TRAIT * (any(w in traits for w in _SOCIABLE) - any(w in traits for w in _RESERVED))
+        busy = [b for b in request.planned if not is_sleep(b.activity) and any(w in b.activity for w in _DUTIES)]
+        if busy:
+            chance -= _ATTEND_BUSY
+        if any(is_sleep(b.activity) for b in request.planned):
+            chance -= _ATTEND_LATE
+        if rng.random() >= chance:
+            if busy:
+                reason = f"那会儿得{busy[0].activity}，走不开。" if zh else f"I have to {busy[0].activity} then."
+            else:
+                reason = "不凑这个热闹了。" if zh else "I will give it a miss."
+            return AttendOutput(decision="skip", reason=reason, minutes=0)
+        if not zh:
+            reason = "I will go."
+        elif named:
+            reason = f"{named[0]}的事，得去捧个场。"
+        else:
+            reason = f"{request.told_by}说起了，去凑个热闹。" if request.told_by else "去凑个热闹。"
+        stay = max(30, round(request.event.minutes * rng.uniform(0.5, 1.0)))
+        return AttendOutput(decision="go", reason=reason, minutes=min(stay, request.event.minutes))
+
     def _interview(self, request: InterviewRequest) -> InterviewOutput:
         rng = self._rng(request, request.question)
         catch = rng.choice(request.persona.catchphrases) if request.persona.catchphrases else ""
@@ -315,6 +403,16 @@ class OfflineMind:
         return InterviewOutput(answer=answer)
 
 
+# Deciding whether to go to an event (_attend): a chance, moved by ties, nature and plans.
+_ATTEND_BASE = 0.35
+_ATTEND_TIE = 0.35
+_ATTEND_TRAIT = 0.15
+_ATTEND_BUSY = 0.2
+_ATTEND_LATE = 0.25
+_SOCIABLE = ("爱聊天", "热心", "嘴碎", "爱热闹", "好客", "外向", "活泼", "贪玩", "八卦", "豪爽", "仗义", "sociable", "outgoing", "friendly")
+_RESERVED = ("寡言", "内向", "孤僻", "清高", "吝啬", "抠门", "胆小", "懒", "shy", "reserved", "introvert")
+_DUTIES = ("坐诊", "巡", "升堂", "上课", "讲", "当班", "守", "打更", "看店", "work", "shift", "class")
+
 # Someone asleep or on their way somewhere is not worth telling anyone.
 _NOT_NEWS = ("睡觉", "走向", "发呆", "闲着", "sleeping", "walking to", "idle")
 
@@ -324,8 +422,46 @@ def _exclaim(catchphrase: str) -> str:
     return catchphrase if catchphrase[-1] in "！？。…!?~～" else f"{catchphrase}！"
 
 
-def _greeting(rng: random.Random) -> str:
-    return rng.choice(("忙着呢？", "吃了吗？", "今儿个怎么样？", "好久不见！", "正找你呢。"))
+_GREETINGS = ("忙着呢？", "吃了吗？", "今儿个怎么样？", "好久不见！", "正找你呢。")
+_FAREWELLS_ZH = ("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。", "那我先走了，改天再聊。")
+# Relationship notes open with what one calls the other ("掌柜的，…", "同福客栈的老白，…"); these
+# openings describe the other instead, and a name is used then.
+_NOT_ADDRESS = ("独生子", "上司", "长辈", "兄弟", "邻居", "朋友", "同屋", "同事", "客人", "街坊", "老乡", "对头", "冤家")
+
+
+def address_for(relationship: str, name: str) -> str:
+    """What one calls a person: the relationship note's opening words when they are a form of address
+    (掌柜的, 小郭, 老白, 小姐), else the name."""
+    head = relationship.replace(",", "，").split("，")[0].split("。")[0].strip()
+    head = head.split("兼")[0]
+    for prefix in ("徒弟", "师弟", "师妹", "女伙计", "伙计"):
+        if head.startswith(prefix) and len(head) > len(prefix) + 1:
+            head = head[len(prefix):]
+    if "的" in head[:-1]:
+        head = head[head.rindex("的", 0, len(head) - 1) + 1:]
+    if 2 <= len(head) <= 4 and _all_cjk(head) and not any(word in head for word in _NOT_ADDRESS):
+        return head
+    return name
+
+
+def _all_cjk(text: str) -> bool:
+    return all("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _first_person(what: str, me: str) -> str:
+    return what.replace(me, "我")
+
+
+def mentions(line: str, what: str, speaker: str) -> bool:
+    """Whether a line tells of an event: its words, or its words in the voice of the one it names."""
+    return what in line or (speaker in what and _first_person(what, speaker) in line)
+
+
+def _farewell(rng: random.Random, said: set[str], zh: bool) -> str:
+    if not zh:
+        return "Got to go, see you!"
+    fresh = [f for f in _FAREWELLS_ZH if f not in said] or list(_FAREWELLS_ZH)
+    return rng.choice(fresh)
 
 
 def _trim(text: str, limit: int = 40) -> str:

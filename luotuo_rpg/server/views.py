@@ -47,7 +47,8 @@ class AgentBrief(BaseModel):
     pos: tuple[int, int] | None
     action: str | None
     emoji: str | None
-    place: str | None
+    place: str | None = Field(description="Place of the current action.")
+    at: str | None = Field(default=None, description="Room the agent stands in ('' outside every room).")
     asleep: bool | None
     conversation: int | None
 
@@ -136,8 +137,21 @@ def _brief(agent_id: int, spec: WorldSpec, frame: AgentFrame | None) -> AgentBri
     conv = frame.conv if frame.conv is not None and frame.conv >= 0 else None
     return AgentBrief(
         id=agent_id, name=persona.name, color=persona.color, pos=frame.pos, action=frame.action,
-        emoji=frame.emoji, place=frame.place, asleep=frame.asleep, conversation=conv,
+        emoji=frame.emoji, place=frame.place, at=frame.at if frame.at is not None else _room_at(spec, frame.pos),
+        asleep=frame.asleep, conversation=conv,
     )
+
+
+def _room_at(spec: WorldSpec, pos: tuple[int, int] | None) -> str | None:
+    """Where an agent stands, for replays recorded before frames carried it."""
+    if pos is None:
+        return None
+    for area in spec.areas:
+        for room in area.rooms:
+            x, y, w, h = room.rect
+            if x <= pos[0] < x + w and y <= pos[1] < y + h:
+                return f"{area.name}/{room.name}"
+    return ""
 
 
 def _chat_log(spec: WorldSpec, lines: list[SpokenLine]) -> list[ChatLineInfo]:

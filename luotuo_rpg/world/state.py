@@ -79,6 +79,7 @@ class Body(BaseModel):
     target: str = ""
     conversation: int | None = None
     asleep: bool = True
+    using: str = Field(default="", description="Object whose state this body's action changed, to put back after.")
 
 
 @dataclass(frozen=True)
