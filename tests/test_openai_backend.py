@@ -225,7 +225,8 @@ async def test_json_mode_auto_falls_back_to_plain_prompting_once(start_server: S
     assert all(r.text == ANSWER for r in results)
     assert seen["json_mode_requests"] == seen["json_mode_rejections"] == 1
     assert seen["requests"] == 4
-    assert backend.counters["json_mode_fallbacks"] == 1
+    assert backend.counters["response_format_steps_down"] == 1
+    assert backend.response_formats == {server.base_url: "plain"}
     assert backend.counters["retries"] == 0
 
 

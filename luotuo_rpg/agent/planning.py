@@ -32,7 +32,7 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     reflections = [n.text for n in agent.memory.recent(3, {"thought"}) if n.cites]
     request = PlanDayRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(),
-        routine=[RoutineBrief(at=r.at, do=r.do, place=r.place) for r in agent.persona.routine],
+        routine=[RoutineBrief(start=r.at, activity=r.do, place=r.place) for r in agent.persona.routine],
         reflections=reflections, known_events=[e for e in state.known_events if e.what in state.attending],
         known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
     )

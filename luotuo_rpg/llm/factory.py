@@ -57,11 +57,11 @@ def build_mind(options: MindOptions) -> Mind:
     if options.llm == "openai":
         from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
 
-        from luotuo_rpg.llm.preflight import check_endpoints
+        from luotuo_rpg.llm.preflight import check_endpoints, probe_dialects
 
         config = OpenAIConfig.model_validate(options.openai)
         check_endpoints(config)
-        backend: ChatBackend = OpenAIBackend(config)
+        backend: ChatBackend = OpenAIBackend(config.model_copy(update={"response_formats": probe_dialects(config)}))
     else:
         from luotuo_rpg.llm.local_backend import LocalBackend
 
@@ -74,10 +74,14 @@ def build_mind(options: MindOptions) -> Mind:
     return StructuredMind(backend, fallback=offline, embedder=embedder, adapters=options.adapters)
 
 
-def describe(options: MindOptions) -> dict[str, Any]:
-    """Backend settings for meta.json: never a secret."""
+def describe(options: MindOptions, mind: Mind | None = None) -> dict[str, Any]:
+    """Backend settings for meta.json: never a secret. With the mind built from them, also the
+    response_format dialect each endpoint was found to speak (a resume reuses it)."""
     data = options.model_dump(mode="json")
     openai = dict(data.get("openai") or {})
     openai.pop("api_key", None)
+    found = getattr(mind, "response_formats", None)
+    if callable(found) and found():
+        openai["response_formats"] = {**openai.get("response_formats", {}), **found()}
     data["openai"] = openai
     return data

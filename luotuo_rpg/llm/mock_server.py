@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -91,6 +91,7 @@ class MockStats(BaseModel):
     requests_by_model: dict[str, int]
     json_mode_requests: int = Field(description="Chat requests that asked for response_format.")
     json_mode_rejections: int
+    response_formats: dict[str, int] = Field(description="Chat requests by response_format dialect (plain: none).")
     embedding_requests: int
     embedded_texts: int
 
@@ -108,6 +109,7 @@ class MockState:
     requests_by_model: Counter[str] = field(default_factory=Counter)
     json_mode_requests: int = 0
     json_mode_rejections: int = 0
+    response_formats: Counter[str] = field(default_factory=Counter)
     embedding_requests: int = 0
     embedded_texts: int = 0
 
@@ -133,6 +135,7 @@ class MockState:
             requests_by_model=dict(self.requests_by_model),
             json_mode_requests=self.json_mode_requests,
             json_mode_rejections=self.json_mode_rejections,
+            response_formats=dict(self.response_formats),
             embedding_requests=self.embedding_requests,
             embedded_texts=self.embedded_texts,
         )
@@ -162,6 +165,17 @@ class _TruncatedJSONResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+
+
+def dialect_of(fmt: Any) -> str:
+    """The ``response_format`` dialect a request body speaks (the names of ``llm/response_format.py``)."""
+    if not isinstance(fmt, dict):
+        return "plain"
+    if fmt.get("type") == "json_schema":
+        return "json_schema_strict" if (fmt.get("json_schema") or {}).get("strict") else "json_schema"
+    if fmt.get("type") == "json_object":
+        return "json_object_schema" if "schema" in fmt else "json_object"
+    return str(fmt.get("type"))
 
 
 def _error(status: int, message: str, kind: str, retry_after: float | None = None) -> JSONResponse:
@@ -207,6 +221,8 @@ def create_app(
     models: Sequence[str] = ("luotuo-mock",),
     json_mode_supported: bool = True,
     include_usage: bool = True,
+    dialects: Collection[str] | None = None,
+    dialect_refusal_status: int = 400,
 ) -> FastAPI:
     """An OpenAI-compatible app.
 
@@ -214,7 +230,10 @@ def create_app(
     ``latency_s`` is added to every answered chat request, as model time;
     ``embed`` replaces the hashed vectors of ``/v1/embeddings``;
     ``json_mode_supported=False`` makes the server reject ``response_format``
-    with a 400 the way some real servers do; ``include_usage=False`` leaves
+    with a 400 the way some real servers do; ``dialects`` names the
+    ``response_format`` dialects it takes (``llm/response_format.py``; default all)
+    and refuses the others with ``dialect_refusal_status`` (llama-cpp-python's
+    server answers ``json_schema`` with a 500); ``include_usage=False`` leaves
     ``usage`` out, as some servers do.
     """
     app = FastAPI(title="luotuo-rpg mock OpenAI server")
@@ -257,6 +276,11 @@ def create_app(
             model = str(body.get("model", ""))
             messages = list(body.get("messages") or [])
             state.requests_by_model[model] += 1
+            dialect = dialect_of(body.get("response_format"))
+            state.response_formats[dialect] += 1
+            if dialect != "plain" and dialects is not None and dialect not in dialects:
+                state.json_mode_rejections += 1
+                return _error(dialect_refusal_status, f"response_format {dialect} is not supported", "invalid_request_error")
             if body.get("response_format") is not None:
                 state.json_mode_requests += 1
                 if not json_mode_supported:

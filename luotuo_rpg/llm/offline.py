@@ -177,29 +177,29 @@ class OfflineMind:
         return ImportanceOutput(scores=[importance_of(o) for o in request.observations])
 
     def _plan_day(self, request: PlanDayRequest) -> PlanDayOutput:
-        routine = sorted(request.routine, key=lambda r: _minute(r.at))
+        routine = sorted(request.routine, key=lambda r: _minute(r.start))
         today = request.time[:10]
         events = [e for e in request.known_events if e.when[:10] == today]
         blocks: list[ScheduleBlock] = []
         known = set(request.known_places)
         for index, item in enumerate(routine):
-            start = _minute(item.at)
-            end = _minute(routine[index + 1].at) if index + 1 < len(routine) else start + 60
+            start = _minute(item.start)
+            end = _minute(routine[index + 1].start) if index + 1 < len(routine) else start + 60
             place = item.place if "/".join(item.place.split("/")[:2]) in known else request.known_places[0]
-            if is_sleep(item.do):
-                blocks.append(ScheduleBlock(start=_hhmm(start), activity=item.do, place=place))
+            if is_sleep(item.activity):
+                blocks.append(ScheduleBlock(start=_hhmm(start), activity=item.activity, place=place))
                 continue
             for chunk in range(start, end, 60):
-                blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.do, place=place))
+                blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.activity, place=place))
         blocks.sort(key=lambda b: _minute(b.start))
         for event in events:
             label = f"去参加{event.what}" if self.language == "zh" else f"attend: {event.what}"
             blocks = insert_event(blocks, event.when[11:16], event.minutes, label, event.where)
-        outline = [item.do for item in routine if not is_sleep(item.do)][:5]
+        outline = [item.activity for item in routine if not is_sleep(item.activity)][:5]
         outline += [(f"别忘了：{e.what}" if self.language == "zh" else f"remember: {e.what}") for e in events]
         if request.reflections:
             outline.append(request.reflections[-1][:40])
-        return PlanDayOutput(wake_up=routine[0].at, outline=outline[:8] or [routine[0].do], schedule=blocks)
+        return PlanDayOutput(wake_up=routine[0].start, outline=outline[:8] or [routine[0].activity], schedule=blocks)
 
     def _plan_block(self, request: PlanBlockRequest) -> PlanBlockOutput:
         rng = self._rng(request, request.block.start)

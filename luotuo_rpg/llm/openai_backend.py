@@ -10,8 +10,9 @@ What this layer adds on top of ``AsyncOpenAI``:
   connections, and the server's ``Retry-After`` when it sends one;
 - several endpoints shared by load: each attempt goes to the endpoint with
   the fewest requests in flight, so a slow server gets less work;
-- JSON mode with an automatic fallback for servers that reject
-  ``response_format``;
+- the answer's JSON Schema in the ``response_format`` dialect each endpoint
+  accepts, found at its first request and on a refusal
+  (:mod:`luotuo_rpg.llm.response_format`);
 - token accounting, an on-disk response cache and a spend cap.
 """
 
@@ -36,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
 from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
+from luotuo_rpg.llm.response_format import DialectBook, effective, names_response_format, response_format
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,6 @@ RETRY_AFTER_CAP_S = 120.0
 # Statuses worth retrying besides 429 and 5xx: 408 (request timeout) and 409
 # (lock timeout) are transient by definition; other 4xx will not change.
 _RETRYABLE_4XX = {408, 409}
-
-# Servers word their refusal of response_format differently; all of these
-# have been seen in 400 bodies (OpenAI-compatible proxies, llama.cpp, vLLM).
-_JSON_MODE_REJECTION_MARKERS = ("response_format", "response format", "json_object")
-
 
 class OpenAIConfig(BaseModel):
     """Settings of the openai backend. The API key is a :class:`SecretStr`:
@@ -70,6 +67,11 @@ class OpenAIConfig(BaseModel):
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=20.0, ge=0)
     json_mode: Literal["auto", "on", "off"] = "auto"
+    response_formats: dict[str, str] = Field(
+        default_factory=dict,
+        description="Base URL → response_format dialect already known (the preflight probe finds it; "
+        "a resumed run reads it back from meta.json). Unlisted endpoints find theirs at the first request.",
+    )
     cache_path: Path | None = None
     max_tokens_total: int | None = Field(default=None, ge=1)
 
@@ -182,8 +184,8 @@ def classify_failure(exc: BaseException) -> tuple[str, float | None] | None:
         if status in _RETRYABLE_4XX:
             return "http_4xx_transient", retry_after
         return None
-    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError)):
-        # A 200 whose body is not the JSON it claims to be: garbled on the way.
+    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError)):
+        # A 200 whose body is not the JSON (or the UTF-8) it claims to be: garbled on the way.
         return "bad_responses", None
     return None
 
@@ -252,8 +254,7 @@ class OpenAIBackend:
             for url in config.base_urls
         ]
         self._in_flight = [0] * len(self._clients)
-        # Endpoints that rejected response_format in "auto" mode: plain prompting from now on.
-        self._plain = [config.json_mode == "off"] * len(self._clients)
+        self.dialects = DialectBook(config.base_urls, config.json_mode, config.response_formats)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._cache = ResponseCache(config.cache_path) if config.cache_path is not None else None
         self.counters: dict[str, int] = {
@@ -266,7 +267,7 @@ class OpenAIBackend:
             "timeouts": 0,
             "connection_errors": 0,
             "bad_responses": 0,
-            "json_mode_fallbacks": 0,
+            "response_format_steps_down": 0,  # an endpoint refused a dialect; the next one was tried
             "cache_hits": 0,
             "failures": 0,  # calls that ended in LLMUnavailable
             "tokens_in": 0,
@@ -295,6 +296,7 @@ class OpenAIBackend:
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
                 "json_mode": request.json_mode,
+                "json_schema": request.json_schema,
                 "stop": request.stop,
             },
         )
@@ -349,36 +351,42 @@ class OpenAIBackend:
             await asyncio.sleep(delay)
 
     async def _attempt(self, request: ChatRequest, model: str) -> ChatResult | tuple[int, str, float | None, Exception]:
-        """One HTTP request (two if the endpoint turns out to reject JSON mode).
+        """One HTTP request (more if the endpoint refuses response_format dialects).
         Returns the result, or (endpoint, counter, Retry-After, error) of a
         retryable failure; raises LLMUnavailable on a failure that is not."""
         async with self._semaphore:
             while True:
                 index = self._pick_endpoint()
-                json_mode = request.json_mode and not self._plain[index]
+                dialect = self.dialects.current(index, request.json_mode)
                 self._in_flight[index] += 1
                 self.counters["attempts"] += 1
                 self.counters[f"endpoint_{index}"] += 1
                 try:
                     completion = await self._clients[index].chat.completions.create(
-                        **self._create_kwargs(request, model, json_mode)
+                        **self._create_kwargs(request, model, dialect)
                     )
+                    self.dialects.confirm(index)
                     return _to_result(request, completion)
-                except openai.BadRequestError as exc:
-                    if not (json_mode and self.config.json_mode == "auto" and _rejects_json_mode(exc)):
+                except openai.APIStatusError as exc:
+                    if self._refuses_dialect(index, effective(dialect, request.json_schema), exc):
+                        # Resent at once and not counted as a retry: nothing failed
+                        # transiently, we just learnt what this server speaks.
+                        self.counters["response_format_steps_down"] += 1
+                        continue
+                    if isinstance(exc, openai.BadRequestError):
                         self.counters["failures"] += 1
                         raise LLMUnavailable(
                             f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
                         ) from exc
-                    # Resent at once and not counted as a retry: nothing failed
-                    # transiently, we just learnt what this server speaks.
-                    self._plain[index] = True
-                    self.counters["json_mode_fallbacks"] += 1
-                    log.warning(
-                        "endpoint %d (%s) rejects response_format; plain prompting there from now on",
-                        index,
-                        self.config.base_urls[index],
-                    )
+                    failure = classify_failure(exc)
+                    if failure is None:
+                        self.counters["failures"] += 1
+                        raise LLMUnavailable(
+                            f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    counter, retry_after = failure
+                    self.counters[counter] += 1
+                    return index, counter, retry_after, exc
                 except Exception as exc:
                     failure = classify_failure(exc)
                     if failure is None:
@@ -392,7 +400,22 @@ class OpenAIBackend:
                 finally:
                     self._in_flight[index] -= 1
 
-    def _create_kwargs(self, request: ChatRequest, model: str, json_mode: bool) -> dict[str, Any]:
+    def _refuses_dialect(self, index: int, dialect: str, exc: openai.APIStatusError) -> bool:
+        """A refusal of this response_format (a 5xx counts only before the dialect was ever answered),
+        and a lower dialect is left to try: step down."""
+        if dialect == "plain":
+            return False
+        if exc.status_code >= 500 and self.dialects.confirmed[index]:
+            return False
+        refused = names_response_format(exc.status_code, f"{exc.message} {exc.body}")
+        return refused and self.dialects.step_down(index, dialect)
+
+    @property
+    def response_formats(self) -> dict[str, str]:
+        """Base URL → the dialect in use (meta.json, the summary)."""
+        return self.dialects.report()
+
+    def _create_kwargs(self, request: ChatRequest, model: str, dialect: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": request.messages,
@@ -402,8 +425,9 @@ class OpenAIBackend:
         }
         if request.stop:
             kwargs["stop"] = request.stop
-        if json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
+        fmt = response_format(dialect, request.json_schema, request.kind)
+        if fmt is not None:
+            kwargs["response_format"] = fmt
         return kwargs
 
     async def aclose(self) -> None:
@@ -411,11 +435,6 @@ class OpenAIBackend:
             await client.close()
         if self._cache is not None:
             self._cache.close()
-
-
-def _rejects_json_mode(exc: openai.BadRequestError) -> bool:
-    text = f"{exc.message} {exc.body}".lower()
-    return any(marker in text for marker in _JSON_MODE_REJECTION_MARKERS)
 
 
 def _to_result(request: ChatRequest, completion: Any) -> ChatResult:

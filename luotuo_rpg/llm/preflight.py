@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 
 from luotuo_rpg.llm.openai_backend import OpenAIConfig
+from luotuo_rpg.llm.response_format import probe
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -29,3 +30,19 @@ def check_endpoints(config: OpenAIConfig) -> None:
             ) from None
         if response.status_code in (401, 403):
             raise ValueError(f"{url} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY or --api-key")
+
+
+def probe_dialects(config: OpenAIConfig) -> dict[str, str]:
+    """Base URL → the response_format dialect it accepts, for the endpoints whose dialect is not known
+    yet (``llm/response_format.py``); one tiny request per dialect tried. An endpoint whose probe says
+    nothing is left out and finds its dialect at the first real request instead."""
+    headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
+    found = dict(config.response_formats)
+    if config.json_mode == "off":
+        return found
+    for url in config.base_urls:
+        if url not in found:
+            dialect = probe(url, config.model, headers, min(config.timeout_s, PROBE_TIMEOUT_S), config.json_mode)
+            if dialect is not None:
+                found[url] = dialect
+    return found

@@ -13,7 +13,9 @@ import json
 from functools import cache
 from importlib import resources
 from string import Template
+from typing import Any
 
+from luotuo_rpg.llm.json_extract import clean_text
 from luotuo_rpg.llm.kinds import REQUEST_KINDS, PersonaBrief, Request
 
 Messages = list[dict[str, str]]
@@ -58,9 +60,18 @@ def render(request: Request) -> Messages:
     ]
 
 
-def repair_messages(messages: Messages, answer: str, error: str, language: str) -> Messages:
-    note = Template(_template(language, "repair").strip()).safe_substitute(error=error)
-    return [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": note}]
+# The rejected answer is quoted back only this far: enough to see the mistake, and a model
+# that looped for 700 tokens is not handed its loop again.
+REPAIR_QUOTE_CHARS = 400
+
+
+def repair_messages(messages: Messages, answer: str, error: str, language: str, example: Any = None) -> Messages:
+    """The request again, the rejected answer (cut short), what was wrong, and an example of the
+    exact keys wanted (``schemas.skeleton``): small models copy the keys they are shown."""
+    shape = json.dumps(example, ensure_ascii=False) if example is not None else ""
+    note = Template(_template(language, "repair").strip()).safe_substitute(error=error, example=shape)
+    quoted = clean_text(answer)[:REPAIR_QUOTE_CHARS]
+    return [*messages, {"role": "assistant", "content": quoted}, {"role": "user", "content": note}]
 
 
 def recover_request(messages: Messages) -> Request | None:

@@ -80,7 +80,7 @@ class Run:
             world_file=self.world_file,
             world=self.spec.model_dump(mode="json"),
             seed=self.options.seed,
-            llm=describe(self.options.mind),
+            llm=describe(self.options.mind, self.mind),
             config=self.options.config.model_dump(mode="json"),
             keyframe_every=self.options.config.keyframe_every,
             parent=self.parent,
