@@ -3,13 +3,18 @@ SGLang, llama.cpp server, DeepSeek, DashScope, GLM, Moonshot …).
 
 What this layer adds on top of ``AsyncOpenAI``:
 
-- bounded concurrency: one think phase may issue a hundred requests at once;
-  a semaphore keeps at most ``max_concurrency`` of them on the wire;
+- adaptive concurrency per endpoint (``concurrency_limit.py``): one think phase may
+  issue a hundred requests at once; each endpoint gets as many at once as it serves
+  without queueing, learnt from latency (or stated by the server), the rest wait in
+  our own queue, so a timeout measures the server's work, not its queue;
+  ``max_concurrency`` caps all endpoints together;
 - our own retries (the client's are switched off, so every retry is counted):
   exponential backoff with full jitter on 429, 5xx, timeouts and broken
-  connections, and the server's ``Retry-After`` when it sends one;
+  connections, and the server's ``Retry-After`` when it sends one; a timed-out
+  request's connection is closed before its retry is queued, so one request is
+  never on the wire twice, and a retry keeps its place in our queue;
 - several endpoints shared by load: each attempt goes to the endpoint with
-  the fewest requests in flight, so a slow server gets less work;
+  the most room under its limit, so a slow server gets less work;
 - the answer's JSON Schema in the ``response_format`` dialect each endpoint
   accepts, found at its first request and on a refusal
   (:mod:`luotuo_rpg.llm.response_format`);
@@ -21,23 +26,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.utils
+import itertools
 import json
 import logging
 import math
 import os
 import random
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import openai
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
+from luotuo_rpg.llm.concurrency_limit import AdaptiveLimit, Permit, RequestQueue
 from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
 from luotuo_rpg.llm.response_format import DialectBook, effective, names_response_format, response_format
+from luotuo_rpg.llm.server_capacity import stated_capacity
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,15 @@ RETRY_AFTER_CAP_S = 120.0
 # (lock timeout) are transient by definition; other 4xx will not change.
 _RETRYABLE_4XX = {408, 409}
 
+REQUEST_ID_HEADER = "X-Luotuo-Request"
+"""Sent with every attempt, the same for all retries of one request: a server's logs (and the
+test double) can tell a retry from a new request."""
+
+# Failures that mean "too much at once" and cut the endpoint's limit; other failures
+# (5xx, refused connections, garbled bodies) say nothing about load.
+_OVERLOAD_COUNTERS = {"timeouts", "http_429"}
+
+
 class OpenAIConfig(BaseModel):
     """Settings of the openai backend. The API key is a :class:`SecretStr`:
     ``repr``, ``model_dump_json`` and ``model_dump(mode="json")`` show it masked."""
@@ -62,7 +81,10 @@ class OpenAIConfig(BaseModel):
     api_key: SecretStr | None = None
     model: str = Field(min_length=1)
     timeout_s: float = Field(default=60.0, gt=0)
-    max_concurrency: int = Field(default=32, ge=1)
+    max_concurrency: int = Field(default=32, ge=1, description="Requests in flight at most, all endpoints together.")
+    concurrency_start: int | None = Field(
+        default=None, ge=1, description="Each endpoint's limit at start; None: what the server states, else 1."
+    )
     max_retries: int = Field(default=5, ge=0)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=20.0, ge=0)
@@ -253,9 +275,14 @@ class OpenAIBackend:
             )
             for url in config.base_urls
         ]
-        self._in_flight = [0] * len(self._clients)
+        cap = config.max_concurrency
+        self._limits = [AdaptiveLimit(start=config.concurrency_start or 1, cap=cap) for _ in self._clients]
+        self._queue = RequestQueue(self._limits, cap)
+        self._capacity_asked = config.concurrency_start is not None
+        self._capacity_lock = asyncio.Lock()
+        self._arrivals = itertools.count()
+        self._id_prefix = uuid.uuid4().hex[:8]  # request ids of two runs against one server never meet
         self.dialects = DialectBook(config.base_urls, config.json_mode, config.response_formats)
-        self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._cache = ResponseCache(config.cache_path) if config.cache_path is not None else None
         self.counters: dict[str, int] = {
             "requests": 0,  # chat calls that went to the network (cache misses)
@@ -273,7 +300,11 @@ class OpenAIBackend:
             "tokens_in": 0,
             "tokens_out": 0,
             "estimated_usage": 0,
+            "queue_wait_ms": 0,  # summed over attempts: time spent in our queue, not on the wire
+            "queue_wait_max_ms": 0,
             **{f"endpoint_{i}": 0 for i in range(len(self._clients))},
+            **{f"limit_endpoint_{i}": limit.limit for i, limit in enumerate(self._limits)},
+            **{f"limit_peak_endpoint_{i}": limit.peak for i, limit in enumerate(self._limits)},
         }
 
     def __repr__(self) -> str:
@@ -307,6 +338,8 @@ class OpenAIBackend:
                 return hit
 
         self.counters["requests"] += 1
+        if not self._capacity_asked:
+            await self._ask_capacity()
         result = await self._chat_with_retries(request, model)
         self.counters["tokens_in"] += result.tokens_in
         self.counters["tokens_out"] += result.tokens_out
@@ -316,13 +349,33 @@ class OpenAIBackend:
             self._cache.put(key, model, result)
         return result
 
-    def _pick_endpoint(self) -> int:
-        return min(range(len(self._clients)), key=lambda i: (self._in_flight[i], i))
+    async def _ask_capacity(self) -> None:
+        """Once, before the first request: start each endpoint where its server says it can."""
+        async with self._capacity_lock:
+            if self._capacity_asked:
+                return
+            async with httpx.AsyncClient() as client:
+                stated = await asyncio.gather(
+                    *(stated_capacity(client, url, self.config.max_concurrency) for url in self.config.base_urls)
+                )
+            for index, capacity in enumerate(stated):
+                if capacity is not None:
+                    self._limits[index].set_start(capacity)
+                    log.info("endpoint %d serves %d requests at once (stated by the server)", index, capacity)
+            self._capacity_asked = True
+            self._show_limits()
+
+    def _show_limits(self) -> None:
+        for index, limit in enumerate(self._limits):
+            self.counters[f"limit_endpoint_{index}"] = limit.limit
+            self.counters[f"limit_peak_endpoint_{index}"] = limit.peak
 
     async def _chat_with_retries(self, request: ChatRequest, model: str) -> ChatResult:
         retries = 0
+        # One number for the request and all its retries: its place in our queue and its id on the wire.
+        arrival = next(self._arrivals)
         while True:
-            outcome = await self._attempt(request, model)
+            outcome = await self._attempt(request, model, arrival)
             if isinstance(outcome, ChatResult):
                 return outcome
             index, counter, retry_after, exc = outcome
@@ -346,59 +399,83 @@ class OpenAIBackend:
                 self.config.max_retries,
                 delay,
             )
-            # Slept outside the semaphore, so other agents' requests keep the
+            # Slept outside the queue, so other agents' requests keep the
             # servers busy meanwhile.
             await asyncio.sleep(delay)
 
-    async def _attempt(self, request: ChatRequest, model: str) -> ChatResult | tuple[int, str, float | None, Exception]:
+    async def _attempt(
+        self, request: ChatRequest, model: str, arrival: int
+    ) -> ChatResult | tuple[int, str, float | None, Exception]:
         """One HTTP request (more if the endpoint refuses response_format dialects).
         Returns the result, or (endpoint, counter, Retry-After, error) of a
         retryable failure; raises LLMUnavailable on a failure that is not."""
-        async with self._semaphore:
-            while True:
-                index = self._pick_endpoint()
-                dialect = self.dialects.current(index, request.json_mode)
-                self._in_flight[index] += 1
-                self.counters["attempts"] += 1
-                self.counters[f"endpoint_{index}"] += 1
-                try:
-                    completion = await self._clients[index].chat.completions.create(
-                        **self._create_kwargs(request, model, dialect)
-                    )
-                    self.dialects.confirm(index)
-                    return _to_result(request, completion)
-                except openai.APIStatusError as exc:
-                    if self._refuses_dialect(index, effective(dialect, request.json_schema), exc):
-                        # Resent at once and not counted as a retry: nothing failed
-                        # transiently, we just learnt what this server speaks.
-                        self.counters["response_format_steps_down"] += 1
-                        continue
-                    if isinstance(exc, openai.BadRequestError):
-                        self.counters["failures"] += 1
-                        raise LLMUnavailable(
-                            f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
-                        ) from exc
-                    failure = classify_failure(exc)
-                    if failure is None:
-                        self.counters["failures"] += 1
-                        raise LLMUnavailable(
-                            f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
-                        ) from exc
-                    counter, retry_after = failure
-                    self.counters[counter] += 1
-                    return index, counter, retry_after, exc
-                except Exception as exc:
-                    failure = classify_failure(exc)
-                    if failure is None:
-                        self.counters["failures"] += 1
-                        raise LLMUnavailable(
-                            f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
-                        ) from exc
-                    counter, retry_after = failure
-                    self.counters[counter] += 1
-                    return index, counter, retry_after, exc
-                finally:
-                    self._in_flight[index] -= 1
+        while True:
+            permit = await self._queue.acquire(arrival)
+            index = permit.endpoint
+            self._note_wait(permit)
+            dialect = self.dialects.current(index, request.json_mode)
+            self.counters["attempts"] += 1
+            self.counters[f"endpoint_{index}"] += 1
+            reported = False
+            started = time.monotonic()
+            try:
+                # The httpx timeout closes the connection when it fires: the server sees the
+                # client go before any retry of this request is sent.
+                completion = await self._clients[index].chat.completions.create(
+                    **self._create_kwargs(request, model, dialect),
+                    timeout=self.config.timeout_s + permit.sent.allowance_s,
+                    extra_headers={REQUEST_ID_HEADER: f"{self._id_prefix}-{arrival}"},
+                )
+                self._limits[index].answered(permit.sent, time.monotonic() - started)
+                self.dialects.confirm(index)
+                reported = True
+                return _to_result(request, completion)
+            except openai.APIStatusError as exc:
+                if self._refuses_dialect(index, effective(dialect, request.json_schema), exc):
+                    # Resent at once and not counted as a retry: nothing failed
+                    # transiently, we just learnt what this server speaks.
+                    self.counters["response_format_steps_down"] += 1
+                    continue
+                if isinstance(exc, openai.BadRequestError):
+                    self.counters["failures"] += 1
+                    raise LLMUnavailable(
+                        f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
+                    ) from exc
+                failure = classify_failure(exc)
+                if failure is None:
+                    self.counters["failures"] += 1
+                    raise LLMUnavailable(
+                        f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                counter, retry_after = failure
+                self.counters[counter] += 1
+                if counter in _OVERLOAD_COUNTERS:
+                    self._limits[index].dropped(permit.sent)
+                    reported = True
+                return index, counter, retry_after, exc
+            except Exception as exc:
+                failure = classify_failure(exc)
+                if failure is None:
+                    self.counters["failures"] += 1
+                    raise LLMUnavailable(
+                        f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+                counter, retry_after = failure
+                self.counters[counter] += 1
+                if counter in _OVERLOAD_COUNTERS:
+                    self._limits[index].dropped(permit.sent)
+                    reported = True
+                return index, counter, retry_after, exc
+            finally:
+                if not reported:
+                    self._limits[index].ignored()
+                self._queue.done()
+                self._show_limits()
+
+    def _note_wait(self, permit: Permit) -> None:
+        waited_ms = round(permit.queued_s * 1000)
+        self.counters["queue_wait_ms"] += waited_ms
+        self.counters["queue_wait_max_ms"] = max(self.counters["queue_wait_max_ms"], waited_ms)
 
     def _refuses_dialect(self, index: int, dialect: str, exc: openai.APIStatusError) -> bool:
         """A refusal of this response_format (a 5xx counts only before the dialect was ever answered),
@@ -421,7 +498,6 @@ class OpenAIBackend:
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
-            "timeout": self.config.timeout_s,
         }
         if request.stop:
             kwargs["stop"] = request.stop
