@@ -45,6 +45,7 @@ from luotuo_rpg.llm.kinds import (
 )
 from luotuo_rpg.llm.offline_embedding import HashEmbedder
 from luotuo_rpg.llm.prompts import render
+from luotuo_rpg.phrases import phrase, phrases, width
 
 OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
 
@@ -75,8 +76,6 @@ _EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("🪥", ("起床", "梳洗", "洗漱", "wake")),
 )
 
-_ACTION_STEPS_ZH = ("开始{a}", "{a}", "专心{a}", "{a}，顺便歇口气", "接着{a}", "{a}，快收尾了")
-_ACTION_STEPS_EN = ("start to {a}", "{a}", "{a} with focus", "{a}, taking a short break", "keep going: {a}", "finish up: {a}")
 
 
 def emoji_for(text: str) -> str:
@@ -166,11 +165,11 @@ class OfflineMind:
         for event in events:
             at = _minute(event.when[11:16])
             blocks = [b for b in blocks if not (at <= _minute(b.start) < at + 60)]
-            label = f"去参加{event.what}" if self.language == "zh" else f"attend: {event.what}"
+            label = phrase(self.language, "attend_event", what=event.what)
             blocks.append(ScheduleBlock(start=_hhmm(at), activity=label, place=event.where))
         blocks.sort(key=lambda b: _minute(b.start))
         outline = [item.do for item in routine if not is_sleep(item.do)][:5]
-        outline += [(f"别忘了：{e.what}" if self.language == "zh" else f"remember: {e.what}") for e in events]
+        outline += [phrase(self.language, "outline_event", what=e.what) for e in events]
         if request.reflections:
             outline.append(request.reflections[-1][:40])
         return PlanDayOutput(wake_up=routine[0].at, outline=outline[:8] or [routine[0].do], schedule=blocks)
@@ -185,7 +184,7 @@ class OfflineMind:
         objects = [p for p in request.known_places if p.startswith(block.place + "/")]
         if block.place.count("/") == 2:
             objects = [block.place]
-        steps = _ACTION_STEPS_ZH if self.language == "zh" else _ACTION_STEPS_EN
+        steps = phrases(self.language, "action_steps")
         actions: list[PlannedAction] = []
         remaining = request.minutes
         index = 0
@@ -207,16 +206,13 @@ class OfflineMind:
             knows = request.other in request.persona.relationships
             chance = 0.5 if knows else 0.15
             if rng.random() < chance:
-                reason = (
-                    f"正好碰见{request.other}，上去打个招呼。" if self.language == "zh" else f"Ran into {request.other}; say hello."
-                )
-                return ReactOutput(decision="talk", reason=reason)
-        reason = "手头的事要紧。" if self.language == "zh" else "What I am doing matters more."
-        return ReactOutput(decision="continue", reason=reason)
+                return ReactOutput(decision="talk", reason=phrase(self.language, "react_talk", other=request.other))
+        return ReactOutput(decision="continue", reason=phrase(self.language, "react_continue"))
 
     def _converse(self, request: ConverseRequest) -> ConverseOutput:
         rng = self._rng(request, request.partner, len(request.history))
-        zh = self.language == "zh"
+        language = self.language
+        gap = phrase(language, "gap")
         persona = request.persona
         mine = [line for line in request.history if line.speaker == persona.name]
         theirs = [line for line in request.history if line.speaker != persona.name]
@@ -224,31 +220,21 @@ class OfflineMind:
         told = " ".join(line.text for line in request.history)
         untold = [e for e in request.known_events if e.what not in told]
         if not mine and not theirs:
-            line = (
-                f"{request.partner}，{_greeting(rng)}" + (_exclaim(catch) if catch and rng.random() < 0.5 else "")
-                if zh
-                else f"Hello, {request.partner}! {catch}".strip()
-            )
+            line = rng.choice(phrases(language, "greetings")).format(partner=request.partner)
+            line += (gap + _exclaim(catch, language)) if catch and rng.random() < 0.5 else ""
             return ConverseOutput(line=line, end=False)
         if untold:
             event = untold[0]
-            line = (
-                f"你听说了吗？{event.what}，就在{_place_name(event.where)}，{_when(event)}。"
-                if zh
-                else f"Have you heard? {event.what}, at {event.where}, {event.when}."
-            )
+            place = _place_name(event.where, language)
+            line = phrase(language, "news", what=event.what, place=place, when=_when(event, language))
             return ConverseOutput(line=line, end=False)
         last = theirs[-1].text if theirs else ""
-        if "就在" in last or "Have you heard" in last:  # the partner just passed on news
-            line = (
-                rng.choice(("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。"))
-                if zh
-                else "Really? I will go and see."
-            )
-            return ConverseOutput(line=line + (_exclaim(catch) if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
+        if phrase(language, "news_marker") in last:  # the partner just passed on news
+            line = rng.choice(phrases(language, "news_replies"))
+            line += (gap + _exclaim(catch, language)) if catch and rng.random() < 0.4 else ""
+            return ConverseOutput(line=line, end=len(mine) >= 2)
         if request.turns_left <= 1 or len(mine) >= 3:
-            line = rng.choice(("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。")) if zh else "Got to go, see you!"
-            return ConverseOutput(line=line, end=True)
+            return ConverseOutput(line=rng.choice(phrases(language, "goodbyes")), end=True)
         # News about third parties makes talk; telling people about themselves does not.
         # Nor is news already told in this conversation, in whatever words a memory holds it.
         told_events = [e.what for e in request.known_events if e.what in told]
@@ -256,23 +242,23 @@ class OfflineMind:
             m.text for m in request.memories
             if not m.text.startswith(request.partner) and m.text not in told
             and not any(what in m.text for what in told_events)
-            and not any(word in m.text for word in _NOT_NEWS)
+            and not any(word in m.text for word in phrases(language, "not_news"))
         ]
         if gossip:
             memory = rng.choice(gossip)
-            line = f"{rng.choice(('我跟你说，', '你知道吗，', '说起来，'))}{_trim(memory)}。" if zh else f"You know, {_trim(memory)}."
+            line = rng.choice(phrases(language, "gossip")).format(memory=_trim(memory, width(language, "gossip")))
         elif catch:
-            line = _exclaim(catch) if zh else catch
+            line = _exclaim(catch, language)
         else:
-            line = "今儿天气不错。" if zh else "Nice weather today."
+            line = phrase(language, "small_talk")
         return ConverseOutput(line=line, end=False)
 
     def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
+        language = self.language
         theirs = [line.text for line in request.history if line.speaker != request.agent]
-        gist = "；".join(_trim(t, 60) for t in theirs[:3]) or "寒暄了几句"
-        if self.language == "zh":
-            return ChatSummaryOutput(summary=f"我和{request.partner}聊了几句，{request.partner}说：{gist}")
-        return ChatSummaryOutput(summary=f"I talked with {request.partner}, who said: {gist}")
+        gist = phrase(language, "gist_separator").join(_trim(t, width(language, "summary")) for t in theirs[:3])
+        gist = gist or phrase(language, "no_gist")
+        return ChatSummaryOutput(summary=phrase(language, "chat_summary", partner=request.partner, gist=gist))
 
     def _reflect_questions(self, request: ReflectQuestionsRequest) -> ReflectQuestionsOutput:
         people: dict[str, int] = {}
@@ -280,65 +266,53 @@ class OfflineMind:
             for word in memory.text.replace("，", " ").split():
                 if 2 <= len(word) <= 3:
                     people[word] = people.get(word, 0) + 1
-        if self.language == "zh":
-            questions = ["我最近最在意的是什么？", "身边的人最近都在忙些什么？", "接下来有什么要紧的事？"]
-        else:
-            questions = ["What have I cared about most lately?", "What are the people around me busy with?", "What is coming up?"]
+        questions = list(phrases(self.language, "reflect_questions"))
         return ReflectQuestionsOutput(questions=questions[: request.count])
 
     def _reflect_insights(self, request: ReflectInsightsRequest) -> ReflectInsightsOutput:
         ranked = sorted(request.memories, key=lambda m: -importance_of(m.text))
         insights = []
         for memory in ranked[: request.max_insights]:
-            text = f"想了想：{_trim(memory.text, 50)}，这事值得放在心上。" if self.language == "zh" else f"On reflection: {_trim(memory.text, 80)} matters."
+            text = phrase(self.language, "insight", memory=_trim(memory.text, width(self.language, "insight")))
             insights.append(Insight(text=text, cites=[memory.id]))
         if not insights:
-            fallback = "今天平平淡淡，也挺好。" if self.language == "zh" else "A quiet day."
+            fallback = phrase(self.language, "quiet_day")
             return ReflectInsightsOutput(insights=[Insight(text=fallback, cites=[request.memories[0].id])])
         return ReflectInsightsOutput(insights=insights)
 
     def _interview(self, request: InterviewRequest) -> InterviewOutput:
         rng = self._rng(request, request.question)
         catch = rng.choice(request.persona.catchphrases) if request.persona.catchphrases else ""
+        language = self.language
         # The same thing heard twice is two memories, but one thing to tell.
-        width = 50 if self.language == "zh" else 80
-        distinct = list(dict.fromkeys(_trim(m.text, width) for m in request.memories))[:3]
-        if self.language == "zh":
-            if distinct:
-                remembered = "；".join(distinct)
-                answer = f"{_exclaim(catch) if catch else ''}我是{request.persona.name}。我记得：{remembered}。我现在正在{request.current_action}。"
-            else:
-                answer = f"我是{request.persona.name}，这事我还真不知道。我现在正在{request.current_action}。"
+        distinct = list(dict.fromkeys(_trim(m.text, width(language, "interview")) for m in request.memories))[:3]
+        said = {"name": request.persona.name, "action": request.current_action}
+        if distinct:
+            remembered = phrase(language, "memory_separator").join(distinct)
+            catch_said = _exclaim(catch, language) + phrase(language, "gap") if catch else ""
+            answer = phrase(language, "interview_remembered", catch=catch_said, remembered=remembered, **said)
         else:
-            remembered = "; ".join(distinct) or "nothing about that"
-            answer = f"I'm {request.persona.name}. I remember: {remembered}. Right now I am {request.current_action}."
+            answer = phrase(language, "interview_unknown", catch="", **said)
         return InterviewOutput(answer=answer)
 
 
-# Someone asleep or on their way somewhere is not worth telling anyone.
-_NOT_NEWS = ("睡觉", "走向", "发呆", "闲着", "sleeping", "walking to", "idle")
+def _exclaim(catchphrase: str, language: str) -> str:
+    """A catchphrase said aloud: with one "!", unless it already ends in its own punctuation."""
+    return catchphrase if catchphrase[-1] in "！？。…!?~～." else phrase(language, "exclaim", text=catchphrase)
 
 
-def _exclaim(catchphrase: str) -> str:
-    """A catchphrase said aloud: with one "！", unless it already ends in its own punctuation."""
-    return catchphrase if catchphrase[-1] in "！？。…!?~～" else f"{catchphrase}！"
-
-
-def _greeting(rng: random.Random) -> str:
-    return rng.choice(("忙着呢？", "吃了吗？", "今儿个怎么样？", "好久不见！", "正找你呢。"))
-
-
-def _trim(text: str, limit: int = 40) -> str:
+def _trim(text: str, limit: int) -> str:
     text = text.strip().rstrip("。！!.")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _place_name(address: str) -> str:
-    return address.replace("/", "")
+def _place_name(address: str, language: str) -> str:
+    return address.replace("/", phrase(language, "place_joiner"))
 
 
-def _when(event: EventBrief) -> str:
-    return f"{event.when[5:7].lstrip('0')}月{event.when[8:10].lstrip('0')}日{event.when[11:16]}"
+def _when(event: EventBrief, language: str) -> str:
+    month, day = event.when[5:7].lstrip("0"), event.when[8:10].lstrip("0")
+    return phrase(language, "date_time", month=month, day=day, hhmm=event.when[11:16])
 
 
 def dump_answer(output: BaseModel) -> str:
