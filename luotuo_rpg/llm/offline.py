@@ -49,12 +49,17 @@ from luotuo_rpg.phrases import phrase, phrases, width
 
 OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
 
-# keyword → importance; the highest match wins, observations start at 2.
+# keyword → importance; the highest match wins, observations start at 2. Chinese words, then English
+# stems (an English word may sit inside a longer one: "reading", not "read", which is in "already").
 _IMPORTANCE_RULES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (9, ("寿宴", "婚", "死", "告示", "官府", "出事", "大事", "宴", "义诊", "party", "election", "wedding")),
+    (9, ("mayor", "funeral", "died", "Valentine")),
     (7, ("听说", "打架", "吵", "银子", "生日", "喜欢", "比武", "宣布", "活动", "通知", "贼")),
+    (7, ("heard", "fight", "argu", "birthday", "crush", "love", "announc", "news", "candida", "invit")),
     (5, ("说", "聊", "问", "告诉", "见到", "talk", "said")),
+    (5, ("chat", "asked", "told", "visit")),
     (3, ("吃", "做饭", "算账", "读书", "练功", "看病", "买", "卖", "喝茶")),
+    (3, ("eating", "cook", "reading", "studying", "buying", "selling", "coffee", "breakfast", "lunch", "dinner")),
 )
 
 _EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -74,6 +79,15 @@ _EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("💬", ("聊", "说", "问", "打听", "talk")),
     ("🚶", ("走", "逛", "转", "walk")),
     ("🪥", ("起床", "梳洗", "洗漱", "wake")),
+    # English words only below: a Chinese text matched none of the rules above and still matches none.
+    ("🎨", ("paint", "drawing", "sketch", "animat", "watercolo", "photo")),
+    ("🎵", ("music", "guitar", "piano", "compos", "song", "melod")),
+    ("💻", ("coding", "code", "computer", "laptop", "stream", "software")),
+    ("📝", ("writ", "poem", "poetry", "novel", "essay", "thesis")),
+    ("🏃", ("jog", "running", "exercis", "dumbbell", "workout")),
+    ("🧾", ("tax", "account", "prescri", "pharmac")),
+    ("🛒", ("grocer", "shelves", "customer", "store", "supplies")),
+    ("🍺", ("drink", "beer", "cocktail")),
 )
 
 
@@ -171,7 +185,7 @@ class OfflineMind:
         outline = [item.do for item in routine if not is_sleep(item.do)][:5]
         outline += [phrase(self.language, "outline_event", what=e.what) for e in events]
         if request.reflections:
-            outline.append(request.reflections[-1][:40])
+            outline.append(request.reflections[-1][: width(self.language, "outline")])
         return PlanDayOutput(wake_up=routine[0].at, outline=outline[:8] or [routine[0].do], schedule=blocks)
 
     def _plan_block(self, request: PlanBlockRequest) -> PlanBlockOutput:
@@ -261,11 +275,6 @@ class OfflineMind:
         return ChatSummaryOutput(summary=phrase(language, "chat_summary", partner=request.partner, gist=gist))
 
     def _reflect_questions(self, request: ReflectQuestionsRequest) -> ReflectQuestionsOutput:
-        people: dict[str, int] = {}
-        for memory in request.memories:
-            for word in memory.text.replace("，", " ").split():
-                if 2 <= len(word) <= 3:
-                    people[word] = people.get(word, 0) + 1
         questions = list(phrases(self.language, "reflect_questions"))
         return ReflectQuestionsOutput(questions=questions[: request.count])
 
