@@ -34,8 +34,8 @@ def phrases(language: str, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def width(language: str, key: str) -> int:
-    """How many characters of a text to quote, which depends on how much a character says."""
-    value = _table(language)[f"width_{key}"]
-    assert isinstance(value, int), f"width {key!r} is not a number"
-    return value
+def width(language: str, chinese_characters: int) -> int:
+    """How many characters of ``language`` to quote where a Chinese text would quote ``chinese_characters``."""
+    scale = _table(language)["text_scale"]
+    assert isinstance(scale, int | float), "text_scale is not a number"
+    return round(chinese_characters * scale)

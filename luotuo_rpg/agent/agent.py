@@ -19,7 +19,7 @@ from luotuo_rpg.llm.kinds import EventBrief, InterviewOutput, InterviewRequest, 
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.memory.retrieval import RetrievalWeights
 from luotuo_rpg.memory.stream import MemoryKind, MemoryNode, MemoryStream
-from luotuo_rpg.phrases import phrase
+from luotuo_rpg.phrases import phrase, width
 from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.spec import PersonaSpec, WorldSpec
 from luotuo_rpg.world.state import WorldView
@@ -76,11 +76,13 @@ class Agent:
             )
         if detail == "voice":
             return PersonaBrief(
-                name=self.name, age=persona.age, traits=persona.traits, background=persona.background[:60],
+                name=self.name, age=persona.age, traits=persona.traits,
+                background=persona.background[: width(self.language, 60)],
                 catchphrases=persona.catchphrases[:3], relationships=relationships,
             )
         return PersonaBrief(
-            name=self.name, age=persona.age, traits=persona.traits[:3], background=persona.background[:40],
+            name=self.name, age=persona.age, traits=persona.traits[:3],
+            background=persona.background[: width(self.language, 40)],
             relationships=relationships if about else {},
         )
 
@@ -88,7 +90,8 @@ class Agent:
         traits = phrase(self.language, "traits_separator").join(self.persona.traits)
         persona = self.persona
         return phrase(
-            self.language, "one_line", name=self.name, age=persona.age, traits=traits, background=persona.background[:60]
+            self.language, "one_line", name=self.name, age=persona.age, traits=traits,
+            background=persona.background[: width(self.language, 60)],
         )
 
     @property
@@ -184,7 +187,7 @@ class Agent:
     ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
-        return [MemoryRef(id=n.id, text=n.text[:60]) for n in nodes]
+        return [MemoryRef(id=n.id, text=n.text[: width(self.language, 60)]) for n in nodes]
 
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         return await reflection.reflect(self, view, mind, decision)

@@ -185,7 +185,7 @@ class OfflineMind:
         outline = [item.do for item in routine if not is_sleep(item.do)][:5]
         outline += [phrase(self.language, "outline_event", what=e.what) for e in events]
         if request.reflections:
-            outline.append(request.reflections[-1][: width(self.language, "outline")])
+            outline.append(request.reflections[-1][: width(self.language, 40)])
         return PlanDayOutput(wake_up=routine[0].at, outline=outline[:8] or [routine[0].do], schedule=blocks)
 
     def _plan_block(self, request: PlanBlockRequest) -> PlanBlockOutput:
@@ -260,7 +260,7 @@ class OfflineMind:
         ]
         if gossip:
             memory = rng.choice(gossip)
-            line = rng.choice(phrases(language, "gossip")).format(memory=_trim(memory, width(language, "gossip")))
+            line = rng.choice(phrases(language, "gossip")).format(memory=_trim(memory, width(language, 40)))
         elif catch:
             line = _exclaim(catch, language)
         else:
@@ -270,7 +270,7 @@ class OfflineMind:
     def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
         language = self.language
         theirs = [line.text for line in request.history if line.speaker != request.agent]
-        gist = phrase(language, "gist_separator").join(_trim(t, width(language, "summary")) for t in theirs[:3])
+        gist = phrase(language, "gist_separator").join(_trim(t, width(language, 60)) for t in theirs[:3])
         gist = gist or phrase(language, "no_gist")
         return ChatSummaryOutput(summary=phrase(language, "chat_summary", partner=request.partner, gist=gist))
 
@@ -282,7 +282,7 @@ class OfflineMind:
         ranked = sorted(request.memories, key=lambda m: -importance_of(m.text))
         insights = []
         for memory in ranked[: request.max_insights]:
-            text = phrase(self.language, "insight", memory=_trim(memory.text, width(self.language, "insight")))
+            text = phrase(self.language, "insight", memory=_trim(memory.text, width(self.language, 50)))
             insights.append(Insight(text=text, cites=[memory.id]))
         if not insights:
             fallback = phrase(self.language, "quiet_day")
@@ -294,7 +294,7 @@ class OfflineMind:
         catch = rng.choice(request.persona.catchphrases) if request.persona.catchphrases else ""
         language = self.language
         # The same thing heard twice is two memories, but one thing to tell.
-        distinct = list(dict.fromkeys(_trim(m.text, width(language, "interview")) for m in request.memories))[:3]
+        distinct = list(dict.fromkeys(_trim(m.text, width(language, 50)) for m in request.memories))[:3]
         said = {"name": request.persona.name, "action": request.current_action}
         if distinct:
             remembered = phrase(language, "memory_separator").join(distinct)
