@@ -13,10 +13,16 @@ import pytest
 
 from luotuo_rpg.agent.state import is_trivial
 from luotuo_rpg.llm.factory import MindOptions
-from luotuo_rpg.llm.kinds import ConverseRequest, PersonaBrief
+from luotuo_rpg.llm.kinds import (
+    ConverseOutput,
+    ConverseRequest,
+    OutputRejected,
+    PersonaBrief,
+)
 from luotuo_rpg.llm.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.prompts import recover_request, render
+from luotuo_rpg.llm.structured import parse_output
 from luotuo_rpg.phrases import _table
 from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.sim.runner import run_headless
@@ -56,6 +62,16 @@ def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
     chinese = english.model_copy(update={"language": "zh"})
     recovered = recover_request(render(chinese))
     assert recovered is not None and recovered.language == "zh"
+
+
+def test_an_english_world_rejects_a_chinese_answer_but_not_a_chinese_name():
+    persona = PersonaBrief(name="Sam Moore", age=65, traits=["wise"], background="A retired navy officer.")
+    request = ConverseRequest(agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona,
+                              partner="Adam Smith", turns_left=4)
+    with pytest.raises(OutputRejected, match="English"):
+        parse_output(request, '{"line": "早上好，亚当！", "end": false}')
+    output = parse_output(request, '{"line": "Morning, Adam! Have you met 李雷?", "end": false}')
+    assert isinstance(output, ConverseOutput) and "李雷" in output.line
 
 
 def test_what_is_trivial_depends_on_the_language():
