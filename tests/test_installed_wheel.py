@@ -37,6 +37,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "luotuo_rpg/_shipped/frontend/index.html" in names
     assert "luotuo_rpg/_shipped/worlds/qixia_town.yaml" in names
     assert "luotuo_rpg/llm/prompts/zh/plan_day.txt" in names
+    assert {"luotuo_rpg/_shipped/worlds/smallville.yaml", "luotuo_rpg/llm/prompts/en/phrases.yaml"} <= names
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
         capture_output=True, text=True,

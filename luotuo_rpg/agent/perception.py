@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
 from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 
@@ -39,7 +40,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
                 continue
             state.last_seen[other.name] = (where, now)
             text = describe(agent, other)
-            state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
+            trivial = is_trivial(other.action, agent.language)
+            state.pending.append(PendingObservation(text=text, tick=now, trivial=trivial))
             if may_react_to(agent, other, now):
                 state.react_to.append(other.id)
         for event in view.events:
@@ -47,7 +49,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             if key in state.last_seen or room_of(event.where) != room:
                 continue
             state.last_seen[key] = ("", now)
-            state.pending.append(PendingObservation(text=f"{event.what}（在{event.where}）", tick=now))
+            noticed = phrase(agent.language, "event_seen", what=event.what, where=event.where)
+            state.pending.append(PendingObservation(text=noticed, tick=now))
             minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
             brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
             learn_event(agent, brief)
@@ -55,10 +58,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
 
 
 def describe(agent: Agent, other: AgentSeen) -> str:
-    place = other.place.replace(PLACE_SEPARATOR, "")
-    if agent.language == "zh":
-        return f"{other.name}在{place}{other.action}"
-    return f"{other.name} is {other.action} at {other.place}"
+    place = other.place.replace(PLACE_SEPARATOR, phrase(agent.language, "place_joiner"))
+    return phrase(agent.language, "seen", name=other.name, place=place, action=other.action)
 
 
 def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:

@@ -20,6 +20,7 @@ from luotuo_rpg.llm.kinds import (
 )
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import WorldView
 
@@ -51,7 +52,9 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     state.asleep = False
     state.counters.plans += 1
     decision.plan_outline = output.outline
-    await agent.remember("plan", f"{view.date}的打算：" + "；".join(output.outline), view.tick, 5, mind)
+    outline = phrase(agent.language, "outline_separator").join(output.outline)
+    plan = phrase(agent.language, "plan_memory", date=view.date, outline=outline)
+    await agent.remember("plan", plan, view.tick, 5, mind)
 
 
 def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
 REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
 
 
@@ -39,6 +40,9 @@ def require_text(text: str, language: str, what: str) -> None:
         raise OutputRejected(f"{what} is a refusal; answer in character")
     if language == "zh" and not _CJK.search(text):
         raise OutputRejected(f"{what} must be written in Chinese (请用中文)")
+    # Mostly Chinese, not merely a Chinese name in an English line.
+    if language == "en" and len(_CJK.findall(text)) > len(_LATIN.findall(text)):
+        raise OutputRejected(f"{what} must be written in English")
 
 
 class PersonaBrief(BaseModel):
