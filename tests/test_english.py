@@ -141,7 +141,10 @@ class _RecordingAnswerer(OfflineAnswerer):
         self.prompts: list[list[dict[str, Any]]] = []
 
     def __call__(self, model: str, messages: list[dict[str, Any]]) -> str:
-        self.prompts.append(messages)
+        # The start-up probe of the response_format dialect is one bare user message; requests of the
+        # run carry a system prompt.
+        if any(m.get("role") == "system" for m in messages):
+            self.prompts.append(messages)
         return super().__call__(model, messages)
 
 
