@@ -68,7 +68,8 @@ def main() -> int:
 
     counters = llm.get("backend_counters", {})
     print(f"machine: {describe_machine()}")
-    print(f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, {args.hours:g} game hour(s) of tiny")
+    print(f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, "
+          f"{args.hours:g} game hour(s) of tiny")
     print(f"finished: {finished} · wall {wall:.0f} s")
     print(f"client: requests {counters.get('requests', '?')} · attempts {counters.get('attempts', '?')} · "
           f"timeouts {counters.get('timeouts', '?')} · retries {counters.get('retries', '?')} · "

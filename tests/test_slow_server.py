@@ -36,7 +36,8 @@ def _stats(server) -> dict:
 
 def _tiny_at_seven(tiny_world: Path, tmp_path: Path) -> Path:
     # At 07:00 all three are up: three day plans at once in tick 0, as in the report.
-    text = tiny_world.read_text(encoding="utf-8").replace('start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"')
+    text = tiny_world.read_text(encoding="utf-8")
+    text = text.replace('start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"')
     assert "07:00:00" in text
     world = tmp_path / "tiny.yaml"
     world.write_text(text, encoding="utf-8")

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
 from luotuo_rpg.llm.concurrency_limit import AdaptiveLimit, Permit, RequestQueue
+from luotuo_rpg.llm.redact import failure_text, mask_url
 from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
 from luotuo_rpg.llm.server_capacity import stated_capacity
 
@@ -105,7 +106,7 @@ class OpenAIConfig(BaseModel):
     def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
         for url in value:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"base URL {url!r} must start with http:// or https://")
+                raise ValueError(f"base URL {mask_url(url)!r} must start with http:// or https://")
         return [url.rstrip("/") for url in value]
 
     @classmethod
@@ -306,7 +307,8 @@ class OpenAIBackend:
         }
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend(model={self.config.model!r}, base_urls={self.config.base_urls!r})"
+        urls = [mask_url(u) for u in self.config.base_urls]
+        return f"OpenAIBackend(model={self.config.model!r}, base_urls={urls!r})"
 
     @property
     def tokens_spent(self) -> int:
@@ -429,9 +431,9 @@ class OpenAIBackend:
             except openai.BadRequestError as exc:
                 if not (json_mode and self.config.json_mode == "auto" and _rejects_json_mode(exc)):
                     self.counters["failures"] += 1
-                    raise LLMUnavailable(
-                        f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
-                    ) from exc
+                    # The server's words go to the log only: a run's files never quote a server.
+                    log.warning("endpoint %d refused a %s request (400): %.300s", index, request.kind, exc.message)
+                    raise LLMUnavailable(f"{request.kind}: endpoint {index} refused the request (400)") from exc
                 # Resent at once and not counted as a retry: nothing failed
                 # transiently, we just learnt what this server speaks.
                 self._plain[index] = True
@@ -439,15 +441,14 @@ class OpenAIBackend:
                 log.warning(
                     "endpoint %d (%s) rejects response_format; plain prompting there from now on",
                     index,
-                    self.config.base_urls[index],
+                    mask_url(self.config.base_urls[index]),
                 )
             except Exception as exc:
                 failure = classify_failure(exc)
                 if failure is None:
                     self.counters["failures"] += 1
-                    raise LLMUnavailable(
-                        f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    log.warning("endpoint %d failed a %s request: %.300s", index, request.kind, exc)
+                    raise LLMUnavailable(f"{request.kind}: endpoint {index} failed: {failure_text(exc)}") from exc
                 counter, retry_after = failure
                 self.counters[counter] += 1
                 if counter in _OVERLOAD_COUNTERS:
