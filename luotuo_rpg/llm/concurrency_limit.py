@@ -173,10 +173,6 @@ class RequestQueue:
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
 
-    @property
-    def waiting(self) -> int:
-        return sum(1 for w in self._heap if not w.future.done())
-
     def in_flight(self) -> int:
         return sum(limit.in_flight for limit in self.limits)
 
@@ -200,7 +196,7 @@ class RequestQueue:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        loop_time = None
+        now = asyncio.get_running_loop().time()
         while self._heap and self.in_flight() < self.cap:
             if self._heap[0].future.done():  # cancelled while waiting
                 heapq.heappop(self._heap)
@@ -209,7 +205,5 @@ class RequestQueue:
             if self.limits[endpoint].room() <= 0:
                 return
             waiter = heapq.heappop(self._heap)
-            if loop_time is None:
-                loop_time = asyncio.get_running_loop().time()
             sent = self.limits[endpoint].send()
-            waiter.future.set_result(Permit(endpoint, sent, loop_time - waiter.since))
+            waiter.future.set_result(Permit(endpoint, sent, now - waiter.since))
