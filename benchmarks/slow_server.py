@@ -49,7 +49,7 @@ def main() -> int:
         config = folder / "llm.yaml"
         config.write_text(f"timeout_s: {args.timeout}\n", encoding="utf-8")
         app = create_app(OfflineAnswerer(), slots=1, latency_s=args.latency, state_slots=False)
-        with serve_in_thread(app) as server:
+        with serve_in_thread(app, log_level="critical") as server:  # abandoned work at shutdown is no error
             started = time.perf_counter()
             try:
                 run = subprocess.run(
@@ -68,7 +68,8 @@ def main() -> int:
 
     counters = llm.get("backend_counters", {})
     print(f"machine: {describe_machine()}")
-    print(f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, {args.hours:g} game hour(s) of tiny")
+    print(f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, "
+          f"{args.hours:g} game hour(s) of tiny")
     print(f"finished: {finished} · wall {wall:.0f} s")
     print(f"client: requests {counters.get('requests', '?')} · attempts {counters.get('attempts', '?')} · "
           f"timeouts {counters.get('timeouts', '?')} · retries {counters.get('retries', '?')} · "

@@ -58,7 +58,8 @@ HOSTILE = {
     "Infinity": '{"type": "control", "action": "speed", "value": -Infinity, "token": "%s"}' % TOKEN,
     "a float past the largest": '{"type": "control", "action": "speed", "value": 1e999, "token": "%s"}' % TOKEN,
     "a huge float": '{"type": "control", "action": "speed", "value": 1e300, "token": "%s"}' % TOKEN,
-    "a 5000-digit integer": '{"type": "control", "action": "interview", "agent": %s, "token": "%s"}' % ("9" * 5000, TOKEN),
+    "a 5000-digit integer": '{"type": "control", "action": "interview", "agent": %s, "token": "%s"}'
+                            % ("9" * 5000, TOKEN),
     "a long where": json.dumps({"type": "control", "action": "inject", "what": "起火了", "where": "客" * 5000,
                                 "token": TOKEN}),
     "a long token": json.dumps({"type": "control", "action": "pause", "token": "x" * 5000}),

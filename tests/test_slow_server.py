@@ -36,7 +36,8 @@ def _stats(server) -> dict:
 
 def _tiny_at_seven(tiny_world: Path, tmp_path: Path) -> Path:
     # At 07:00 all three are up: three day plans at once in tick 0, as in the report.
-    text = tiny_world.read_text(encoding="utf-8").replace('start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"')
+    text = tiny_world.read_text(encoding="utf-8")
+    text = text.replace('start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"')
     assert "07:00:00" in text
     world = tmp_path / "tiny.yaml"
     world.write_text(text, encoding="utf-8")
@@ -61,7 +62,8 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
     counters = llm["backend_counters"]
     assert llm["requests"] >= 15 and llm["fallbacks"] == 0
     assert seen["abandoned"] == 0 and seen["served_twice"] == 0 and seen["in_flight_twice"] == 0
-    assert seen["served"] == counters["attempts"] == counters["requests"]
+    # Every attempt served once; the one more is the response_format probe before tick 0.
+    assert seen["served"] == counters["attempts"] + 1 == counters["requests"] + 1
     assert counters["timeouts"] == 0 and counters["retries"] == 0
     # The day plans of tick 0 waited in our queue, not in the server's.
     assert counters["queue_wait_ms"] > 0
@@ -124,22 +126,21 @@ def test_the_limit_follows_a_server_that_loses_and_regains_slots():
 
 
 def test_the_limit_comes_back_after_a_server_gets_slower():
-    # Same two slots, five times the latency: every answer looks queued against the old baseline,
+    # Same two slots, four times the latency: every answer looks queued against the old baseline,
     # the limit drops; a request alone on the endpoint then re-learns the baseline and the limit returns.
-    with serve_in_thread(create_app(lambda m, msgs: "{}", slots=2, latency_s=0.1, state_slots=False)) as server:
+    with serve_in_thread(create_app(lambda m, msgs: "{}", slots=2, latency_s=0.2, state_slots=False)) as server:
         backend = OpenAIBackend(OpenAIConfig(base_urls=[server.base_url], model="m"))
         limits: dict[str, int] = {}
 
         async def go() -> None:
             await _batch(backend, 30, "a")
             limits["fast"] = backend.counters["limit_endpoint_0"]
-            httpx.post(f"{server.root_url}/config", json={"latency_s": 0.5})
+            httpx.post(f"{server.root_url}/config", json={"latency_s": 0.8})
             await _batch(backend, 30, "b")
             limits["slow"] = backend.counters["limit_endpoint_0"]
             await backend.aclose()
 
         asyncio.run(go())
-    assert limits == {"fast": limits["fast"], "slow": limits["slow"]}
     assert limits["fast"] in (2, 3) and limits["slow"] in (2, 3), limits
 
 
@@ -174,7 +175,7 @@ def test_concurrency_stays_a_cap_over_all_endpoints():
 # --- the limit's arithmetic, sample by sample ------------------------------------------------
 
 
-def test_an_answer_that_waited_behind_another_brings_the_limit_to_what_was_served_at_once():
+def test_answers_that_waited_behind_another_bring_the_limit_to_what_was_served_at_once():
     limit = AdaptiveLimit(start=1, cap=32)
     first = limit.send()
     limit.answered(first, 1.0)  # alone: the baseline
@@ -182,8 +183,21 @@ def test_an_answer_that_waited_behind_another_brings_the_limit_to_what_was_serve
     a, b = limit.send(), limit.send()
     assert a.allowance_s == 0 and b.allowance_s == 1.0  # beyond the proven level: one request's wait
     limit.answered(a, 1.0)
-    limit.answered(b, 2.0)  # it waited for a: one slot
+    c = limit.send()
+    limit.answered(b, 2.0)  # it waited for a: one slot, or just a long answer
+    assert limit.limit == 2
+    limit.send()
+    limit.answered(c, 2.0)  # late again: the server queues
     assert limit.limit == 1 and not limit.slow_start
+
+
+def test_one_late_answer_among_prompt_ones_does_not_cut_the_limit():
+    limit = AdaptiveLimit(start=4, cap=32)
+    in_flight = [limit.send() for _ in range(4)]
+    for rtt in (1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 3.0, 1.0):
+        limit.answered(in_flight.pop(0), rtt)
+        in_flight.append(limit.send())
+    assert limit.limit >= 4
 
 
 def test_a_timeout_halves_the_limit_once_per_round():

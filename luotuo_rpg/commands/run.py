@@ -27,7 +27,8 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-tokens-total", type=int, default=None, help="stop cleanly after this many tokens")
     group.add_argument("--cache", type=Path, default=None, help="sqlite response cache (reruns cost nothing)")
     group.add_argument("--concurrency", dest="max_concurrency", type=int, default=None,
-                       help="requests in flight at most (openai; default 32)")
+                       help="requests in flight at most, all endpoints together (openai; default 32): a cap on "
+                       "the per-endpoint limits learnt from latency")
     embed = parser.add_argument_group("embeddings (default: the offline character n-gram hash)")
     embed.add_argument("--embed-model", default=None, metavar="NAME",
                        help="a model on an OpenAI-compatible /v1/embeddings endpoint, e.g. bge-m3 on Ollama")

@@ -13,8 +13,8 @@ request's timeout measures the server's work, not its queue.
 - start low (1, or the capacity the server states), grow by one per clean answer until the
   first sign of queueing (slow start), then by one per ``max(limit, PROBE_EVERY)`` clean
   answers (probing whether the server got more room);
-- a queued answer brings the limit to what the server served at once; a timeout or a 429
-  halves it; at most one cut per round of requests sent at the old limit;
+- queued answers (two in a row) bring the limit to what the server served at once; a timeout
+  or a 429 halves it; at most one cut per round of requests sent at the old limit;
 - a request sent beyond the level proven clean (a probe) gets its expected wait in the
   server's queue added to its timeout, so probing never abandons work.
 
@@ -45,6 +45,10 @@ PROBE_EVERY = 8
 one-slot server at 25 s a request, one probe every ~3 minutes, each costing one request a
 wait of one request in the server's queue (covered by its timeout allowance)."""
 
+QUEUED_TO_CUT = 2
+"""Queued answers in a row before the limit comes down: one slow answer may be a long one (or our
+own machine busy for a moment); a server that really queues keeps answering late."""
+
 DROP_FACTOR = 0.5
 """A timeout or a 429 halves the limit (AIMD's multiplicative decrease, as TCP)."""
 
@@ -69,6 +73,7 @@ class AdaptiveLimit:
         self.slow_start = True
         self._proven = self.limit  # most requests at once known to be served without queueing
         self._clean = 0
+        self._queued = 0
         self._epoch = 0
         self._rtts: deque[float] = deque(maxlen=BASELINE_WINDOW)
 
@@ -104,6 +109,9 @@ class AdaptiveLimit:
             self._clean = 0
             if sent.epoch != self._epoch:
                 return  # sent before the last cut: the cut already accounted for it
+            self._queued += 1
+            if self._queued < QUEUED_TO_CUT:
+                return
             if sent.in_flight > self._proven:
                 self._cut(self._proven)  # a probe that queued: back to the level known good
             else:
@@ -111,6 +119,7 @@ class AdaptiveLimit:
                 self._cut(math.ceil(sent.in_flight / ratio))
                 self._proven = min(self._proven, self.limit)
             return
+        self._queued = 0
         if sent.in_flight < self.limit:
             return  # we were not using the whole limit: it says nothing about more
         self._proven = max(self._proven, sent.in_flight)
@@ -134,6 +143,7 @@ class AdaptiveLimit:
 
     def _cut(self, new_limit: int) -> None:
         self.slow_start = False
+        self._queued = 0
         self.limit = max(1, min(self.limit - 1, new_limit))
         self._epoch += 1
 
@@ -163,10 +173,6 @@ class RequestQueue:
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
 
-    @property
-    def waiting(self) -> int:
-        return sum(1 for w in self._heap if not w.future.done())
-
     def in_flight(self) -> int:
         return sum(limit.in_flight for limit in self.limits)
 
@@ -190,7 +196,7 @@ class RequestQueue:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        loop_time = None
+        now = asyncio.get_running_loop().time()
         while self._heap and self.in_flight() < self.cap:
             if self._heap[0].future.done():  # cancelled while waiting
                 heapq.heappop(self._heap)
@@ -199,7 +205,5 @@ class RequestQueue:
             if self.limits[endpoint].room() <= 0:
                 return
             waiter = heapq.heappop(self._heap)
-            if loop_time is None:
-                loop_time = asyncio.get_running_loop().time()
             sent = self.limits[endpoint].send()
-            waiter.future.set_result(Permit(endpoint, sent, loop_time - waiter.since))
+            waiter.future.set_result(Permit(endpoint, sent, now - waiter.since))

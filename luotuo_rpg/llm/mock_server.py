@@ -57,6 +57,7 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 REFUSAL_TEXT = "作为一个AI语言模型，我无法……"
 
 FaultKind = Literal[
+    "401",
     "429",
     "500",
     "502",
@@ -75,6 +76,7 @@ class Fault(BaseModel):
         default=None, ge=0, description="429/5xx: send a Retry-After header with these seconds."
     )
     seconds: float = Field(default=5.0, ge=0, description="timeout: how long the server stalls before answering.")
+    message: str | None = Field(default=None, description="401/429/5xx: the error text the server sends.")
 
 
 class FaultPlan(BaseModel):
@@ -409,10 +411,13 @@ def create_app(
             fault = state.next_fault()
             if fault is not None:
                 log.debug("injecting fault %s", fault.kind)
+                if fault.kind == "401":
+                    return _error(401, fault.message or "invalid API key", "invalid_request_error")
                 if fault.kind == "429":
-                    return _error(429, "rate limit reached", "rate_limit_error", fault.retry_after)
+                    return _error(429, fault.message or "rate limit reached", "rate_limit_error", fault.retry_after)
                 if fault.kind in ("500", "502", "503"):
-                    return _error(int(fault.kind), "injected server error", "server_error", fault.retry_after)
+                    text = fault.message or "injected server error"
+                    return _error(int(fault.kind), text, "server_error", fault.retry_after)
                 if fault.kind == "timeout":
                     await _stall(request, fault.seconds)
 

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
 from luotuo_rpg.llm.concurrency_limit import AdaptiveLimit, Permit, RequestQueue
+from luotuo_rpg.llm.redact import failure_text, mask_url
 from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
 from luotuo_rpg.llm.response_format import DialectBook, effective, names_response_format, response_format
 from luotuo_rpg.llm.server_capacity import stated_capacity
@@ -108,7 +109,7 @@ class OpenAIConfig(BaseModel):
     def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
         for url in value:
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"base URL {url!r} must start with http:// or https://")
+                raise ValueError(f"base URL {mask_url(url)!r} must start with http:// or https://")
         return [url.rstrip("/") for url in value]
 
     @classmethod
@@ -308,7 +309,8 @@ class OpenAIBackend:
         }
 
     def __repr__(self) -> str:
-        return f"OpenAIBackend(model={self.config.model!r}, base_urls={self.config.base_urls!r})"
+        urls = [mask_url(u) for u in self.config.base_urls]
+        return f"OpenAIBackend(model={self.config.model!r}, base_urls={urls!r})"
 
     @property
     def tokens_spent(self) -> int:
@@ -438,15 +440,13 @@ class OpenAIBackend:
                     continue
                 if isinstance(exc, openai.BadRequestError):
                     self.counters["failures"] += 1
-                    raise LLMUnavailable(
-                        f"{request.kind}: endpoint {index} refused the request (400): {exc.message}"
-                    ) from exc
+                    # The server's words go to the log only: a run's files never quote a server.
+                    log.warning("endpoint %d refused a %s request (400): %.300s", index, request.kind, exc.message)
+                    raise LLMUnavailable(f"{request.kind}: endpoint {index} refused the request (400)") from exc
                 failure = classify_failure(exc)
                 if failure is None:
                     self.counters["failures"] += 1
-                    raise LLMUnavailable(
-                        f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise LLMUnavailable(f"{request.kind}: endpoint {index} failed: {failure_text(exc)}") from exc
                 counter, retry_after = failure
                 self.counters[counter] += 1
                 if counter in _OVERLOAD_COUNTERS:
@@ -457,9 +457,8 @@ class OpenAIBackend:
                 failure = classify_failure(exc)
                 if failure is None:
                     self.counters["failures"] += 1
-                    raise LLMUnavailable(
-                        f"{request.kind}: endpoint {index} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    log.warning("endpoint %d failed a %s request: %.300s", index, request.kind, exc)
+                    raise LLMUnavailable(f"{request.kind}: endpoint {index} failed: {failure_text(exc)}") from exc
                 counter, retry_after = failure
                 self.counters[counter] += 1
                 if counter in _OVERLOAD_COUNTERS:

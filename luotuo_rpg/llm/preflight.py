@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 
 from luotuo_rpg.llm.openai_backend import OpenAIConfig
+from luotuo_rpg.llm.redact import mask_url
 from luotuo_rpg.llm.response_format import probe
 
 PROBE_TIMEOUT_S = 10.0
@@ -25,11 +26,13 @@ def check_endpoints(config: OpenAIConfig) -> None:
             response = httpx.get(f"{url}/models", headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             raise ValueError(
-                f"cannot reach {url} ({type(exc).__name__}: {exc or 'no answer'}): is the server running? "
+                f"cannot reach {mask_url(url)} ({type(exc).__name__}: {exc or 'no answer'}): is the server running? "
                 "(`luotuo-rpg mock-llm` serves a stand-in without a model)"
             ) from None
         if response.status_code in (401, 403):
-            raise ValueError(f"{url} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY or --api-key")
+            raise ValueError(
+                f"{mask_url(url)} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY or --api-key"
+            )
 
 
 def probe_dialects(config: OpenAIConfig) -> dict[str, str]:
