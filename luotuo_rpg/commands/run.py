@@ -21,7 +21,7 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
                        help="offline: embedded rule-based mind (default, no model, no network)")
     group.add_argument("--base-url", action="append", default=None, metavar="URL",
                        help="OpenAI-compatible endpoint; repeat to share load (env OPENAI_BASE_URL)")
-    group.add_argument("--model", default=None, help="model name (openai) or local model folder (local)")
+    group.add_argument("--model", default=None, help="model name (openai) or a model folder / .gguf file (local)")
     group.add_argument("--api-key", default=None, help="API key (better: env OPENAI_API_KEY)")
     group.add_argument("--llm-config", type=Path, default=None, help="YAML/JSON file with backend settings")
     group.add_argument("--max-tokens-total", type=int, default=None, help="stop cleanly after this many tokens")

@@ -67,7 +67,7 @@ def build_mind(options: MindOptions) -> Mind:
         from luotuo_rpg.llm.local_backend import LocalBackend
 
         if not options.local_model:
-            raise ValueError("--llm local needs --model PATH (a local transformers model folder)")
+            raise ValueError("--llm local needs --model PATH (a transformers model folder or a .gguf file)")
         local = LocalBackend(options.local_model)
         for adapter in sorted(set(options.adapters.values())):
             local.load_adapter(adapter)  # fail fast on a bad path, before the first tick
