@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from luotuo_rpg.llm.chat import ChatRequest, LLMUnavailable
-from luotuo_rpg.llm.concurrency_limit import AdaptiveLimit, RequestQueue
+from luotuo_rpg.llm.concurrency_limit import TOLERANCE, AdaptiveLimit, RequestQueue
 from luotuo_rpg.llm.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
@@ -119,9 +119,13 @@ def test_the_limit_follows_a_server_that_loses_and_regains_slots():
             await backend.aclose()
 
         asyncio.run(go())
-    assert limits["four slots"] in (4, 5), limits  # 5: a probe for a fifth under way
-    assert limits["one slot"] in (1, 2), limits
-    assert limits["four again"] in (4, 5), limits
+    # With four slots, a fifth or sixth request waits only for the first of four to finish, which
+    # stays within TOLERANCE: up to 4 × 1.5 at once, plus a probe. Timing on a busy machine can make
+    # a prompt answer look late now and then: room for one such cut. One slot is still told from four.
+    most = int(4 * TOLERANCE) + 1
+    assert 3 <= limits["four slots"] <= most, limits
+    assert limits["one slot"] <= 2, limits
+    assert 3 <= limits["four again"] <= most, limits
     assert backend.counters["timeouts"] == 0
 
 
@@ -141,7 +145,8 @@ def test_the_limit_comes_back_after_a_server_gets_slower():
             await backend.aclose()
 
         asyncio.run(go())
-    assert limits["fast"] in (2, 3) and limits["slow"] in (2, 3), limits
+    most = int(2 * TOLERANCE) + 1  # two slots, a round trip within TOLERANCE, and a probe
+    assert 2 <= limits["fast"] <= most and 2 <= limits["slow"] <= most, limits
 
 
 def test_a_server_that_states_its_slots_gets_them_from_the_first_request():
