@@ -488,8 +488,8 @@ class OpenAIBackend:
 
     @property
     def response_formats(self) -> dict[str, str]:
-        """Base URL → the dialect in use (meta.json, the summary)."""
-        return self.dialects.report()
+        """Base URL (credentials masked) → the dialect in use (meta.json, the summary)."""
+        return {mask_url(url): dialect for url, dialect in self.dialects.report().items()}
 
     def _create_kwargs(self, request: ChatRequest, model: str, dialect: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
