@@ -1,6 +1,6 @@
 """One game hour of tiny.yaml (from 07:00, all three awake) against a one-slot server.
 
-The server is the test double of ``luotuo_rpg.llm.mock_server`` with ``slots=1``: one request at
+The server is the test double of ``luotuo_rpg.llm.offline.mock_server`` with ``slots=1``: one request at
 a time, the rest queued, work for a client that hung up done all the same (llama-cpp-python's
 server on two cores). The run is the real ``luotuo-rpg run --llm openai`` with default settings
 but the timeout. Prints what the client counted and what the server saw.
@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
 
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer  # noqa: E402
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread  # noqa: E402
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer  # noqa: E402
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

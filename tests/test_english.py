@@ -19,8 +19,8 @@ from luotuo_rpg.llm.kinds import (
     OutputRejected,
     PersonaBrief,
 )
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.prompts import recover_request, render
 from luotuo_rpg.llm.structured import parse_output
 from luotuo_rpg.phrases import _table

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 李大嘴

@@ -15,7 +15,7 @@ import pytest
 from cli_server import served
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.server.live import LiveSession
 from luotuo_rpg.server.recording import LiveRecording, free_folder
 from luotuo_rpg.sim.runner import RunOptions

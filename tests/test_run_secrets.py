@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import Fault, FaultPlan, create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import Fault, FaultPlan, create_app, serve_in_thread
 from luotuo_rpg.llm.redact import mask_url
 
 REPO = Path(__file__).resolve().parents[1]

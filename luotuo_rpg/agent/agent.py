@@ -15,8 +15,14 @@ from luotuo_rpg.agent import attending, perception, planning, reflection, social
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import AgentState, minute_of, room_of
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.kinds import EventBrief, InterviewOutput, InterviewRequest, MemoryRef, PersonaBrief
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind
+from luotuo_rpg.llm.kinds import (
+    EventBrief,
+    InterviewOutput,
+    InterviewRequest,
+    MemoryRef,
+    PersonaBrief,
+)
 from luotuo_rpg.memory.retrieval import RetrievalWeights
 from luotuo_rpg.memory.stream import MemoryKind, MemoryNode, MemoryStream
 from luotuo_rpg.phrases import phrase, width

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent.attending import schedule_event
 from luotuo_rpg.agent.intents import ActionIntent, Decision
 from luotuo_rpg.agent.state import CONVERSABLE, DAY, minute_of, room_of
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     PlanBlockOutput,
     PlanBlockRequest,
@@ -18,9 +19,8 @@ from luotuo_rpg.llm.kinds import (
     RoutineBrief,
     ScheduleBlock,
 )
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import is_sleep
 from luotuo_rpg.phrases import phrase
+from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import WorldView
 

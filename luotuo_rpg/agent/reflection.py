@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.intents import Decision
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     MemoryRef,
     ReflectInsightsOutput,
@@ -13,7 +14,6 @@ from luotuo_rpg.llm.kinds import (
     ReflectQuestionsOutput,
     ReflectQuestionsRequest,
 )
-from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.phrases import width
 from luotuo_rpg.world.state import WorldView
 

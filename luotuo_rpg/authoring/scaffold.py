@@ -14,7 +14,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
-from luotuo_rpg.authoring.yaml_writer import RoomDraft, YamlWriter, write_area, write_map
+from luotuo_rpg.authoring.yaml_writer import (
+    RoomDraft,
+    YamlWriter,
+    write_area,
+    write_map,
+)
 
 DEFAULT_START = dt.datetime(2026, 3, 1, 6, 0, 0)
 MIN_SIZE = (24, 12)

@@ -36,7 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
-from luotuo_rpg.authoring.yaml_writer import RoomDraft, YamlWriter, write_area, write_map
+from luotuo_rpg.authoring.yaml_writer import (
+    RoomDraft,
+    YamlWriter,
+    write_area,
+    write_map,
+)
 from luotuo_rpg.world.loader import WorldError, parse_world_text
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 

@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_mock_llm(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-    from luotuo_rpg.llm.mock_server import create_app
+    from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+    from luotuo_rpg.llm.offline.mock_server import create_app
 
     app = create_app(OfflineAnswerer(seed=args.seed), latency_s=args.latency, slots=args.slots)
     print(f"mock LLM (offline mind over the OpenAI protocol) on http://{args.host}:{args.port}/v1 — "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from luotuo_rpg.commands.run import add_llm_arguments, api_key, embedding_flags
 
 if TYPE_CHECKING:
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,14 +48,14 @@ def model_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_mind_options_from_flags(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
     """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
-    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
+    from luotuo_rpg.llm.embeddings.setup import merge_embedding_options
 
     base = MindOptions.model_validate(meta_llm)
     llm = args.llm or base.llm
     openai: dict[str, Any] = {}
     if llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIConfig
+        from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
         from luotuo_rpg.llm.redact import is_masked
 
         recorded = dict(base.openai) if base.llm == "openai" else {}
@@ -77,9 +77,9 @@ def run_mind_options_from_flags(args: argparse.Namespace, meta_llm: dict[str, An
 def _config_names_url(args: argparse.Namespace) -> bool:
     if args.llm_config is None:
         return False
-    from luotuo_rpg.llm.openai_backend import _read_config_file
+    from luotuo_rpg.llm.backends.openai_config import read_config_file
 
-    return "base_urls" in _read_config_file(args.llm_config)
+    return "base_urls" in read_config_file(args.llm_config)
 
 
 def _fail(message: str) -> int:

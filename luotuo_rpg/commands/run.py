@@ -45,12 +45,12 @@ def embedding_flags(args: argparse.Namespace) -> dict:
 
 
 def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
-    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
+    from luotuo_rpg.llm.embeddings.setup import merge_embedding_options
 
     openai: dict = {}
     if args.llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIConfig
+        from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
 
         openai = OpenAIConfig.from_sources(args, args.llm_config, os.environ).model_dump(mode="python")
     return MindOptions(
@@ -107,7 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from luotuo_rpg.config import SimConfig
-    from luotuo_rpg.llm.offline import OFFLINE_LABEL
+    from luotuo_rpg.llm import OFFLINE_LABEL
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir, run_async
     from luotuo_rpg.sim.summary_text import exit_status, format_summary
     from luotuo_rpg.world.loader import load_world_spec

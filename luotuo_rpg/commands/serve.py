@@ -21,8 +21,7 @@ from luotuo_rpg.shipped import default_replays_root
 from luotuo_rpg.world.loader import WorldError
 
 if TYPE_CHECKING:
-    from luotuo_rpg.llm.factory import MindOptions
-    from luotuo_rpg.llm.mind import Mind
+    from luotuo_rpg.llm import Mind, MindOptions
     from luotuo_rpg.server.live import RecordingFactory
     from luotuo_rpg.world.spec import WorldSpec
 
@@ -84,14 +83,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from luotuo_rpg.llm.factory import build_mind, for_world
-    from luotuo_rpg.llm.offline import OFFLINE_LABEL
+    from luotuo_rpg.llm import OFFLINE_LABEL, build_mind, for_world
     from luotuo_rpg.server.app import TRANSPORT_MAX_BYTES, ServerSettings, create_app
     from luotuo_rpg.server.live import LiveSession
     from luotuo_rpg.server.replay_source import ReplayError, ReplaySession
     from luotuo_rpg.server.session import Session
     from luotuo_rpg.world.loader import load_world_spec
-    from luotuo_rpg.world.spec import WorldSpec
 
     if args.speed < 0:
         print("error: --speed must be ≥ 0", file=sys.stderr)
@@ -182,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _recording_factory(args: argparse.Namespace, options: MindOptions) -> RecordingFactory:
     """Each world (a --watch reload starts a new one) records into a folder of its own."""
-    from luotuo_rpg.llm.factory import for_world
+    from luotuo_rpg.llm import for_world
     from luotuo_rpg.server.recording import LiveRecording, free_folder
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir
 

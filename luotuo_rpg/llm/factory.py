@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from luotuo_rpg.llm.chat import ChatBackend
-from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, build_embedder
+from luotuo_rpg.llm.embeddings.setup import EmbeddingOptions, build_embedder
 from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.redact import mask_url
 from luotuo_rpg.world.spec import WorldSpec
 
@@ -56,15 +56,17 @@ def build_mind(options: MindOptions) -> Mind:
     from luotuo_rpg.llm.structured import StructuredMind
 
     if options.llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
-
-        from luotuo_rpg.llm.preflight import check_endpoints, probe_dialects
+        from luotuo_rpg.llm.backends.openai_compatible import (
+            OpenAIBackend,
+            OpenAIConfig,
+        )
+        from luotuo_rpg.llm.backends.preflight import check_endpoints, probe_dialects
 
         config = OpenAIConfig.model_validate(options.openai)
         check_endpoints(config)
         backend: ChatBackend = OpenAIBackend(config.model_copy(update={"response_formats": probe_dialects(config)}))
     else:
-        from luotuo_rpg.llm.local_backend import LocalBackend
+        from luotuo_rpg.llm.backends.local.backend import LocalBackend
 
         if not options.local_model:
             raise ValueError("--llm local needs --model PATH (a transformers model folder or a .gguf file)")

@@ -32,7 +32,12 @@ from luotuo_rpg.server.guard import (
     token_problem,
 )
 from luotuo_rpg.server.hub import SessionHub
-from luotuo_rpg.server.inbound import MESSAGE_BURST, MESSAGES_PER_S, MessageRate, parse_client_text
+from luotuo_rpg.server.inbound import (
+    MESSAGE_BURST,
+    MESSAGES_PER_S,
+    MessageRate,
+    parse_client_text,
+)
 from luotuo_rpg.server.live import LiveSession
 from luotuo_rpg.server.protocol import Control, ControlResult, ErrorMessage, Hello
 from luotuo_rpg.server.replay_source import ReplayError

@@ -18,10 +18,10 @@ import logging
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState

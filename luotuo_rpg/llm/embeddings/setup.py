@@ -17,7 +17,11 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from luotuo_rpg.llm.chat import Embedder
-from luotuo_rpg.llm.embeddings import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from luotuo_rpg.llm.embeddings.embedders import (
+    CachedEmbedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+)
 from luotuo_rpg.llm.redact import mask_url
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,13 @@ import numpy as np
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.chat import Embedder, LLMUnavailable, embeddings_down, estimate_tokens
+from luotuo_rpg.llm.chat import (
+    Embedder,
+    LLMUnavailable,
+    embeddings_down,
+    estimate_tokens,
+)
+from luotuo_rpg.llm.embeddings.hashed import HashEmbedder
 from luotuo_rpg.llm.kinds import (
     AttendOutput,
     AttendRequest,
@@ -47,9 +53,10 @@ from luotuo_rpg.llm.kinds import (
     ScheduleBlock,
     insert_event,
 )
-from luotuo_rpg.llm.offline_embedding import HashEmbedder
 from luotuo_rpg.llm.prompts import render
 from luotuo_rpg.phrases import phrase, phrases, width
+from luotuo_rpg.world.activity import emoji_for, is_sleep, object_state_for
+from luotuo_rpg.world.news import all_cjk, first_person
 
 OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
 
@@ -66,67 +73,6 @@ _IMPORTANCE_RULES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (3, ("eating", "cook", "reading", "studying", "buying", "selling", "coffee", "breakfast", "lunch", "dinner")),
 )
 
-_EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("😴", ("睡", "sleep", "bed")),
-    ("🍚", ("吃", "饭", "eat", "lunch", "dinner", "breakfast")),
-    ("🍳", ("做饭", "炒", "灶", "切菜", "cook")),
-    ("🧮", ("账", "算", "钱", "银")),
-    ("🧹", ("扫", "擦", "收拾", "clean")),
-    ("📖", ("读", "书", "念", "写", "教", "read", "study")),
-    ("🥋", ("练", "武", "功", "拳", "剑")),
-    ("🚓", ("巡", "捕", "衙", "案")),
-    ("💊", ("药", "病", "诊", "医")),
-    ("🍵", ("茶", "tea", "coffee", "咖啡")),
-    ("🍶", ("酒", "pub", "bar")),
-    ("🛒", ("买", "卖", "菜", "集市", "shop", "market")),
-    ("🎉", ("宴", "寿", "party", "活动", "庆")),
-    ("💬", ("聊", "说", "问", "打听", "talk")),
-    ("🚶", ("走", "逛", "转", "walk")),
-    ("🪥", ("起床", "梳洗", "洗漱", "wake")),
-    # English words only below: a Chinese text matched none of the rules above and still matches none.
-    ("🎨", ("paint", "drawing", "sketch", "animat", "watercolo", "photo")),
-    ("🎵", ("music", "guitar", "piano", "compos", "song", "melod")),
-    ("💻", ("coding", "code", "computer", "laptop", "stream", "software")),
-    ("📝", ("writ", "poem", "poetry", "novel", "essay", "thesis")),
-    ("🏃", ("jog", "running", "exercis", "dumbbell", "workout")),
-    ("🧾", ("tax", "account", "prescri", "pharmac")),
-    ("🛒", ("grocer", "shelves", "customer", "store", "supplies")),
-    ("🍺", ("drink", "beer", "cocktail")),
-)
-
-
-
-def emoji_for(text: str) -> str:
-    for emoji, words in _EMOJI_RULES:
-        if any(w in text for w in words):
-            return emoji
-    return "🙂"
-
-
-# (words in the object's name, words in the activity or None for any, state while in use).
-_OBJECT_USE: tuple[tuple[tuple[str, ...], tuple[str, ...] | None, str, str], ...] = (
-    (("灶", "炉", "锅", "stove", "oven"), None, "烧着火", "lit"),
-    (("茶桌", "茶壶", "茶台"), None, "沏着热茶", "tea brewing"),
-    (("饭桌", "桌"), ("吃", "饭", "喝", "eat", "lunch", "dinner"), "摆着饭菜", "laid with food"),
-    (("账桌", "柜台"), ("账", "算"), "算盘噼啪响", "accounts open"),
-    (("讲台", "书桌", "desk"), ("读", "书", "讲", "教", "写", "read", "teach", "write"), "摊着书", "books open"),
-    (("药柜", "诊桌"), ("药", "诊", "病"), "正在用", "in use"),
-    (("铁砧", "炼炉", "风箱"), None, "叮当作响", "ringing"),
-)
-
-
-def object_state_for(place: str, activity: str, language: str) -> str | None:
-    """What using an object does to it (the stove is lit while cooking); None when the action uses none.
-    The engine puts the object back in its resting state when the user moves on."""
-    if place.count("/") != 2:
-        return None
-    name = place.rsplit("/", 1)[1]
-    for names, doing, zh, en in _OBJECT_USE:
-        if any(n in name for n in names) and (doing is None or any(w in activity for w in doing)):
-            return zh if language == "zh" else en
-    return None
-
-
 def importance_of(text: str) -> int:
     for score, words in _IMPORTANCE_RULES:
         if any(w in text for w in words):
@@ -142,10 +88,6 @@ def _minute(hhmm: str) -> int:
 def _hhmm(minute: int) -> str:
     minute %= 24 * 60
     return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
-def is_sleep(text: str) -> bool:
-    return any(w in text for w in ("睡觉", "就寝", "入睡", "sleep", "go to bed"))
 
 
 class OfflineMind:
@@ -263,7 +205,7 @@ class OfflineMind:
         catchphrases = [c for c in persona.catchphrases if _exclaim(c, language) not in said]
         catch = rng.choice(catchphrases) if catchphrases else ""
         told = " ".join(line.text for line in request.history) + " " + " ".join(said)
-        untold = [e for e in request.known_events if e.what not in told and _first_person(e.what, persona.name) not in told]
+        untold = [e for e in request.known_events if e.what not in told and first_person(e.what, persona.name) not in told]
         if not mine and not theirs:
             address = (
                 address_for(persona.relationships.get(request.partner, ""), request.partner)
@@ -316,7 +258,7 @@ class OfflineMind:
         past = ended <= dt.datetime.strptime(now, "%Y-%m-%d %H:%M")
         own = me in event.what
         key = ("news_own" if own else "news") + ("_past" if past else "")
-        what = _first_person(event.what, me) if own else event.what
+        what = first_person(event.what, me) if own else event.what
         return phrase(language, key, what=what, place=_place_name(event.where, language), when=_when(event, language))
 
     def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
@@ -425,24 +367,9 @@ def address_for(relationship: str, name: str) -> str:
             head = head[len(prefix):]
     if "的" in head[:-1]:
         head = head[head.rindex("的", 0, len(head) - 1) + 1:]
-    if 2 <= len(head) <= 4 and _all_cjk(head) and not any(word in head for word in _NOT_ADDRESS):
+    if 2 <= len(head) <= 4 and all_cjk(head) and not any(word in head for word in _NOT_ADDRESS):
         return head
     return name
-
-
-def _all_cjk(text: str) -> bool:
-    return all("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
-def _first_person(what: str, me: str) -> str:
-    # Chinese turns "钱掌柜办寿宴" into "我办寿宴" by the name alone; an English sentence would need
-    # its verb changed too, so English keeps the name (the phrases say "my"/"Do come" around it).
-    return what.replace(me, "我") if _all_cjk(me) else what
-
-
-def mentions(line: str, what: str, speaker: str) -> bool:
-    """Whether a line tells of an event: its words, or its words in the voice of the one it names."""
-    return what in line or (speaker in what and _first_person(what, speaker) in line)
 
 
 def _farewell(rng: random.Random, said: set[str], language: str) -> str:

@@ -25,8 +25,8 @@ import numpy as np
 import openai
 from pydantic import SecretStr
 
+from luotuo_rpg.llm.backends.retry import backoff_delay, classify_failure
 from luotuo_rpg.llm.chat import Embedder, LLMUnavailable
-from luotuo_rpg.llm.openai_backend import backoff_delay, classify_failure
 from luotuo_rpg.llm.redact import failure_text, mask_url
 
 log = logging.getLogger(__name__)

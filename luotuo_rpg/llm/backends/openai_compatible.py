@@ -3,7 +3,7 @@ SGLang, llama.cpp server, DeepSeek, DashScope, GLM, Moonshot …).
 
 What this layer adds on top of ``AsyncOpenAI``:
 
-- adaptive concurrency per endpoint (``concurrency_limit.py``): one think phase may
+- adaptive concurrency per endpoint (``backends/concurrency_limit.py``): one think phase may
   issue a hundred requests at once; each endpoint gets as many at once as it serves
   without queueing, learnt from latency (or stated by the server), the rest wait in
   our own queue, so a timeout measures the server's work, not its queue;
@@ -17,51 +17,48 @@ What this layer adds on top of ``AsyncOpenAI``:
   the most room under its limit, so a slow server gets less work;
 - the answer's JSON Schema in the ``response_format`` dialect each endpoint
   accepts, found at its first request and on a refusal
-  (:mod:`luotuo_rpg.llm.response_format`);
+  (:mod:`luotuo_rpg.llm.backends.response_format`);
 - token accounting, an on-disk response cache and a spend cap.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import email.utils
 import itertools
-import json
 import logging
-import math
-import os
 import random
 import time
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import openai
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from luotuo_rpg.llm.chat import BudgetExceeded, ChatRequest, ChatResult, LLMUnavailable, estimate_tokens
-from luotuo_rpg.llm.concurrency_limit import AdaptiveLimit, Permit, RequestQueue
+from luotuo_rpg.llm.backends.concurrency_limit import (
+    AdaptiveLimit,
+    Permit,
+    RequestQueue,
+)
+from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
+from luotuo_rpg.llm.backends.response_cache import ResponseCache, cache_key
+from luotuo_rpg.llm.backends.response_format import (
+    DialectBook,
+    effective,
+    names_response_format,
+    response_format,
+)
+from luotuo_rpg.llm.backends.retry import backoff_delay, classify_failure
+from luotuo_rpg.llm.backends.server_capacity import stated_capacity
+from luotuo_rpg.llm.chat import (
+    BudgetExceeded,
+    ChatRequest,
+    ChatResult,
+    LLMUnavailable,
+    estimate_tokens,
+)
 from luotuo_rpg.llm.redact import failure_text, mask_url
-from luotuo_rpg.llm.response_cache import ResponseCache, cache_key
-from luotuo_rpg.llm.response_format import DialectBook, effective, names_response_format, response_format
-from luotuo_rpg.llm.server_capacity import stated_capacity
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-# A Retry-After longer than this is treated as this: a broken header must not
-# park a request for hours, and a server that really wants minutes of quiet is
-# better served by the run failing loudly after max_retries.
-RETRY_AFTER_CAP_S = 120.0
-
-# Statuses worth retrying besides 429 and 5xx: 408 (request timeout) and 409
-# (lock timeout) are transient by definition; other 4xx will not change.
-_RETRYABLE_4XX = {408, 409}
 
 REQUEST_ID_HEADER = "X-Luotuo-Request"
 """Sent with every attempt, the same for all retries of one request: a server's logs (and the
@@ -72,185 +69,6 @@ test double) can tell a retry from a new request."""
 _OVERLOAD_COUNTERS = {"timeouts", "http_429"}
 
 
-class OpenAIConfig(BaseModel):
-    """Settings of the openai backend. The API key is a :class:`SecretStr`:
-    ``repr``, ``model_dump_json`` and ``model_dump(mode="json")`` show it masked."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_urls: list[str] = Field(default_factory=lambda: [DEFAULT_BASE_URL], min_length=1)
-    api_key: SecretStr | None = None
-    model: str = Field(min_length=1)
-    timeout_s: float = Field(default=60.0, gt=0)
-    max_concurrency: int = Field(default=32, ge=1, description="Requests in flight at most, all endpoints together.")
-    concurrency_start: int | None = Field(
-        default=None, ge=1, description="Each endpoint's limit at start; None: what the server states, else 1."
-    )
-    max_retries: int = Field(default=5, ge=0)
-    backoff_base_s: float = Field(default=0.5, ge=0)
-    backoff_max_s: float = Field(default=20.0, ge=0)
-    json_mode: Literal["auto", "on", "off"] = "auto"
-    response_formats: dict[str, str] = Field(
-        default_factory=dict,
-        description="Base URL → response_format dialect already known (the preflight probe finds it; "
-        "a resumed run reads it back from meta.json). Unlisted endpoints find theirs at the first request.",
-    )
-    cache_path: Path | None = None
-    max_tokens_total: int | None = Field(default=None, ge=1)
-
-    @field_validator("base_urls", mode="before")
-    @classmethod
-    def _one_url_is_a_list(cls, value: Any) -> Any:
-        # A config file naturally says `base_url: http://…` for one server.
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("base_urls")
-    @classmethod
-    def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"base URL {mask_url(url)!r} must start with http:// or https://")
-        return [url.rstrip("/") for url in value]
-
-    @classmethod
-    def from_sources(
-        cls,
-        cli_args: argparse.Namespace | Mapping[str, Any] | None = None,
-        config_file: Path | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> OpenAIConfig:
-        """Merge settings: CLI flags > config file (YAML or JSON) > environment > defaults.
-
-        ``cli_args`` may be the argparse namespace itself: keys it does not
-        know (other subcommands' flags) are ignored, ``None`` means "not given",
-        and the flag names ``base_url`` (repeatable) and ``cache`` map to
-        ``base_urls`` and ``cache_path``. The config file may hold these
-        settings at top level or under an ``openai:`` section; unknown keys
-        there are an error, since they are most likely typos.
-        The environment supplies ``OPENAI_BASE_URL`` (comma-separated for
-        several), ``OPENAI_API_KEY`` and ``OPENAI_MODEL``; pass ``os.environ``.
-        """
-        merged: dict[str, Any] = {}
-
-        env = {} if env is None else env
-        if env.get("OPENAI_BASE_URL"):
-            merged["base_urls"] = [u.strip() for u in env["OPENAI_BASE_URL"].split(",") if u.strip()]
-        if env.get("OPENAI_API_KEY"):
-            merged["api_key"] = env["OPENAI_API_KEY"]
-        if env.get("OPENAI_MODEL"):
-            merged["model"] = env["OPENAI_MODEL"]
-
-        if config_file is not None:
-            merged.update(_read_config_file(Path(config_file)))
-
-        if cli_args is not None:
-            given = vars(cli_args) if isinstance(cli_args, argparse.Namespace) else dict(cli_args)
-            aliases = {"base_url": "base_urls", "cache": "cache_path"}
-            for key, value in given.items():
-                field = aliases.get(key, key)
-                if field in cls.model_fields and value is not None and value != []:
-                    merged[field] = value
-
-        if "model" not in merged:
-            raise ValueError("no model name given: pass --model, set `model` in the config file, or set OPENAI_MODEL")
-        try:
-            return cls.model_validate(merged)
-        except ValidationError as exc:
-            # Rebuilt without the offending inputs: pydantic's own message quotes
-            # them, and one of them may be the API key.
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"invalid openai settings: {problems}") from None
-
-
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        # YAML is a superset of JSON, so one parser reads both.
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read the openai config: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
-    # The embedding settings may sit beside the chat ones (llm/embedding_setup.py reads them).
-    section = data.get("openai", {k: v for k, v in data.items() if k != "embedding"})
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: `openai:` must be a mapping of settings")
-    unknown = sorted(set(section) - set(OpenAIConfig.model_fields) - {"base_url"})
-    if unknown:
-        raise ValueError(f"{path}: unknown openai settings {unknown}; known: {sorted(OpenAIConfig.model_fields)}")
-    if "base_url" in section:
-        section = {**section, "base_urls": section["base_url"]}
-        del section["base_url"]
-    return section
-
-
-# --- retry policy, shared with the embeddings client -------------------------------------------
-
-
-def classify_failure(exc: BaseException) -> tuple[str, float | None] | None:
-    """Map an exception from the openai client to (counter name, Retry-After
-    seconds or None) when the request is worth retrying, or None when it is not."""
-    if isinstance(exc, openai.APITimeoutError):  # before its parent APIConnectionError
-        return "timeouts", None
-    if isinstance(exc, openai.APIConnectionError):
-        # Refused and dropped connections, and bodies shorter than their
-        # Content-Length, all arrive here from the HTTP layer.
-        return "connection_errors", None
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        retry_after = parse_retry_after(exc.response.headers)
-        if status == 429:
-            return "http_429", retry_after
-        if status >= 500:
-            return "http_5xx", retry_after
-        if status in _RETRYABLE_4XX:
-            return "http_4xx_transient", retry_after
-        return None
-    if isinstance(exc, (openai.APIResponseValidationError, json.JSONDecodeError, UnicodeDecodeError)):
-        # A 200 whose body is not the JSON (or the UTF-8) it claims to be: garbled on the way.
-        return "bad_responses", None
-    return None
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except ValueError:
-            continue
-        if math.isfinite(seconds) and seconds >= 0:
-            return min(seconds, RETRY_AFTER_CAP_S)
-    value = headers.get("retry-after")
-    if value:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return min(max(0.0, when.timestamp() - time.time()), RETRY_AFTER_CAP_S)
-    return None
-
-
-def backoff_delay(
-    attempt: int, base_s: float, max_s: float, rng: random.Random, retry_after: float | None = None
-) -> float:
-    """Seconds to sleep before retry number ``attempt`` (1-based).
-
-    Full jitter (uniform in [0, min(max, base·2^(attempt-1))]) spreads a herd
-    of agents that all hit the same 429 instead of having them retry in
-    lockstep. A server's Retry-After wins: it knows when it will have room.
-    """
-    if retry_after is not None:
-        return retry_after
-    ceiling = min(max_s, base_s * (2 ** (attempt - 1)))
-    return rng.uniform(0.0, ceiling)
-
-
-# --- the backend ---------------------------------------------------------------------------------
 
 
 class OpenAIBackend:
@@ -524,12 +342,3 @@ def _to_result(request: ChatRequest, completion: Any) -> ChatResult:
         return ChatResult(text=text, tokens_in=usage.prompt_tokens, tokens_out=usage.completion_tokens)
     tokens_in = sum(estimate_tokens(str(m.get("content", ""))) for m in request.messages)
     return ChatResult(text=text, tokens_in=tokens_in, tokens_out=estimate_tokens(text), estimated=True)
-
-
-def backend_from_sources(
-    cli_args: argparse.Namespace | Mapping[str, Any] | None,
-    config_file: Path | None,
-    env: Mapping[str, str] | None = None,
-) -> OpenAIBackend:
-    """Convenience for the CLI: build the config from its sources and the backend from it."""
-    return OpenAIBackend(OpenAIConfig.from_sources(cli_args, config_file, os.environ if env is None else env))

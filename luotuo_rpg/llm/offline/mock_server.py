@@ -242,7 +242,7 @@ class _TruncatedJSONResponse(Response):
 
 
 def dialect_of(fmt: Any) -> str:
-    """The ``response_format`` dialect a request body speaks (the names of ``llm/response_format.py``)."""
+    """The ``response_format`` dialect a request body speaks (the names of ``llm/backends/response_format.py``)."""
     if not isinstance(fmt, dict):
         return "plain"
     if fmt.get("type") == "json_schema":
@@ -313,7 +313,7 @@ def create_app(
     ``embed`` replaces the hashed vectors of ``/v1/embeddings``;
     ``json_mode_supported=False`` makes the server reject ``response_format``
     with a 400 the way some real servers do; ``dialects`` names the
-    ``response_format`` dialects it takes (``llm/response_format.py``; default all)
+    ``response_format`` dialects it takes (``llm/backends/response_format.py``; default all)
     and refuses the others with ``dialect_refusal_status`` (llama-cpp-python's
     server answers ``json_schema`` with a 500); ``include_usage=False`` leaves
     ``usage`` out, as some servers do; ``slots`` makes it serve that many requests at a time

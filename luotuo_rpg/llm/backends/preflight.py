@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import httpx
 
-from luotuo_rpg.llm.openai_backend import OpenAIConfig
+from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
+from luotuo_rpg.llm.backends.response_format import probe
 from luotuo_rpg.llm.redact import mask_url
-from luotuo_rpg.llm.response_format import probe
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -37,7 +37,7 @@ def check_endpoints(config: OpenAIConfig) -> None:
 
 def probe_dialects(config: OpenAIConfig) -> dict[str, str]:
     """Base URL → the response_format dialect it accepts, for the endpoints whose dialect is not known
-    yet (``llm/response_format.py``); one tiny request per dialect tried. An endpoint whose probe says
+    yet (``llm/backends/response_format.py``); one tiny request per dialect tried. An endpoint whose probe says
     nothing is left out and finds its dialect at the first real request instead."""
     headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
     found = dict(config.response_formats)
