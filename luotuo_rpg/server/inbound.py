@@ -16,6 +16,7 @@ import time
 
 from pydantic import ValidationError
 
+from luotuo_rpg.llm.json_extract import nesting_depth
 from luotuo_rpg.server.protocol import Control, ErrorMessage
 
 MAX_DEPTH = 8
@@ -52,36 +53,13 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def nesting_depth(text: str) -> int:
-    """Deepest nesting of ``[`` and ``{`` outside strings (cheap when there are few brackets)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return 0
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
 def parse_client_text(text: str, limit: int) -> Control | ErrorMessage:
     """A client's text message as a control, or the error to send back."""
     size = len(text.encode("utf-8")) if len(text) <= limit else len(text)
     if size > limit:
         return ErrorMessage(message=f"消息太大 (message of {size} bytes is over the {limit}-byte limit)")
-    if nesting_depth(text) > MAX_DEPTH:
+    # Counting is cheap; skip it when there are too few brackets to be deep.
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
         return ErrorMessage(message=f"嵌套太深 (JSON nested deeper than {MAX_DEPTH} levels)")
     try:
         data = json.loads(

@@ -265,24 +265,16 @@ class OpenAIBackend:
                 if failure is None:
                     self.counters["failures"] += 1
                     raise LLMUnavailable(f"{request.kind}: endpoint {index} failed: {failure_text(exc)}") from exc
-                counter, retry_after = failure
-                self.counters[counter] += 1
-                if counter in _OVERLOAD_COUNTERS:
-                    self._limits[index].dropped(permit.sent)
-                    reported = True
-                return index, counter, retry_after, exc
+                reported = self._count_retryable(index, permit, failure)
+                return index, failure[0], failure[1], exc
             except Exception as exc:
                 failure = classify_failure(exc)
                 if failure is None:
                     self.counters["failures"] += 1
                     log.warning("endpoint %d failed a %s request: %.300s", index, request.kind, exc)
                     raise LLMUnavailable(f"{request.kind}: endpoint {index} failed: {failure_text(exc)}") from exc
-                counter, retry_after = failure
-                self.counters[counter] += 1
-                if counter in _OVERLOAD_COUNTERS:
-                    self._limits[index].dropped(permit.sent)
-                    reported = True
-                return index, counter, retry_after, exc
+                reported = self._count_retryable(index, permit, failure)
+                return index, failure[0], failure[1], exc
             finally:
                 if not reported:
                     self._limits[index].ignored()
@@ -293,6 +285,16 @@ class OpenAIBackend:
         waited_ms = round(permit.queued_s * 1000)
         self.counters["queue_wait_ms"] += waited_ms
         self.counters["queue_wait_max_ms"] = max(self.counters["queue_wait_max_ms"], waited_ms)
+
+    def _count_retryable(self, index: int, permit: Permit, failure: tuple[str, float | None]) -> bool:
+        """Count a retryable failure; one that means "too much at once" cuts the endpoint's limit.
+        True when the limit was told about this attempt."""
+        counter = failure[0]
+        self.counters[counter] += 1
+        if counter in _OVERLOAD_COUNTERS:
+            self._limits[index].dropped(permit.sent)
+            return True
+        return False
 
     def _refuses_dialect(self, index: int, dialect: str, exc: openai.APIStatusError) -> bool:
         """A refusal of this response_format (a 5xx counts only before the dialect was ever answered),
