@@ -16,6 +16,7 @@ from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.mirror import FrameMirror, SpokenLine
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import AgentFrame
+from luotuo_rpg.sim.frame_stream import AgentNow
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 
 _RECENT_MEMORIES = 30
@@ -132,9 +133,9 @@ def agent_briefs(spec: WorldSpec, mirror: FrameMirror) -> list[AgentBrief]:
     return [_brief(i, spec, mirror.agents.get(i)) for i in range(len(spec.personas))]
 
 
-def _brief(agent_id: int, spec: WorldSpec, frame: AgentFrame | None) -> AgentBrief:
+def _brief(agent_id: int, spec: WorldSpec, now: AgentNow | None) -> AgentBrief:
     persona = spec.personas[agent_id]
-    frame = frame or AgentFrame()
+    frame = now.frame() if now is not None else AgentFrame()
     conv = frame.conv if frame.conv is not None and frame.conv >= 0 else None
     return AgentBrief(
         id=agent_id, name=persona.name, color=persona.color, pos=frame.pos, action=frame.action,

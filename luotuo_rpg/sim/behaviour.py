@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from luotuo_rpg.llm import LLMStats
 from luotuo_rpg.sim.files import (
@@ -36,6 +34,7 @@ from luotuo_rpg.sim.files import (
     EventLearned,
     Frame,
 )
+from luotuo_rpg.sim.frame_stream import AgentNow, FrameFile, TownState
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 
 log = logging.getLogger(__name__)
@@ -77,22 +76,6 @@ class _Rooms:
         return x <= pos[0] < x + w and y <= pos[1] < y + h
 
 
-def iter_frames(path: Path) -> Iterator[Frame]:
-    """frames.jsonl frame by frame; a torn last line (a killed run) is skipped with a warning."""
-    if not path.exists():
-        return
-    with open(path, "rb") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines):
-        try:
-            yield Frame.model_validate_json(line)
-        except ValidationError:
-            if number == len(lines) - 1:
-                log.warning("%s: ignoring a torn last line", path)
-                return
-            raise ValueError(f"{path}:{number + 1}: not a frame") from None
-
-
 class _Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
@@ -104,12 +87,8 @@ class _Tally:
         self.tick_seconds = spec.world.tick_seconds
         self.tick_minutes = spec.world.tick_seconds / 60
         count = len(self.names)
-        self.pos: list[tuple[int, int] | None] = [None] * count
+        self.town = TownState()
         self.prev: list[tuple[int, int] | None] = [None] * count
-        self.place = [""] * count
-        self.action = [""] * count
-        self.conv = [-1] * count
-        self.asleep = [True] * count
         self.awake_ticks = 0
         self.stuck_ticks = [0] * count
         self.current: list[_Action | None] = [None] * count
@@ -137,50 +116,40 @@ class _Tally:
     def feed(self, frame: Frame) -> None:
         tick = frame.tick
         self.last_tick = tick
-        for agent, change in frame.agents.items():
-            if agent >= len(self.names):
-                continue
-            if change.pos is not None:
-                self.pos[agent] = (change.pos[0], change.pos[1])
-            if change.place is not None:
-                self.place[agent] = change.place
-            if change.action is not None:
-                self.action[agent] = change.action
-            if change.conv is not None:
-                self.conv[agent] = change.conv
-            if change.asleep is not None:
-                self.asleep[agent] = change.asleep
+        self.town.apply(frame)
         for event in frame.events:
             self._event(tick, event.type, event.agent, event.to, event.text or "", event.place or "")
         running = [e for e in self.events.values() if e.start <= tick < e.end]
-        for agent, pos in enumerate(self.pos):
-            if pos is None:
+        for agent in range(len(self.names)):
+            now = self.town.agents.get(agent)
+            if now is None:
                 continue
+            pos = now.pos
             for record in running:
                 if self.rooms.has(record.where, pos):
                     record.ticks_in_room[agent] = record.ticks_in_room.get(agent, 0) + 1
-                    if not self.asleep[agent] and agent not in record.learned:
+                    if not now.asleep and agent not in record.learned:
                         record.learned[agent] = (tick, "saw it")
-            self._agent_tick(agent, tick, pos)
+            self._agent_tick(agent, tick, now)
             self.prev[agent] = pos
 
-    def _agent_tick(self, agent: int, tick: int, pos: tuple[int, int]) -> None:
-        room = _room(self.place[agent])
+    def _agent_tick(self, agent: int, tick: int, now: AgentNow) -> None:
+        room = _room(now.place)
         known_room = room in self.rooms.rects
-        if self.asleep[agent]:
+        if now.asleep:
             self.current[agent] = None
             return
         self.awake_ticks += 1
-        conversing = self.conv[agent] != -1
-        inside = self.rooms.has(room, pos)
-        if not conversing and self.prev[agent] == pos and known_room and not inside:
+        conversing = now.conv != -1
+        inside = self.rooms.has(room, now.pos)
+        if not conversing and self.prev[agent] == now.pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
         if conversing or not known_room:
             self.current[agent] = None
             return
         current = self.current[agent]
-        if current is None or (current.action, current.room) != (self.action[agent], room):
-            current = _Action(tick, self.action[agent], room)
+        if current is None or (current.action, current.room) != (now.action, room):
+            current = _Action(tick, now.action, room)
             self.current[agent] = current
             self.actions.append((agent, current))
         if inside and current.reached_at is None:
@@ -264,4 +233,4 @@ def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | N
 
 def measure_run(run_dir: Path, spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
     """The measures of a run folder (any replay: only frames.jsonl is read)."""
-    return measure_frames(iter_frames(Path(run_dir) / "frames.jsonl"), spec, stats)
+    return measure_frames(FrameFile(Path(run_dir) / "frames.jsonl"), spec, stats)
