@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from luotuo_rpg.agent import attending, perception, planning, reflection, social
 from luotuo_rpg.agent.intents import Decision
-from luotuo_rpg.agent.state import AgentState, minute_of, room_of
+from luotuo_rpg.agent.state import AgentState
 from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
@@ -26,7 +26,8 @@ from luotuo_rpg.llm.kinds import (
 from luotuo_rpg.memory.retrieval import RetrievalWeights
 from luotuo_rpg.memory.stream import MemoryKind, MemoryNode, MemoryStream
 from luotuo_rpg.phrases import phrase, width
-from luotuo_rpg.world.clock import GameClock
+from luotuo_rpg.world.clock import GameClock, format_label, minute_of
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PersonaSpec, WorldSpec
 from luotuo_rpg.world.state import WorldView
 
@@ -54,7 +55,7 @@ class Agent:
             if persona.name in event.known_by:
                 self.state.known_events.append(
                     EventBrief(
-                        what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"),
+                        what=event.what, where=event.where, when=format_label(event.when),
                         minutes=event.minutes,
                     )
                 )

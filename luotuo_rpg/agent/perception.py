@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
+from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
 from luotuo_rpg.phrases import phrase
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 

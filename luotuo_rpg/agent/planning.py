@@ -3,12 +3,11 @@ decomposed and grounded in one request (place among known places, emoji, event).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.attending import schedule_event
 from luotuo_rpg.agent.intents import ActionIntent, Decision
-from luotuo_rpg.agent.state import CONVERSABLE, DAY, minute_of, room_of
+from luotuo_rpg.agent.state import CONVERSABLE
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     PlanBlockOutput,
@@ -21,6 +20,8 @@ from luotuo_rpg.llm.kinds import (
 )
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.activity import is_sleep
+from luotuo_rpg.world.clock import DAY_MINUTES, minute_of, parse_label
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import WorldView
 
@@ -42,7 +43,7 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     state.plan_date = view.date
     state.outline = output.outline
     state.schedule = sorted(output.schedule, key=lambda b: minute_of(b.start))
-    now = dt.datetime.strptime(view.time, "%Y-%m-%d %H:%M")
+    now = parse_label(view.time)
     for event in state.known_events:
         if event.what in state.attending:
             schedule_event(agent, event, now)  # for its real duration, whatever the plan made of it
@@ -66,9 +67,9 @@ def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:
     if index + 1 < len(schedule):
         end = starts[index + 1]
     else:
-        end = agent.wake_minute + DAY
+        end = agent.wake_minute + DAY_MINUTES
     if start > minute:  # before the day's first block: still in last night's block
-        start -= DAY
+        start -= DAY_MINUTES
     return schedule[index], start, end
 
 
@@ -77,7 +78,7 @@ async def next_action(agent: Agent, view: WorldView, mind: Mind, decision: Decis
     minute = view.minute_of_day
     block, start, end = current_block(agent, minute)
     if state.replan or state.block_start != start or not state.queue:
-        remaining = (end - minute) if end > minute else (end + DAY - minute)
+        remaining = (end - minute) if end > minute else (end + DAY_MINUTES - minute)
         state.queue = await plan_block(agent, view, mind, block, max(1, remaining))
         state.block_start = start
         state.replan = False

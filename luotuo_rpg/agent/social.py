@@ -21,6 +21,7 @@ from luotuo_rpg.llm.kinds import (
     ReactRequest,
 )
 from luotuo_rpg.world.activity import emoji_for
+from luotuo_rpg.world.clock import format_label
 from luotuo_rpg.world.news import mentions
 from luotuo_rpg.world.state import ConversationView, WorldView
 
@@ -93,7 +94,7 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         return
     heard = [line.text for line in conversation.lines if line.speaker != agent.name]
     events = [
-        EventBrief(what=e.what, where=e.where, when=e.when.strftime("%Y-%m-%d %H:%M"), minutes=e.minutes)
+        EventBrief(what=e.what, where=e.where, when=format_label(e.when), minutes=e.minutes)
         for e in agent.world_events
     ]
     events += [

@@ -43,6 +43,7 @@ from luotuo_rpg.authoring.yaml_writer import (
     write_map,
 )
 from luotuo_rpg.world.loader import WorldError, parse_world_text
+from luotuo_rpg.world.places import in_rect
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 log = logging.getLogger(__name__)
@@ -380,8 +381,4 @@ def _world_yaml(
 def _room_at(rooms: dict[str, _Room], tile: tuple[int, int] | None) -> _Room | None:
     if tile is None:
         return None
-    for room in rooms.values():
-        x, y, w, h = room.rect
-        if x <= tile[0] < x + w and y <= tile[1] < y + h:
-            return room
-    return None
+    return next((room for room in rooms.values() if in_rect(room.rect, tile)), None)

@@ -13,6 +13,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.world.clock import DAY_MINUTES, hhmm, minute_of
+from luotuo_rpg.world.places import room_of
+
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
@@ -145,7 +148,7 @@ class PlanDayRequest(Request):
             if not _HHMM.match(block.start):
                 raise OutputRejected(f"schedule start must be HH:MM, got {block.start!r}")
             require_text(block.activity, self.language, "activity")
-            if _room(block.place) not in known:
+            if room_of(block.place) not in known:
                 raise OutputRejected(f"unknown place {block.place!r}; choose one of known_places")
         return output
 
@@ -401,24 +404,15 @@ class AttendRequest(Request):
 def insert_event(schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str) -> list[ScheduleBlock]:
     """The schedule with an event block over [start, start + minutes); what was planned then is dropped,
     and the block that would have been under way when the event ends resumes at its end. Idempotent."""
-    at = _minute_of(start)
+    at = minute_of(start)
     end = at + minutes
-    ordered = sorted(schedule, key=lambda b: _minute_of(b.start))
-    resume = next((b for b in reversed(ordered) if _minute_of(b.start) <= end), None)
-    kept = [b for b in ordered if not at <= _minute_of(b.start) < end]
+    ordered = sorted(schedule, key=lambda b: minute_of(b.start))
+    resume = next((b for b in reversed(ordered) if minute_of(b.start) <= end), None)
+    kept = [b for b in ordered if not at <= minute_of(b.start) < end]
     out = kept + [ScheduleBlock(start=start, activity=activity, place=place)]
-    if end < 24 * 60 and resume is not None and not any(_minute_of(b.start) == end for b in kept):
-        out.append(resume.model_copy(update={"start": f"{end // 60:02d}:{end % 60:02d}"}))
-    return sorted(out, key=lambda b: _minute_of(b.start))
-
-
-def _minute_of(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _room(address: str) -> str:
-    return "/".join(address.split("/")[:2])
+    if end < DAY_MINUTES and resume is not None and not any(minute_of(b.start) == end for b in kept):
+        out.append(resume.model_copy(update={"start": hhmm(end)}))
+    return sorted(out, key=lambda b: minute_of(b.start))
 
 
 REQUEST_KINDS: dict[str, type[Request]] = {

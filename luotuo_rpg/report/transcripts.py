@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from luotuo_rpg.report.data import ReportError
 from luotuo_rpg.sim.files import Frame, RunMeta
 from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError, TownState
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.world.places import room_containing, room_rects
+from luotuo_rpg.world.spec import WorldSpec
 
 
 class SaidLine(BaseModel):
@@ -45,7 +46,7 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
     if unknown:
         raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {'、'.join(names)}")
     spec = WorldSpec.model_validate(meta.world)
-    rooms = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
+    rooms = room_rects(spec)
     town = TownState()
     open_by_pair: dict[frozenset[int], Transcript] = {}
     transcripts: list[Transcript] = []
@@ -59,10 +60,7 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
                 # Where the one who began it stands, not where its action was heading.
                 seen = town.agents.get(event.agent)
                 here = seen.pos if seen is not None else None
-                where = next(
-                    (room for room, (x, y, w, h) in rooms.items() if here and x <= here[0] < x + w and y <= here[1] < y + h),
-                    None,
-                )
+                where = room_containing(rooms, here) if here else None
                 talk = Transcript(
                     number=len(transcripts) + 1, tick=frame.tick, start=frame.time, place=where,
                     members=[names[event.agent], names[event.to]],

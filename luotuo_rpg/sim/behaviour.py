@@ -35,7 +35,8 @@ from luotuo_rpg.sim.files import (
     Frame,
 )
 from luotuo_rpg.sim.frame_stream import AgentNow, FrameFile, TownState
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.world.places import in_rect, room_of, room_rects
+from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +59,12 @@ class _Action:
     reached_at: int | None = None
 
 
-def _room(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
-
-
-class _Rooms:
-    """Room rectangles (the same test the outside check uses: a tile inside the rectangle)."""
-
-    def __init__(self, spec: WorldSpec):
-        self.rects = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
-
-    def has(self, room: str, pos: tuple[int, int]) -> bool:
-        rect = self.rects.get(room)
-        if rect is None:
-            return False
-        x, y, w, h = rect
-        return x <= pos[0] < x + w and y <= pos[1] < y + h
-
-
 class _Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
         self.spec = spec
-        self.rooms = _Rooms(spec)
+        self.rooms = room_rects(spec)
         self.names = [p.name for p in spec.personas]
         self.start = spec.world.start
         self.tick_seconds = spec.world.tick_seconds
@@ -97,7 +80,7 @@ class _Tally:
         for event in spec.events:
             start = int((event.when - self.start).total_seconds() // self.tick_seconds)
             end = start + max(1, round(event.minutes * 60 / self.tick_seconds))
-            record = _Event(event.what, _room(event.where), start, end, injected=False)
+            record = _Event(event.what, room_of(event.where), start, end, injected=False)
             for name in event.known_by:
                 if name in self.names:
                     record.learned[self.names.index(name)] = (0, "told at start")
@@ -126,7 +109,7 @@ class _Tally:
                 continue
             pos = now.pos
             for record in running:
-                if self.rooms.has(record.where, pos):
+                if self._inside(record.where, pos):
                     record.ticks_in_room[agent] = record.ticks_in_room.get(agent, 0) + 1
                     if not now.asleep and agent not in record.learned:
                         record.learned[agent] = (tick, "saw it")
@@ -134,14 +117,14 @@ class _Tally:
             self.prev[agent] = pos
 
     def _agent_tick(self, agent: int, tick: int, now: AgentNow) -> None:
-        room = _room(now.place)
-        known_room = room in self.rooms.rects
+        room = room_of(now.place)
+        known_room = room in self.rooms
         if now.asleep:
             self.current[agent] = None
             return
         self.awake_ticks += 1
         conversing = now.conv != -1
-        inside = self.rooms.has(room, now.pos)
+        inside = self._inside(room, now.pos)
         if not conversing and self.prev[agent] == now.pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
         if conversing or not known_room:
@@ -155,10 +138,15 @@ class _Tally:
         if inside and current.reached_at is None:
             current.reached_at = tick
 
+    def _inside(self, room: str, pos: tuple[int, int]) -> bool:
+        """Inside the room's rectangle (the same test for the outside check and for coming to an event)."""
+        rect = self.rooms.get(room)
+        return rect is not None and in_rect(rect, pos)
+
     def _event(self, tick: int, kind: str, agent: int | None, to: int | None, text: str, place: str) -> None:
         if kind == "event_start" and text and text not in self.events:
             # An injected event: its end comes with its own event_end frame event.
-            self.events[text] = _Event(text, _room(place), tick, 1 << 62, injected=True)
+            self.events[text] = _Event(text, room_of(place), tick, 1 << 62, injected=True)
         elif kind == "event_end" and text in self.events and self.events[text].injected:
             self.events[text].end = tick
         elif kind == "say" and agent is not None and to is not None:

@@ -56,7 +56,9 @@ from luotuo_rpg.llm.kinds import (
 from luotuo_rpg.llm.prompts import render
 from luotuo_rpg.phrases import phrase, phrases, width
 from luotuo_rpg.world.activity import emoji_for, is_sleep, object_state_for
+from luotuo_rpg.world.clock import hhmm, minute_of, parse_label
 from luotuo_rpg.world.news import all_cjk, first_person
+from luotuo_rpg.world.places import room_of
 
 OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
 
@@ -78,16 +80,6 @@ def importance_of(text: str) -> int:
         if any(w in text for w in words):
             return score
     return 2
-
-
-def _minute(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _hhmm(minute: int) -> str:
-    minute %= 24 * 60
-    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 class OfflineMind:
@@ -132,21 +124,21 @@ class OfflineMind:
         return ImportanceOutput(scores=[importance_of(o) for o in request.observations])
 
     def _plan_day(self, request: PlanDayRequest) -> PlanDayOutput:
-        routine = sorted(request.routine, key=lambda r: _minute(r.start))
+        routine = sorted(request.routine, key=lambda r: minute_of(r.start))
         today = request.time[:10]
         events = [e for e in request.known_events if e.when[:10] == today]
         blocks: list[ScheduleBlock] = []
         known = set(request.known_places)
         for index, item in enumerate(routine):
-            start = _minute(item.start)
-            end = _minute(routine[index + 1].start) if index + 1 < len(routine) else start + 60
-            place = item.place if "/".join(item.place.split("/")[:2]) in known else request.known_places[0]
+            start = minute_of(item.start)
+            end = minute_of(routine[index + 1].start) if index + 1 < len(routine) else start + 60
+            place = item.place if room_of(item.place) in known else request.known_places[0]
             if is_sleep(item.activity):
-                blocks.append(ScheduleBlock(start=_hhmm(start), activity=item.activity, place=place))
+                blocks.append(ScheduleBlock(start=hhmm(start), activity=item.activity, place=place))
                 continue
             for chunk in range(start, end, 60):
-                blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.activity, place=place))
-        blocks.sort(key=lambda b: _minute(b.start))
+                blocks.append(ScheduleBlock(start=hhmm(chunk), activity=item.activity, place=place))
+        blocks.sort(key=lambda b: minute_of(b.start))
         for event in events:
             label = phrase(self.language, "attend_event", what=event.what)
             blocks = insert_event(blocks, event.when[11:16], event.minutes, label, event.where)
@@ -254,8 +246,8 @@ class OfflineMind:
     def _news(self, event: EventBrief, me: str, now: str) -> str:
         """An event told in the speaker's voice: one's own as an invitation, a past one as past."""
         language = self.language
-        ended = dt.datetime.strptime(event.when, "%Y-%m-%d %H:%M") + dt.timedelta(minutes=event.minutes)
-        past = ended <= dt.datetime.strptime(now, "%Y-%m-%d %H:%M")
+        ended = parse_label(event.when) + dt.timedelta(minutes=event.minutes)
+        past = ended <= parse_label(now)
         own = me in event.what
         key = ("news_own" if own else "news") + ("_past" if past else "")
         what = first_person(event.what, me) if own else event.what
