@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 
 from pydantic import BaseModel
 
-from luotuo_rpg.sim.files import Frame
+from luotuo_rpg.sim.files import Frame, FrameEvent
 from luotuo_rpg.sim.frame_stream import TownState
 
 _LINES_KEPT = 60
@@ -39,7 +39,7 @@ class FrameMirror(TownState):
     def __init__(self) -> None:
         super().__init__()
         self.lines: dict[int, deque[SpokenLine]] = defaultdict(lambda: deque(maxlen=_LINES_KEPT))
-        self.plans: dict[int, Noted] = {}
+        self.plans: dict[int, FrameEvent] = {}  # the last plan event of each agent
         self.reflections: dict[int, deque[Noted]] = defaultdict(lambda: deque(maxlen=_THOUGHTS_KEPT))
         self.conversations_with: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
@@ -53,8 +53,8 @@ class FrameMirror(TownState):
                 self.lines[event.agent].append(line)
                 if event.to is not None:
                     self.lines[event.to].append(line)
-            elif event.type == "plan" and event.text:
-                self.plans[event.agent] = Noted(tick=frame.tick, time=frame.time, text=event.text)
+            elif event.type == "plan" and (event.text or event.outline):
+                self.plans[event.agent] = event
             elif event.type == "reflect" and event.text:
                 self.reflections[event.agent].append(Noted(tick=frame.tick, time=frame.time, text=event.text))
             elif event.type == "conversation_start" and event.to is not None:

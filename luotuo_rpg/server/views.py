@@ -250,7 +250,7 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         **_brief(agent_id, spec, frame).model_dump(),
         live=False, age=persona.age, traits=persona.traits, background=persona.background,
         current=current,
-        outline=plan.text.split(phrase(spec.world.language, "outline_separator")) if plan else [],
+        outline=plan.plan_items(phrase(spec.world.language, "outline_separator")) if plan else [],
         # The persona's usual day is the best schedule a replay can show.
         schedule=[ScheduleItem(start=r.at, activity=r.do, place=r.place) for r in persona.routine],
         reflections=[

@@ -46,6 +46,7 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
+        self._told: list[FrameEvent] = []  # what happened between two ticks (a live interview): next frame's events
 
     @property
     def tick(self) -> int:
@@ -61,7 +62,7 @@ class Simulation:
         else:
             decisions = [await agent.think(view, self.mind) for agent in thinkers]
         self.thinks += len(thinkers)
-        events: list[FrameEvent] = []
+        events, self._told = self._told, []
         for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
@@ -80,8 +81,7 @@ class Simulation:
         world = self.world
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
-            outline = phrase(self.spec.world.language, "outline_separator").join(decision.plan_outline)
-            events.append(FrameEvent(type="plan", agent=body.id, text=outline))
+            events.append(FrameEvent(type="plan", agent=body.id, outline=list(decision.plan_outline)))
         if decision.plan_change is not None:
             events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
@@ -302,7 +302,10 @@ class Simulation:
         return [agent.name for agent in self.agents if agent.knows_event(what)]
 
     async def interview(self, agent_id: int, question: str) -> str:
-        return await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        """The agent's answer; the next frame records the question and the answer (a live run's replay shows them)."""
+        answer = await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        self._told.append(FrameEvent(type="interview", agent=agent_id, question=question, text=answer))
+        return answer
 
     # --- checkpoints -------------------------------------------------------------
     def get_state(self) -> dict:
@@ -314,6 +317,7 @@ class Simulation:
             "thinks": self.thinks,
             # The summary quotes the first lines, the viewers the latest: keep both ends.
             "lines_said": list(self.lines_said),
+            "told": [event.model_dump(mode="json", exclude_defaults=True) for event in self._told],
         }
 
     def set_state(self, state: dict) -> None:
@@ -324,6 +328,7 @@ class Simulation:
         self._last_objects = dict(state["last_objects"])
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
+        self._told = [FrameEvent.model_validate(e) for e in state.get("told", [])]  # absent in older checkpoints
 
 
 def _distance(a: Tile, b: Tile) -> int:

@@ -30,7 +30,8 @@ BUBBLE_MAX_TICKS = 90
 """…and at most this many game ticks (15 game minutes at 10 s/tick), so a
 fast replay does not keep a line on screen long after the talk is over."""
 
-_NOTE_KINDS = ("plan", "reflect", "interview", "inject", "object")
+_NOTE_KINDS = ("plan", "reflect", "interview", "object")
+_OUTLINE_SEPARATOR = "；"  # the panel's own way of writing a plan outline on one line
 
 
 @dataclass(frozen=True)
@@ -136,9 +137,10 @@ class ViewerState(TownState):
                 replace(e, end_tick=frame.tick) if e.what == event.text and e.end_tick is None else e
                 for e in self.town_events
             ]
-        elif event.type in _NOTE_KINDS and event.agent is not None and event.text:
+        elif event.type in _NOTE_KINDS and event.agent is not None and (event.text or event.outline):
+            text = event.text or _OUTLINE_SEPARATOR.join(event.outline or [])
             notes = self.notes.setdefault(event.agent, deque(maxlen=NOTES_KEPT))
-            notes.append(Note(frame.tick, frame.time, event.type, event.text))
+            notes.append(Note(frame.tick, frame.time, event.type, text))
 
     # -- time passing on screen ---------------------------------------------------------------
 
