@@ -22,6 +22,7 @@ from luotuo_rpg.llm.kinds import (
     ScheduleBlock,
     insert_event,
 )
+from luotuo_rpg.phrases import width
 from luotuo_rpg.world.clock import DAY_MINUTES, hhmm, minute_of, minute_of_day, parse_label
 from luotuo_rpg.world.state import WorldView
 
@@ -82,8 +83,9 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             who: how for who, how in agent.persona.relationships.items() if who in event.what or who == heard.told_by
         }
         persona = PersonaBrief(
-            name=agent.name, age=agent.persona.age, traits=agent.persona.traits[:3],
-            background=agent.persona.background[:40], relationships=relationships,
+            name=agent.name, age=agent.persona.age, traits=agent.persona.traits[: agent.config.brief_traits],
+            background=agent.persona.background[: width(agent.language, agent.config.brief_background_chars)],
+            relationships=relationships,
         )
         request = AttendRequest(
             agent=agent.name, time=view.time, language=agent.language, persona=persona, event=event,
@@ -99,4 +101,4 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             state.replan = True
         note = f"决定去：{event.what}（{output.reason}）" if agent.language == "zh" else f"will go: {event.what} ({output.reason})"
         decision.plan_change = note
-        await agent.remember("plan", note, view.tick, 6, mind)
+        await agent.remember("plan", note, view.tick, agent.config.attend_importance, mind)

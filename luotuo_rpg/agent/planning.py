@@ -55,7 +55,7 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     decision.plan_outline = output.outline
     outline = phrase(agent.language, "outline_separator").join(output.outline)
     plan = phrase(agent.language, "plan_memory", date=view.date, outline=outline)
-    await agent.remember("plan", plan, view.tick, 5, mind)
+    await agent.remember("plan", plan, view.tick, agent.config.plan_importance, mind)
 
 
 def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:
@@ -104,7 +104,7 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
     offered += view.places.objects_in(room)
     offered += [e.where for e in agent.state.known_events]
     offered = sorted(set(offered) | {block.place, room})
-    memories = await agent.recall(block.activity, view, mind, k=2, kinds=CONVERSABLE)
+    memories = await agent.recall(block.activity, view, mind, k=agent.config.recall_k_plan_block, kinds=CONVERSABLE)
     request = PlanBlockRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(detail="short"),
         block=block, minutes=minutes, known_places=offered,

@@ -25,10 +25,11 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
     state = agent.state
     state.importance_since_reflection = 0.0
     state.reflected_on = view.date
-    recent = agent.memory.recent(15)
+    recent = agent.memory.recent(agent.config.recent_for_questions)
+    cut = width(agent.language, agent.config.question_memory_chars)
     request = ReflectQuestionsRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
-        memories=[MemoryRef(id=n.id, text=n.text[: width(agent.language, 80)]) for n in recent],
+        memories=[MemoryRef(id=n.id, text=n.text[:cut]) for n in recent],
         count=agent.config.reflection_questions,
     )
     questions = await mind.ask(request)
@@ -46,7 +47,7 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
         assert isinstance(insights, ReflectInsightsOutput)
         for insight in insights.insights:
             vector = (await mind.embed([insight.text]))[0]
-            agent.memory.add("thought", insight.text, view.tick, 6, vector, insight.cites)
+            agent.memory.add("thought", insight.text, view.tick, agent.config.insight_importance, vector, insight.cites)
             thoughts.append(insight.text)
     state.counters.reflections += 1
     if decision is not None:

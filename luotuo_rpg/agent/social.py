@@ -36,7 +36,9 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
     other = view.agents[state.react_to[0]]
     for other_id in state.react_to:
         state.react_cooldown[view.agents[other_id].name] = now + cooldown
-    memories = await agent.recall(f"{other.name} {other.action}", view, mind, k=3, kinds=CONVERSABLE)
+    memories = await agent.recall(
+        f"{other.name} {other.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
+    )
     request = ReactRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(about=other.name, detail="short"),
         current_action=agent.current_activity, observation=perception.describe(agent, other),
@@ -59,7 +61,7 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     partner_id = conversation.members[0] if conversation.members[1] == agent.id else conversation.members[1]
     partner = view.agents[partner_id].name
     topic = conversation.lines[-1].text if conversation.lines else partner
-    memories = await agent.recall(f"{partner} {topic}", view, mind, k=3, kinds=CONVERSABLE)
+    memories = await agent.recall(f"{partner} {topic}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE)
     turns_left = agent.config.conversation_max_turns - len(conversation.lines)
     state = agent.state
     if state.said_on != view.date:
