@@ -38,6 +38,7 @@ from typing import Any
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
 from luotuo_rpg.authoring.yaml_writer import (
     RoomDraft,
+    Scalar,
     YamlWriter,
     write_area,
     write_map,
@@ -317,7 +318,7 @@ def _centre_tile(obj: dict[str, Any], tile_w: int, tile_h: int, where: str) -> t
     return (math.floor((x + w / 2) / tile_w), math.floor((y + h / 2) / tile_h))
 
 
-_LEGEND = {
+_LEGEND: dict[str, dict[str, Scalar]] = {
     "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
     ".": {"name": "地面", "walkable": True, "color": "#d7ccc8"},
 }
