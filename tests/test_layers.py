@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "luotuo_rpg"
+_HEAVY = ("torch", "transformers", "peft")
 
 
 def _declared() -> tuple[list[str], dict[str, set[str]]]:
@@ -73,8 +74,10 @@ def test_layers_point_down_only_and_cover_every_package() -> None:
     order, arrows = _declared()
     upward = [f"{me} → {t}" for me, targets in arrows.items() for t in targets if order.index(t) <= order.index(me)]
     assert not upward, f"arrows to a package listed above: {upward}"
-    packages = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
-    assert packages - {"__init__"} == set(order)
+    packages = {
+        p.name.removesuffix(".py") for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
+    assert packages - {"__init__"} == set(order), "every package of luotuo_rpg/ has its line on the page"
 
 
 def test_torch_and_transformers_only_in_the_local_backend() -> None:
@@ -86,5 +89,5 @@ def test_torch_and_transformers_only_in_the_local_backend() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            heavy += [f"{path.relative_to(PACKAGE)}: {n}" for n in names if n.split(".")[0] in ("torch", "transformers", "peft")]
+            heavy += [f"{path.relative_to(PACKAGE)}: {n}" for n in names if n.split(".")[0] in _HEAVY]
     assert not heavy, heavy
