@@ -18,7 +18,6 @@ from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     EventBrief,
-    InterviewOutput,
     InterviewRequest,
     MemoryRef,
     PersonaBrief,
@@ -214,7 +213,6 @@ class Agent:
             current_action=self.current_activity, question=question, memories=memories,
         )
         output = await mind.ask(request)
-        assert isinstance(output, InterviewOutput)
         return output.answer
 
     def knows_event(self, what: str) -> bool:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    AttendOutput,
     AttendRequest,
     EventBrief,
     PersonaBrief,
@@ -92,7 +91,6 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             told_by=heard.told_by, planned=planned_during(agent, event),
         )
         output = await mind.ask(request)
-        assert isinstance(output, AttendOutput)
         if output.decision == "skip":
             state.declined.append(event.what)
             continue

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial
 from luotuo_rpg.llm import Mind
-from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
+from luotuo_rpg.llm.kinds import EventBrief, ImportanceRequest
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
@@ -115,7 +115,6 @@ async def flush_observations(agent: Agent, view: WorldView, mind: Mind) -> None:
             observations=[p.text for p in scored],
         )
         output = await mind.ask(request)
-        assert isinstance(output, ImportanceOutput)
         scores = output.scores
     score_of = iter(scores)
     for item in pending:

@@ -10,9 +10,7 @@ from luotuo_rpg.agent.intents import ActionIntent, Decision
 from luotuo_rpg.agent.state import CONVERSABLE
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    PlanBlockOutput,
     PlanBlockRequest,
-    PlanDayOutput,
     PlanDayRequest,
     PlannedAction,
     RoutineBrief,
@@ -39,7 +37,6 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
         known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
     )
     output = await mind.ask(request)
-    assert isinstance(output, PlanDayOutput)
     state.plan_date = view.date
     state.outline = output.outline
     state.schedule = sorted(output.schedule, key=lambda b: minute_of(b.start))
@@ -112,6 +109,5 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
         memories=memories, min_minutes=agent.config.action_min_minutes, max_minutes=agent.config.action_max_minutes,
     )
     output = await mind.ask(request)
-    assert isinstance(output, PlanBlockOutput)
     agent.state.counters.block_plans += 1
     return list(output.actions)

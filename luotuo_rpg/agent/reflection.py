@@ -9,9 +9,7 @@ from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     MemoryRef,
-    ReflectInsightsOutput,
     ReflectInsightsRequest,
-    ReflectQuestionsOutput,
     ReflectQuestionsRequest,
 )
 from luotuo_rpg.phrases import width
@@ -33,7 +31,6 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
         count=agent.config.reflection_questions,
     )
     questions = await mind.ask(request)
-    assert isinstance(questions, ReflectQuestionsOutput)
     thoughts: list[str] = []
     for question in questions.questions:
         memories = await agent.recall(question, view, mind)
@@ -44,7 +41,6 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
             question=question, memories=memories, max_insights=agent.config.insights_per_question,
         )
         insights = await mind.ask(ask)
-        assert isinstance(insights, ReflectInsightsOutput)
         for insight in insights.insights:
             vector = (await mind.embed([insight.text]))[0]
             agent.memory.add("thought", insight.text, view.tick, agent.config.insight_importance, vector, insight.cites)

@@ -11,13 +11,10 @@ from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     ChatLine,
-    ChatSummaryOutput,
     ChatSummaryRequest,
-    ConverseOutput,
     ConverseRequest,
     EventBrief,
     PlannedAction,
-    ReactOutput,
     ReactRequest,
 )
 from luotuo_rpg.world.activity import emoji_for
@@ -45,7 +42,6 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
         other=other.name, other_action=other.action, memories=memories,
     )
     output = await mind.ask(request)
-    assert isinstance(output, ReactOutput)
     state.counters.reactions += 1
     if output.decision == "talk":
         decision.talk_to = other.id
@@ -76,7 +72,6 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
         memories=memories, known_events=news, turns_left=turns_left, said_before=said[-12:],
     )
     output = await mind.ask(request)
-    assert isinstance(output, ConverseOutput)
     said.append(output.line)
     del said[:-12]
     decision.say = output.line
@@ -114,7 +109,6 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
     )
     output = await mind.ask(request)
-    assert isinstance(output, ChatSummaryOutput)
     state.pending.append(PendingObservation(text=output.summary, tick=view.tick, kind="chat"))
     # The conversation interrupted the plan: re-plan the rest of the block around it.
     state.replan = True

@@ -38,6 +38,7 @@ from luotuo_rpg.llm.kinds import (
     Insight,
     InterviewOutput,
     InterviewRequest,
+    Out,
     PlanBlockOutput,
     PlanBlockRequest,
     PlanDayOutput,
@@ -93,7 +94,7 @@ class OfflineMind:
         self.embedder: Embedder = HashEmbedder(dim=embed_dim)
 
     # --- the Mind interface ---------------------------------------------------
-    async def ask(self, request: Request) -> BaseModel:
+    async def ask(self, request: Request[Out]) -> Out:
         output = self.answer(request)
         # Estimated as if the rendered prompt had gone to a model: a preview of cost.
         prompt = sum(estimate_tokens(m["content"]) for m in render(request))
@@ -112,8 +113,8 @@ class OfflineMind:
             await close()
 
     # --- answers ------------------------------------------------------------
-    def answer(self, request: Request) -> BaseModel:
-        handler = getattr(self, f"_{request.kind}")
+    def answer(self, request: Request[Out]) -> Out:
+        handler = getattr(self, f"_{request.kind}")  # each handler builds its kind's output model
         return request.check(handler(request))
 
     def _rng(self, request: Request, *extra: object) -> random.Random:
