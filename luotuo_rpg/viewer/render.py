@@ -221,10 +221,10 @@ class Renderer:
         self._draw_events(surface, state, layout)
         self._draw_conversations(surface, state, layout)
         order = sorted(state.agents.items(), key=lambda item: (item[1].pos[1], item[0]))
-        for agent_id, view in order:
+        for agent_id, _ in order:
             self._draw_agent(surface, state, layout, agent_id, selected == agent_id)
         if layout.tile >= 10 or selected is not None:
-            for agent_id, view in order:
+            for agent_id, _ in order:
                 if layout.tile >= 10 or agent_id == selected:
                     self._draw_name(surface, state, layout, agent_id)
         surface.set_clip(None)

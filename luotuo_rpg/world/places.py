@@ -78,4 +78,4 @@ class Places:
         tiles = self.room_tiles.get(room)
         if not tiles:
             return None
-        return tiles[zlib.crc32(f"{who}|{room}".encode("utf-8")) % len(tiles)]
+        return tiles[zlib.crc32(f"{who}|{room}".encode()) % len(tiles)]

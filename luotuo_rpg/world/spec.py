@@ -138,7 +138,8 @@ class RoutineItem(Strict):
         # YAML 1.1 reads an unquoted 17:00 as the sexagesimal number 1020.
         if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(
-                f"got the number {value}: YAML read an unquoted time; write it quoted, e.g. \"{value // 60:02d}:{value % 60:02d}\""
+                f"got the number {value}: YAML read an unquoted time; write it quoted, "
+                f"e.g. \"{value // 60:02d}:{value % 60:02d}\""
             )
         return value
 
