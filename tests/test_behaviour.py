@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import ActionIntent, Decision
 from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, PersonaBrief
 from luotuo_rpg.llm.offline import OfflineMind, address_for
-from luotuo_rpg.sim.behaviour import measure_run
+from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import RunSummary
 from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.world.loader import load_world_spec
+from luotuo_rpg.world.spec import WorldSpec
 
-WORLDS = Path(__file__).resolve().parents[1] / "worlds"
+REPO = Path(__file__).resolve().parents[1]
+WORLDS = REPO / "worlds"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from town_generator import generate_town  # noqa: E402  (benchmarks/ is not a package)
 
 
 def _awake(sim: Simulation) -> None:
@@ -35,14 +40,14 @@ def test_walk_resumes_after_a_conversation_on_the_way(tiny_world: Path) -> None:
     walker, other = sim.world.bodies[0], sim.world.bodies[1]
     _go(sim, 0, "药铺/药房")
     for _ in range(3):
-        sim._move()
+        sim._move([])
     sim._start_conversation(walker, other, [])
     assert walker.path == []
     sim.world.conversations[walker.conversation].lines.append(("x", "y"))  # type: ignore[index]
     sim._say(walker, "回头聊。", True, [])
     _go(sim, 0, "药铺/药房")  # the next action is at the same place
     for _ in range(80):
-        sim._move()
+        sim._move([])
     assert sim.world.places.room_of_tile(walker.pos) == "药铺/药房"
 
 
@@ -57,7 +62,7 @@ def test_someone_parked_in_a_one_tile_door_lets_others_through(tiny_world: Path)
     parked.pos, parked.path, parked.target = (3, 7), [], ""  # the one-tile door of 大堂
     _go(sim, 0, "客栈/掌柜房")
     for _ in range(60):
-        sim._move()
+        sim._move([])
     assert sim.world.places.room_of_tile(walker.pos) == "客栈/掌柜房"
 
 
@@ -168,3 +173,75 @@ def test_smallville_party_on_the_second_day_draws_some_who_heard(tmp_path: Path)
     heard = [seen.name for seen in party.learned if seen.how != "told at start" and seen.name in party.known_before]
     assert party.came_uninvited, "nobody who heard of the party came"
     assert len(party.came_uninvited) < len(heard), "everyone who heard came"
+
+
+def test_the_stove_is_lit_when_the_cook_reaches_it_and_cold_after(tiny_world: Path) -> None:
+    sim = Simulation(load_world_spec(tiny_world), OfflineMind())
+    _awake(sim)
+    stove = "客栈/厨房/灶台"
+    cook = sim.world.bodies[2]
+    cook.pos, cook.path = (2, 2), []  # in 掌柜房, far from the kitchen
+    events: list = []
+    cooking = ActionIntent(activity="做饭", place=stove, emoji="🍳", minutes=15, object_state="烧着火")
+    sim._apply(Decision(agent=2, action=cooking), events)
+    assert sim.world.objects[stove] == "冷着" and not events, "lit before the cook got there"
+    for _ in range(80):
+        sim._move(events)
+        if sim.world.objects[stove] != "冷着":
+            break
+    assert sim.world.places.room_of_tile(cook.pos) == "客栈/厨房"
+    assert sim.world.objects[stove] == "烧着火"
+    assert [(e.type, e.place, e.text) for e in events] == [("object", stove, "烧着火")]
+    _go(sim, 2, "客栈/大堂")
+    assert sim.world.objects[stove] == "冷着"
+
+
+def _crowded_town(agents: int, hall: str) -> WorldSpec:
+    """A generated town whose people all want the same hall at 08:00: far more than it holds."""
+    spec = generate_town(agents)
+    personas = [
+        p.model_copy(update={"routine": [r.model_copy(update={"place": hall}) if r.at == "08:00" else r for r in p.routine]})
+        for p in spec.personas
+    ]
+    return spec.model_copy(update={"personas": personas})
+
+
+def test_those_left_outside_a_packed_hall_notice_it_and_go_elsewhere_in_character() -> None:
+    hall = "医馆/诊室"
+    spec = _crowded_town(40, hall)  # 40 people for 15 tiles
+    sim = Simulation(spec, OfflineMind(seed=0))
+    frames = []
+
+    async def run() -> None:
+        while sim.world.clock.label(sim.tick) < "2026-03-01 10:00":
+            frames.append(await sim.step())
+
+    asyncio.run(run())
+    noticed = [a for a in sim.agents if hall in a.state.full_rooms]
+    assert len(noticed) >= 40 - 15, "those who could not get in did not notice"
+    for agent in noticed:
+        assert any(node.text.startswith("医馆诊室") and "进不去" in node.text or "挤满了人" in node.text
+                   for node in agent.memory.nodes), agent.name
+    # They went elsewhere: the sociable to lively places, the quiet ones to quiet places.
+    moved = [a for a in noticed if a.state.action is not None and a.state.action.place != hall]
+    assert len(moved) >= len(noticed) // 2
+    for agent in moved:
+        lively = any(word in agent.state.action.place for word in ("茶", "集市", "街"))  # type: ignore[union-attr]
+        sociable = any(t in ("爱聊天", "热心", "嘴碎", "贪玩") for t in agent.persona.traits)
+        assert lively == sociable, (agent.name, agent.persona.traits, agent.state.action)
+    behaviour = measure_frames(frames, spec)
+    worst = max(behaviour.stuck_by_agent.values())
+    assert worst <= 60, behaviour.stuck_by_agent  # before: nearly two hours at the door
+
+
+def test_a_generated_town_has_room_for_its_people_at_the_busiest_hour() -> None:
+    for agents in (28, 200, 1000):
+        spec = generate_town(agents)
+        places = Simulation(spec, OfflineMind()).world.places
+        for hour in ("08:00", "13:30", "17:00"):
+            visitors: dict[str, int] = {}
+            for persona in spec.personas:
+                place = next(r.place for r in persona.routine if r.at == hour)
+                visitors[place] = visitors.get(place, 0) + 1
+            for place, count in visitors.items():
+                assert count <= len(places.room_tiles[place]) * 0.8, (agents, hour, place, count)

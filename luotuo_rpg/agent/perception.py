@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
 from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 
@@ -42,6 +43,7 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
             if may_react_to(agent, other, now):
                 state.react_to.append(other.id)
+        notice_full_room(agent, view, me.pos, room)
         for event in view.events:
             key = f"event:{event.what}"
             if key in state.last_seen or room_of(event.where) != room:
@@ -51,7 +53,38 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
             brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
             learn_event(agent, brief)
+    else:
+        state.still_at = None  # a conversation or sleep is not waiting at a door
     return agent.wants_to_think(view)
+
+
+def notice_full_room(agent: Agent, view: WorldView, pos: Tile, room: str | None) -> None:
+    """Stood still in sight of the room of one's action for a few minutes, unable to get in (it is packed,
+    or the crowd at its door is): remember that, and re-plan the block without it for a while
+    (agent/planning.py), instead of waiting at the door all day."""
+    state = agent.state
+    if state.still_at != pos:
+        state.still_at, state.still_since = pos, view.tick
+        return
+    target = room_of(state.action.place) if state.action is not None else ""
+    now = view.tick
+    places = view.places
+    if target == room or target not in places.room_tiles or state.full_rooms.get(target, -1) > now:
+        return
+    if now - state.still_since < agent.clock.ticks_for_minutes(agent.config.full_room_wait_minutes):
+        return
+    if places.distance_to(target, pos) > agent.config.vision_radius:
+        return
+    state.full_rooms = {r: until for r, until in state.full_rooms.items() if until > now}
+    state.full_rooms[target] = now + agent.clock.ticks_for_minutes(agent.config.full_room_avoid_minutes)
+    name = target.replace(PLACE_SEPARATOR, "")
+    packed = 2 * places.free_tiles(target, view.positions) <= len(places.room_tiles[target])
+    if agent.language == "zh":
+        text = f"{name}里挤满了人，没处落脚" if packed else f"{name}门口堵得水泄不通，进不去"
+    else:
+        text = f"{target} is packed, nowhere to stand" if packed else f"the way into {target} is jammed"
+    state.pending.append(PendingObservation(text=text, tick=now))
+    state.replan = True
 
 
 def describe(agent: Agent, other: AgentSeen) -> str:

@@ -208,6 +208,9 @@ class OfflineMind:
             return PlanBlockOutput(
                 actions=[PlannedAction(activity=block.activity, minutes=request.minutes, place=block.place, emoji="😴")]
             )
+        first = None
+        if _room(block.place) in request.full_places:
+            block, first = self._elsewhere(request, rng)
         objects = [p for p in request.known_places if p.startswith(block.place + "/")]
         if block.place.count("/") == 2:
             objects = [block.place]
@@ -217,7 +220,7 @@ class OfflineMind:
         index = 0
         while remaining > 0:
             minutes = min(remaining, rng.choice((10, 15, 15)) if remaining > request.max_minutes else remaining)
-            activity = steps[min(index, len(steps) - 1)].format(a=block.activity)
+            activity = first if first and not index else steps[min(index, len(steps) - 1)].format(a=block.activity)
             place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
             actions.append(
                 PlannedAction(
@@ -228,6 +231,30 @@ class OfflineMind:
             remaining -= minutes
             index += 1
         return PlanBlockOutput(actions=actions)
+
+    def _elsewhere(self, request: PlanBlockRequest, rng: random.Random) -> tuple[ScheduleBlock, str]:
+        """The block's room is packed: the same work at another place of its kind if one is known
+        (医馆2 for 医馆), else somewhere that suits one's nature — the lively places for the sociable,
+        a quiet one for the rest — until it empties. Returns the block moved there and its first step."""
+        block = request.block
+        zh = self.language == "zh"
+        full = _room(block.place)
+        kind = _kind_of(full)
+        rooms = [p for p in request.known_places if p.count("/") == 1]
+        same = [p for p in rooms if _kind_of(p) == kind]
+        full_name = _place_name(full)
+        if same:
+            place = rng.choice(same)
+            activity = block.activity
+            first = f"{full_name}人满了，换到{_place_name(place)}{activity}" if zh else f"{full} is full; {activity} at {place}"
+        else:
+            lively = [p for p in rooms if any(w in p for w in _LIVELY)]
+            quiet = [p for p in rooms if p not in lively]
+            sociable = any(w in "".join(request.persona.traits) for w in _SOCIABLE)
+            place = rng.choice((lively if sociable else quiet) or rooms)
+            activity = "凑凑热闹，等人少了再说" if zh and sociable else "歇一会儿，等人少了再说" if zh else "wait for it to empty"
+            first = f"{full_name}挤不进去，先去{_place_name(place)}{activity}" if zh else f"{full} is packed; {activity} at {place}"
+        return ScheduleBlock(start=block.start, activity=activity, place=place), first
 
     def _react(self, request: ReactRequest) -> ReactOutput:
         rng = self._rng(request, request.other, request.observation)
@@ -281,7 +308,9 @@ class OfflineMind:
         told_events = [e.what for e in request.known_events if e.what in told]
         gossip = [
             m.text for m in request.memories
-            if not m.text.startswith(request.partner) and m.text not in told
+            # Gossip is what one saw or heard, not one's own notes on people (the persona's relationships).
+            if m.kind in _GOSSIP_KINDS
+            and not m.text.startswith(request.partner) and m.text not in told
             and _trim(m.text) not in told
             and f"和{request.partner}聊" not in m.text and f"{request.partner}说" not in m.text
             and not any(what in m.text for what in told_events)
@@ -413,6 +442,10 @@ _SOCIABLE = ("爱聊天", "热心", "嘴碎", "爱热闹", "好客", "外向", "
 _RESERVED = ("寡言", "内向", "孤僻", "清高", "吝啬", "抠门", "胆小", "懒", "shy", "reserved", "introvert")
 _DUTIES = ("坐诊", "巡", "升堂", "上课", "讲", "当班", "守", "打更", "看店", "work", "shift", "class")
 
+# Places where the sociable go when where they meant to be is packed (_elsewhere).
+_LIVELY = ("茶", "酒", "集市", "街", "市", "cafe", "pub", "bar", "market", "street")
+
+_GOSSIP_KINDS = ("observation", "chat")
 # Someone asleep or on their way somewhere is not worth telling anyone.
 _NOT_NEWS = ("睡觉", "走向", "发呆", "闲着", "sleeping", "walking to", "idle")
 
@@ -467,6 +500,16 @@ def _farewell(rng: random.Random, said: set[str], zh: bool) -> str:
 def _trim(text: str, limit: int = 40) -> str:
     text = text.strip().rstrip("。！!.")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _room(address: str) -> str:
+    return "/".join(address.split("/")[:2])
+
+
+def _kind_of(room: str) -> tuple[str, str]:
+    """A room by its kind: copies of one place (医馆, 医馆2 …) differ only in the area's number."""
+    area, _, name = room.partition("/")
+    return area.rstrip("0123456789"), name
 
 
 def _place_name(address: str) -> str:
