@@ -37,6 +37,7 @@ def generate_town(agents: int, seed: int = 0) -> WorldSpec:
     grid = [[","] * width for _ in range(height)]
     areas = []
     places = []
+    door_street = []  # per home: the street its door opens onto
     # Halls are spread over the town, one every few cells, instead of filling its first row.
     stride = cells / len(halls)
     hall_cells = {int(i * stride + stride / 2): hall for i, hall in enumerate(halls)}
@@ -53,13 +54,15 @@ def generate_town(agents: int, seed: int = 0) -> WorldSpec:
             for x in range(cx + 2, cx + 5):
                 grid[cy][x] = grid[cy + 4][x] = "."
             kind, copy = hall_cells[index]
-            area = {"name": hall_name(kind, copy), "color": "#90a4ae", "rooms": [{"name": PUBLIC[kind][1], "rect": rect}]}
-            areas.append(area)
+            room = {"name": PUBLIC[kind][1], "rect": rect}
+            areas.append({"name": hall_name(kind, copy), "color": "#90a4ae", "rooms": [room]})
         else:
             name = f"民宅{len(places) + 1}"
             areas.append({"name": name, "color": "#bcaaa4", "public": False, "rooms": [{"name": "屋里", "rect": rect}]})
             places.append(f"{name}/屋里")
-    # Every east-west street is a room to stroll in: the whole town walks there in the evening.
+            door_street.append(f"街道/{street_name(index // cols + 1)}")
+    # Every east-west street is a room to stroll in: the whole town walks out in the evening, each
+    # along the street before its own door.
     streets = [{"name": street_name(row), "rect": [0, row * ch, width, 1]} for row in range(rows_n + 1)]
     areas.append({"name": "街道", "color": "#d7ccc8", "rooms": streets})
     personas = []
@@ -82,7 +85,7 @@ def generate_town(agents: int, seed: int = 0) -> WorldSpec:
                 {"at": "08:00", "do": JOBS[job_index], "place": public},
                 {"at": "12:00", "do": "吃午饭", "place": home},
                 {"at": "13:30", "do": JOBS[other_index], "place": other},
-                {"at": "17:00", "do": "逛街散步", "place": f"街道/{street_name(i % (rows_n + 1))}"},
+                {"at": "17:00", "do": "逛街散步", "place": door_street[i // 4]},
                 {"at": "18:30", "do": "吃晚饭", "place": home},
                 {"at": "21:30", "do": "睡觉", "place": home},
             ],

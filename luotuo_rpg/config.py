@@ -43,7 +43,7 @@ class SimConfig(BaseModel):
     action_max_minutes: int = Field(default=15, ge=1)
     full_room_wait_minutes: int = Field(
         default=3, ge=1,
-        description="Stood still in sight of the room of one's action this long, unable to get in: it is packed (ours).",
+        description="Stood still in sight of the room of one's action this long, not let in: it is packed (ours).",
     )
     full_room_avoid_minutes: int = Field(
         default=45, ge=1,

@@ -199,10 +199,10 @@ def test_the_stove_is_lit_when_the_cook_reaches_it_and_cold_after(tiny_world: Pa
 def _crowded_town(agents: int, hall: str) -> WorldSpec:
     """A generated town whose people all want the same hall at 08:00: far more than it holds."""
     spec = generate_town(agents)
-    personas = [
-        p.model_copy(update={"routine": [r.model_copy(update={"place": hall}) if r.at == "08:00" else r for r in p.routine]})
-        for p in spec.personas
-    ]
+    personas = []
+    for persona in spec.personas:
+        routine = [r.model_copy(update={"place": hall}) if r.at == "08:00" else r for r in persona.routine]
+        personas.append(persona.model_copy(update={"routine": routine}))
     return spec.model_copy(update={"personas": personas})
 
 
@@ -218,10 +218,12 @@ def test_those_left_outside_a_packed_hall_notice_it_and_go_elsewhere_in_characte
 
     asyncio.run(run())
     noticed = [a for a in sim.agents if hall in a.state.full_rooms]
-    assert len(noticed) >= 40 - 15, "those who could not get in did not notice"
+    assert len(noticed) >= 20, "those who could not get in did not notice"  # 25 do not fit
+    assert len(noticed) <= 40 - 12, "those who got in noticed too"
     for agent in noticed:
-        assert any(node.text.startswith("医馆诊室") and "进不去" in node.text or "挤满了人" in node.text
-                   for node in agent.memory.nodes), agent.name
+        # An observation like any other: in the stream, or waiting for its importance to be scored in a batch.
+        seen = [node.text for node in agent.memory.nodes] + [p.text for p in agent.state.pending]
+        assert any(text in ("医馆诊室里挤满了人，没处落脚", "医馆诊室门口堵得水泄不通，进不去") for text in seen), agent.name
     # They went elsewhere: the sociable to lively places, the quiet ones to quiet places.
     moved = [a for a in noticed if a.state.action is not None and a.state.action.place != hall]
     assert len(moved) >= len(noticed) // 2
@@ -245,3 +247,24 @@ def test_a_generated_town_has_room_for_its_people_at_the_busiest_hour() -> None:
                 visitors[place] = visitors.get(place, 0) + 1
             for place, count in visitors.items():
                 assert count <= len(places.room_tiles[place]) * 0.8, (agents, hour, place, count)
+
+
+def test_a_generated_200_agent_town_gets_everyone_in_through_the_crowded_hours() -> None:
+    """07:30–19:00, the hours when the whole town moves at once: to its halls at 08:00 and again at 13:30
+    after lunch at home, and out onto the streets at 17:00. All of a day's stuck minutes fall in them (41 %
+    of a day before halls were sized to the town; 0.8 % of a whole day now, benchmarks/results/engine.md);
+    the night is left out to keep this under a minute."""
+    spec = generate_town(200)
+    spec = spec.model_copy(update={"world": spec.world.model_copy(update={"start": dt.datetime(2026, 3, 1, 7, 30)})})
+    sim = Simulation(spec, OfflineMind(seed=0))
+    frames = []
+
+    async def run() -> None:
+        while sim.world.clock.label(sim.tick) < "2026-03-01 19:00":
+            frames.append(await sim.step())
+
+    asyncio.run(run())
+    behaviour = measure_frames(frames, spec)
+    assert behaviour.awake_minutes >= 200 * 11 * 60
+    assert behaviour.stuck_share <= 0.01, behaviour.stuck_by_agent
+    assert behaviour.action_reach.reached >= 0.8 * behaviour.action_reach.actions, behaviour.action_reach

@@ -63,13 +63,14 @@ def notice_full_room(agent: Agent, view: WorldView, pos: Tile, room: str | None)
     or the crowd at its door is): remember that, and re-plan the block without it for a while
     (agent/planning.py), instead of waiting at the door all day."""
     state = agent.state
-    if state.still_at != pos:
-        state.still_at, state.still_since = pos, view.tick
-        return
-    target = room_of(state.action.place) if state.action is not None else ""
     now = view.tick
+    target = room_of(state.action.place) if state.action is not None else ""
+    if state.still_at != pos or state.still_for != target or target == room:
+        # The wait counts from when one stopped short of this room, not from whenever one last moved.
+        state.still_at, state.still_for, state.still_since = pos, target, now
+        return
     places = view.places
-    if target == room or target not in places.room_tiles or state.full_rooms.get(target, -1) > now:
+    if target not in places.room_tiles or state.full_rooms.get(target, -1) > now:
         return
     if now - state.still_since < agent.clock.ticks_for_minutes(agent.config.full_room_wait_minutes):
         return

@@ -246,14 +246,14 @@ class OfflineMind:
         if same:
             place = rng.choice(same)
             activity = block.activity
-            first = f"{full_name}人满了，换到{_place_name(place)}{activity}" if zh else f"{full} is full; {activity} at {place}"
+            first = f"{full_name}人满了，换到{_place_name(place)}{activity}" if zh else f"{full} is full; to {place}"
         else:
             lively = [p for p in rooms if any(w in p for w in _LIVELY)]
             quiet = [p for p in rooms if p not in lively]
             sociable = any(w in "".join(request.persona.traits) for w in _SOCIABLE)
             place = rng.choice((lively if sociable else quiet) or rooms)
             activity = "凑凑热闹，等人少了再说" if zh and sociable else "歇一会儿，等人少了再说" if zh else "wait for it to empty"
-            first = f"{full_name}挤不进去，先去{_place_name(place)}{activity}" if zh else f"{full} is packed; {activity} at {place}"
+            first = f"{full_name}挤不进去，先去{_place_name(place)}{activity}" if zh else f"{full} is packed; to {place}"
         return ScheduleBlock(start=block.start, activity=activity, place=place), first
 
     def _react(self, request: ReactRequest) -> ReactOutput:
@@ -294,11 +294,9 @@ class OfflineMind:
             return ConverseOutput(line=self._news(untold[0], persona.name, request.time), end=False)
         last = theirs[-1].text if theirs else ""
         if "就在" in last or "Have you heard" in last or "一定要来" in last:  # the partner just passed on news
-            line = (
-                rng.choice(("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。"))
-                if zh
-                else "Really? I will go and see."
-            )
+            # Told several things in a row: a different answer to each.
+            fresh = [r for r in _NEWS_REPLIES if not any(line.startswith(r) for line in said)] or list(_NEWS_REPLIES)
+            line = rng.choice(fresh) if zh else "Really? I will go and see."
             return ConverseOutput(line=line + (_exclaim(catch) if catch and zh and rng.random() < 0.4 else ""), end=len(mine) >= 2)
         if request.turns_left <= 1 or len(mine) >= 3:
             return ConverseOutput(line=_farewell(rng, said, zh), end=True)
@@ -455,6 +453,7 @@ def _exclaim(catchphrase: str) -> str:
     return catchphrase if catchphrase[-1] in "！？。…!?~～" else f"{catchphrase}！"
 
 
+_NEWS_REPLIES = ("真的？那我可得去看看。", "还有这事？回头我也去凑个热闹。", "好嘞，我记下了。", "哟，这我还真不知道。")
 _GREETINGS = ("忙着呢？", "吃了吗？", "今儿个怎么样？", "好久不见！", "正找你呢。")
 _FAREWELLS_ZH = ("不说了，我还有事，回头聊。", "行，那就先这样，回见！", "得嘞，我先忙去了。", "那我先走了，改天再聊。")
 # Relationship notes open with what one calls the other ("掌柜的，…", "同福客栈的老白，…"); these

@@ -86,7 +86,7 @@ def iter_frames(path: Path) -> Iterator[Frame]:
             raise ValueError(f"{path}:{number + 1}: not a frame") from None
 
 
-class _Tally:
+class Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
@@ -249,7 +249,7 @@ class _Tally:
 
 
 def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
-    tally = _Tally(spec)
+    tally = Tally(spec)
     for frame in frames:
         tally.feed(frame)
     return tally.measures(stats)

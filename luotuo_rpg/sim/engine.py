@@ -183,6 +183,7 @@ class Simulation:
 
     def _move(self, events: list[FrameEvent]) -> None:
         at = {b.pos: b for b in self.world.bodies}
+        behind: list[Body] = []
         for body in self.world.bodies:
             if body.conversation is not None:
                 continue
@@ -190,27 +191,50 @@ class Simulation:
                 if body.waiting:
                     self._wait(body)
                 continue
-            step = body.path[0]
-            other = at.get(step)
-            if other is not None:
-                if len(body.path) == 1:
-                    self._goal_taken(body, at)
-                    continue
-                if other.path and other.path[0] == body.pos and other.conversation is None:
-                    self._swap(body, other, at)  # head on in a one-tile passage: they pass each other
-                    continue
-                body.blocked_ticks += 1
-                if body.blocked_ticks >= _BLOCKED_REPATH:
-                    self._unblock(body, other, at)
-                continue
-            del at[body.pos]
-            at[step] = body
-            body.pos = step
-            body.path.pop(0)
-            body.blocked_ticks = 0
+            other = at.get(body.path[0])
+            if other is None:
+                self._step(body, at)
+            elif other.id > body.id and other.path and other.conversation is None and other.path[0] != body.pos:
+                behind.append(body)  # following someone who has yet to step this tick: try again after
+            else:
+                self._blocked(body, other, at)
+        while behind:  # a queue moves up a tile each tick, whatever order its people are in
+            still = []
+            for body in behind:
+                if not body.path:
+                    continue  # someone squeezed past it meanwhile, which took its step
+                if body.path[0] in at:
+                    still.append(body)
+                else:
+                    self._step(body, at)
+            if len(still) == len(behind):
+                break
+            behind = still
+        for body in behind:
+            if body.path and body.path[0] in at:
+                self._blocked(body, at[body.path[0]], at)
+            elif body.path:
+                self._step(body, at)
         for body in self.world.bodies:
             if body.to_use is not None:
                 self._arrive(body, events)
+
+    @staticmethod
+    def _step(body: Body, at: dict[Tile, Body]) -> None:
+        del at[body.pos]
+        body.pos = body.path.pop(0)
+        at[body.pos] = body
+        body.blocked_ticks = 0
+
+    def _blocked(self, body: Body, other: Body, at: dict[Tile, Body]) -> None:
+        if len(body.path) == 1:
+            self._goal_taken(body, at)
+        elif other.path and other.path[0] == body.pos and other.conversation is None:
+            self._swap(body, other, at)  # head on in a one-tile passage: they pass each other
+        else:
+            body.blocked_ticks += 1
+            if body.blocked_ticks >= _BLOCKED_REPATH:
+                self._unblock(body, other, at)
 
     def _wait(self, body: Body) -> None:
         """Stopped short of its goal (its room was full, or it stepped aside for someone): look again
