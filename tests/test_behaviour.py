@@ -10,7 +10,7 @@ from pathlib import Path
 
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import ActionIntent, Decision
-from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, PersonaBrief
+from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, MemoryRef, PersonaBrief
 from luotuo_rpg.llm.offline import OfflineMind, address_for
 from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
@@ -268,3 +268,19 @@ def test_a_generated_200_agent_town_gets_everyone_in_through_the_crowded_hours()
     assert behaviour.awake_minutes >= 200 * 11 * 60
     assert behaviour.stuck_share <= 0.01, behaviour.stuck_by_agent
     assert behaviour.action_reach.reached >= 0.8 * behaviour.action_reach.actions, behaviour.action_reach
+
+
+def test_gossip_is_what_one_saw_or_heard_not_ones_notes_on_people() -> None:
+    persona = PersonaBrief(name="佟湘玉", age=28, traits=["精明"], background="客栈掌柜")
+    seed = MemoryRef(id=1, text="钱掌柜嘛，钱庄的钱掌柜，抠门。", kind="thought")
+    seen = MemoryRef(id=2, text="白展堂在同福客栈大堂擦桌子", kind="observation")
+    lines = set()
+    for minute in range(10, 40):
+        history = [{"speaker": "别人", "text": "好久不见！"}, {"speaker": persona.name, "text": "是啊。"}]
+        request = ConverseRequest(
+            agent=persona.name, time=f"2026-03-01 09:{minute}", persona=persona, partner="别人", history=history,
+            memories=[seed, seen], turns_left=4,
+        )
+        lines.add(OfflineMind().answer(request).line)  # type: ignore[attr-defined]
+    assert any("白展堂在同福客栈大堂擦桌子" in line for line in lines), lines
+    assert not any("钱掌柜" in line for line in lines), lines
