@@ -207,7 +207,8 @@ class Tally:
         for agent, action in self.actions:
             if action.reached_at is None:
                 unreached[self.names[agent]] = unreached.get(self.names[agent], 0) + 1
-        mean_reach = sum((a.reached_at - a.start) for a in reached) * minutes / len(reached) if reached else 0.0  # type: ignore[operator]
+        waits = [a.reached_at - a.start for a in reached if a.reached_at is not None]
+        mean_reach = sum(waits) * minutes / len(waits) if waits else 0.0
         events = [self._attendance(record) for record in self.events.values()]
         fallback_share = {}
         if stats is not None:
