@@ -11,7 +11,7 @@ from pathlib import Path
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import ActionIntent, Decision
 from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, MemoryRef, PersonaBrief
-from luotuo_rpg.llm.offline import OfflineMind, address_for
+from luotuo_rpg.llm.offline.mind import OfflineMind, address_for
 from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import RunSummary

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.sim.behaviour import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,5 +82,6 @@ def test_interviews_go_through_a_real_server_when_asked(finished_run: Path, caps
                       "--base-url", server.base_url, "--model", "luotuo-mock")
         seen = httpx.get(f"{server.root_url}/stats").json()
     assert len(got) == 3 and all(a["answer"] for a in got)
-    assert seen["requests"] == 3  # one interview request per agent…
+    # One interview request per agent (after the one-token probe of the server's response_format)…
+    assert seen["requests"] == 1 + 3
     assert seen["max_in_flight"] == 3  # …all in flight together

@@ -14,8 +14,15 @@ from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import DAY, minute_of
-from luotuo_rpg.llm.kinds import AttendOutput, AttendRequest, EventBrief, PersonaBrief, ScheduleBlock, insert_event
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind
+from luotuo_rpg.llm.kinds import (
+    AttendOutput,
+    AttendRequest,
+    EventBrief,
+    PersonaBrief,
+    ScheduleBlock,
+    insert_event,
+)
 from luotuo_rpg.world.state import WorldView
 
 if TYPE_CHECKING:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
@@ -40,7 +41,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
                 continue
             state.last_seen[other.name] = (where, now)
             text = describe(agent, other)
-            state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
+            trivial = is_trivial(other.action, agent.language)
+            state.pending.append(PendingObservation(text=text, tick=now, trivial=trivial))
             if may_react_to(agent, other, now):
                 state.react_to.append(other.id)
         notice_full_room(agent, view, me.pos, room)
@@ -49,7 +51,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             if key in state.last_seen or room_of(event.where) != room:
                 continue
             state.last_seen[key] = ("", now)
-            state.pending.append(PendingObservation(text=f"{event.what}（在{event.where}）", tick=now))
+            noticed = phrase(agent.language, "event_seen", what=event.what, where=event.where)
+            state.pending.append(PendingObservation(text=noticed, tick=now))
             minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
             brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
             learn_event(agent, brief)
@@ -78,21 +81,16 @@ def notice_full_room(agent: Agent, view: WorldView, pos: Tile, room: str | None)
         return
     state.full_rooms = {r: until for r, until in state.full_rooms.items() if until > now}
     state.full_rooms[target] = now + agent.clock.ticks_for_minutes(agent.config.full_room_avoid_minutes)
-    name = target.replace(PLACE_SEPARATOR, "")
+    name = target.replace(PLACE_SEPARATOR, phrase(agent.language, "place_joiner"))
     packed = 2 * places.free_tiles(target, view.positions) <= len(places.room_tiles[target])
-    if agent.language == "zh":
-        text = f"{name}里挤满了人，没处落脚" if packed else f"{name}门口堵得水泄不通，进不去"
-    else:
-        text = f"{target} is packed, nowhere to stand" if packed else f"the way into {target} is jammed"
+    text = phrase(agent.language, "room_packed" if packed else "room_jammed", place=name)
     state.pending.append(PendingObservation(text=text, tick=now))
     state.replan = True
 
 
 def describe(agent: Agent, other: AgentSeen) -> str:
-    place = other.place.replace(PLACE_SEPARATOR, "")
-    if agent.language == "zh":
-        return f"{other.name}在{place}{other.action}"
-    return f"{other.name} is {other.action} at {other.place}"
+    place = other.place.replace(PLACE_SEPARATOR, phrase(agent.language, "place_joiner"))
+    return phrase(agent.language, "seen", name=other.name, place=place, action=other.action)
 
 
 def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:

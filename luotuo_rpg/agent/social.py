@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     ChatLine,
     ChatSummaryOutput,
@@ -19,8 +20,8 @@ from luotuo_rpg.llm.kinds import (
     ReactOutput,
     ReactRequest,
 )
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import emoji_for, mentions
+from luotuo_rpg.world.activity import emoji_for
+from luotuo_rpg.world.news import mentions
 from luotuo_rpg.world.state import ConversationView, WorldView
 
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ from pydantic import BaseModel, Field
 
 from luotuo_rpg.llm.kinds import EventBrief, PlannedAction, ScheduleBlock
 from luotuo_rpg.memory.stream import MemoryKind
+from luotuo_rpg.phrases import phrases
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 DAY = 24 * 60
 # Memory kinds worth recalling in dialogue and planning (plans are not).
 CONVERSABLE = {"observation", "chat", "thought", "event"}
-_TRIVIAL = ("睡觉", "走向", "发呆", "闲着", "sleep", "walking", "idle")
 
 
 def minute_of(hhmm: str) -> int:
@@ -23,8 +23,8 @@ def room_of(address: str) -> str:
     return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
 
 
-def is_trivial(text: str) -> bool:
-    return any(word in text for word in _TRIVIAL)
+def is_trivial(text: str, language: str) -> bool:
+    return any(word in text for word in phrases(language, "trivial_words"))
 
 
 class PendingObservation(BaseModel):

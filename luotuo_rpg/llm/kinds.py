@@ -9,16 +9,28 @@ Checks raise :class:`OutputRejected` with a message the repair prompt quotes.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
 REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
 
 
 class OutputRejected(ValueError):
     """The answer parsed but does not fit the request."""
+
+
+def cap(chars: int) -> dict[str, Any]:
+    """A free string's length bound in the answer's JSON Schema (``llm/schemas.py``); not a
+    validation rule, since an over-long answer is clipped (``llm/fixups.py``), not refused."""
+    return {"type": "string", "maxLength": chars}
+
+
+def optional_cap(chars: int) -> dict[str, Any]:
+    """:func:`cap` for a ``str | None`` field."""
+    return {"anyOf": [cap(chars), {"type": "null"}]}
 
 
 def require_text(text: str, language: str, what: str) -> None:
@@ -28,6 +40,9 @@ def require_text(text: str, language: str, what: str) -> None:
         raise OutputRejected(f"{what} is a refusal; answer in character")
     if language == "zh" and not _CJK.search(text):
         raise OutputRejected(f"{what} must be written in Chinese (请用中文)")
+    # Mostly Chinese, not merely a Chinese name in an English line.
+    if language == "en" and len(_CJK.findall(text)) > len(_LATIN.findall(text)):
+        raise OutputRejected(f"{what} must be written in English")
 
 
 class PersonaBrief(BaseModel):
@@ -56,8 +71,10 @@ class EventBrief(BaseModel):
 
 
 class RoutineBrief(BaseModel):
-    at: str
-    do: str
+    """A routine item, under the keys a schedule block uses: a model copies the keys it is shown."""
+
+    start: str
+    activity: str
     place: str
 
 
@@ -98,14 +115,15 @@ class ImportanceRequest(Request):
 
 class ScheduleBlock(BaseModel):
     start: str = Field(description="HH:MM")
-    activity: str
+    activity: str = Field(json_schema_extra=cap(60))
     place: str
 
 
 class PlanDayOutput(BaseModel):
     wake_up: str = Field(description="HH:MM")
-    outline: list[str] = Field(min_length=1, max_length=8)
-    schedule: list[ScheduleBlock] = Field(min_length=1)
+    outline: list[str] = Field(min_length=1, max_length=8, json_schema_extra={"items": cap(60)})
+    # A day from waking to sleeping in about hourly blocks.
+    schedule: list[ScheduleBlock] = Field(min_length=1, json_schema_extra={"maxItems": 24})
 
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
@@ -136,11 +154,13 @@ class PlanDayRequest(Request):
 
 
 class PlannedAction(BaseModel):
-    activity: str
+    activity: str = Field(json_schema_extra=cap(60))
     minutes: int = Field(ge=1)
     place: str = Field(description="area/room or area/room/object, one of known_places")
     emoji: str = Field(default="🙂", max_length=8)
-    object_state: str | None = Field(default=None, description="New state of the object used, if any.")
+    object_state: str | None = Field(
+        default=None, description="New state of the object used, if any.", json_schema_extra=optional_cap(20)
+    )
 
 
 class PlanBlockOutput(BaseModel):
@@ -205,9 +225,16 @@ def fit_durations(actions: list[PlannedAction], total: int, lo: int, hi: int) ->
 # --- reaction and conversation ---------------------------------------------
 
 class ReactOutput(BaseModel):
+    # llm/schemas.py turns this into one schema branch per decision: `react` carries its new
+    # activity, the others carry none, and `talk` is offered only when someone is there.
+    variants: ClassVar[dict[str, Any]] = {
+        "field": "decision",
+        "needs": {"continue": [], "react": ["new_activity"], "talk": []},
+        "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "other", None) else []),
+    }
     decision: Literal["continue", "react", "talk"]
-    reason: str = ""
-    new_activity: str | None = None
+    reason: str = Field(default="", json_schema_extra=cap(60))
+    new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
 
 
 class ReactRequest(Request):
@@ -236,7 +263,7 @@ class ChatLine(BaseModel):
 
 
 class ConverseOutput(BaseModel):
-    line: str
+    line: str = Field(json_schema_extra=cap(120))
     end: bool = False
 
 
@@ -262,7 +289,7 @@ class ConverseRequest(Request):
 
 
 class ChatSummaryOutput(BaseModel):
-    summary: str
+    summary: str = Field(json_schema_extra=cap(200))
 
 
 class ChatSummaryRequest(Request):
@@ -282,7 +309,7 @@ class ChatSummaryRequest(Request):
 # --- reflection -------------------------------------------------------------
 
 class ReflectQuestionsOutput(BaseModel):
-    questions: list[str] = Field(min_length=1, max_length=5)
+    questions: list[str] = Field(min_length=1, max_length=5, json_schema_extra={"items": cap(60)})
 
 
 class ReflectQuestionsRequest(Request):
@@ -302,7 +329,7 @@ class ReflectQuestionsRequest(Request):
 
 
 class Insight(BaseModel):
-    text: str
+    text: str = Field(json_schema_extra=cap(100))
     cites: list[int] = Field(default_factory=list, description="Ids of the memories it rests on.")
 
 
@@ -336,7 +363,7 @@ class ReflectInsightsRequest(Request):
 # --- interview --------------------------------------------------------------
 
 class InterviewOutput(BaseModel):
-    answer: str
+    answer: str = Field(json_schema_extra=cap(200))
 
 
 class InterviewRequest(Request):

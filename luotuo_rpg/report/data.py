@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats
 from luotuo_rpg.sim.behaviour import measure_run
 from luotuo_rpg.sim.checkpoint import CheckpointError, iter_history, load_latest
 from luotuo_rpg.sim.files import BehaviourMeasures, Frame, RunMeta, RunSummary

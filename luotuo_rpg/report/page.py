@@ -6,7 +6,7 @@ import logging
 from html import escape
 from pathlib import Path
 
-from luotuo_rpg.llm.offline import OFFLINE_LABEL
+from luotuo_rpg.llm import OFFLINE_LABEL
 from luotuo_rpg.report import plots
 from luotuo_rpg.report.data import RunData, load_run
 from luotuo_rpg.report.svg import FONT_FAMILY

@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import Frame, RunSummary
 from luotuo_rpg.sim.recorder import Recorder

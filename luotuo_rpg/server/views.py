@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.mirror import FrameMirror, SpokenLine
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import AgentFrame
@@ -233,7 +234,10 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
         reflections=reflections,
         relationships=_relationships(spec, agent_id, mirror),
         conversation_log=conversation_log,
-        known_events=[f"{e.what}（{e.where}，{e.when}）" for e in state.known_events],
+        known_events=[
+            phrase(spec.world.language, "known_event_view", what=e.what, where=e.where, when=e.when)
+            for e in state.known_events
+        ],
     )
 
 
@@ -248,7 +252,7 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         **_brief(agent_id, spec, frame).model_dump(),
         live=False, age=persona.age, traits=persona.traits, background=persona.background,
         current=current,
-        outline=plan.text.split("；") if plan else [],
+        outline=plan.text.split(phrase(spec.world.language, "outline_separator")) if plan else [],
         # The persona's usual day is the best schedule a replay can show.
         schedule=[ScheduleItem(start=r.at, activity=r.do, place=r.place) for r in persona.routine],
         reflections=[

@@ -27,8 +27,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.sim.files import CAME_MINUTES, ActionReach, BehaviourMeasures, EventAttendance, EventLearned, Frame
+from luotuo_rpg.llm import LLMStats
+from luotuo_rpg.sim.files import (
+    CAME_MINUTES,
+    ActionReach,
+    BehaviourMeasures,
+    EventAttendance,
+    EventLearned,
+    Frame,
+)
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,10 @@ import logging
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.llm import Mind
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
@@ -80,7 +81,8 @@ class Simulation:
         world = self.world
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
-            events.append(FrameEvent(type="plan", agent=body.id, text="；".join(decision.plan_outline)))
+            outline = phrase(self.spec.world.language, "outline_separator").join(decision.plan_outline)
+            events.append(FrameEvent(type="plan", agent=body.id, text=outline))
         if decision.plan_change is not None:
             events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
@@ -159,7 +161,7 @@ class Simulation:
         for me, partner in ((body, other), (other, body)):
             me.conversation = conversation.id
             me.path = []
-            me.action = f"和{partner.name}聊天" if self.spec.world.language == "zh" else f"chatting with {partner.name}"
+            me.action = phrase(self.spec.world.language, "chatting_with", partner=partner.name)
             me.emoji = "💬"
         events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
 
@@ -169,7 +171,7 @@ class Simulation:
         partner = conversation.members[1] if conversation.members[0] == body.id else conversation.members[0]
         conversation.lines.append((body.name, text))
         conversation.turn = partner
-        self.lines_said.append(f"{body.name}：{text}")
+        self.lines_said.append(phrase(self.spec.world.language, "said", name=body.name, text=text))
         if len(self.lines_said) > _LINES_KEPT + 12:
             # The summary samples the first lines; the rest is only a recent log, so it stays bounded.
             del self.lines_said[12 : len(self.lines_said) - _LINES_KEPT]

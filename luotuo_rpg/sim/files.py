@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats
 
 FORMAT_VERSION = 1
 
