@@ -16,6 +16,7 @@ from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import RunSummary
 from luotuo_rpg.sim.runner import run_headless
+from luotuo_rpg.sim.summary_text import format_summary
 from luotuo_rpg.world.loader import load_world_spec
 from luotuo_rpg.world.spec import WorldSpec
 
@@ -142,6 +143,15 @@ def test_measures_read_old_replays_without_the_at_field(tiny_world: Path, tmp_pa
     spec = load_world_spec(tiny_world)
     assert measure_run(old, spec) == measure_run(run, spec)
     assert summary.behaviour is not None and summary.behaviour.awake_minutes > 0
+
+
+def test_an_event_after_the_runs_end_reads_as_not_begun_not_as_nobody_came(tiny_world: Path, tmp_path: Path) -> None:
+    summary = run_headless(tiny_world, hours=3, seed=2, out=tmp_path / "run")  # 06:00–09:00; the clinic is at 19:00
+    assert summary.behaviour is not None
+    (clinic,) = summary.behaviour.events
+    assert not clinic.began and not clinic.came
+    text = format_summary(summary, tmp_path / "run")
+    assert "had not begun when the run ended (starts 2026-03-01 19:00)" in text and "came (≥" not in text
 
 
 def _day(world: Path, tmp_path: Path, hours: float, seed: int = 3) -> RunSummary:

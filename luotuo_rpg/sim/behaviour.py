@@ -247,7 +247,7 @@ class Tally:
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
             what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
-            injected=record.injected,
+            injected=record.injected, began=record.start <= self.last_tick,
             learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
