@@ -93,7 +93,7 @@ def iter_frames(path: Path) -> Iterator[Frame]:
             raise ValueError(f"{path}:{number + 1}: not a frame") from None
 
 
-class _Tally:
+class Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
@@ -214,7 +214,8 @@ class _Tally:
         for agent, action in self.actions:
             if action.reached_at is None:
                 unreached[self.names[agent]] = unreached.get(self.names[agent], 0) + 1
-        mean_reach = sum((a.reached_at - a.start) for a in reached) * minutes / len(reached) if reached else 0.0  # type: ignore[operator]
+        waits = [a.reached_at - a.start for a in reached if a.reached_at is not None]
+        mean_reach = sum(waits) * minutes / len(waits) if waits else 0.0
         events = [self._attendance(record) for record in self.events.values()]
         fallback_share = {}
         if stats is not None:
@@ -246,7 +247,7 @@ class _Tally:
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
             what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
-            injected=record.injected,
+            injected=record.injected, began=record.start <= self.last_tick,
             learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
@@ -256,7 +257,7 @@ class _Tally:
 
 
 def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
-    tally = _Tally(spec)
+    tally = Tally(spec)
     for frame in frames:
         tally.feed(frame)
     return tally.measures(stats)
