@@ -14,7 +14,7 @@ from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, MemoryRef, Persona
 from luotuo_rpg.llm.offline.mind import OfflineMind, address_for
 from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
-from luotuo_rpg.sim.files import RunSummary
+from luotuo_rpg.sim.files import Frame, RunSummary
 from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.sim.summary_text import format_summary
 from luotuo_rpg.world.loader import load_world_spec
@@ -29,6 +29,18 @@ from town_generator import generate_town  # noqa: E402  (benchmarks/ is not a pa
 def _awake(sim: Simulation) -> None:
     for body in sim.world.bodies:
         body.asleep = False
+
+
+def _frames_until(sim: Simulation, label: str) -> list[Frame]:
+    """Step the town until its clock reads ``label``; the frames on the way."""
+    frames: list[Frame] = []
+
+    async def run() -> None:
+        while sim.world.clock.label(sim.tick) < label:
+            frames.append(await sim.step())
+
+    asyncio.run(run())
+    return frames
 
 
 def _go(sim: Simulation, agent: int, place: str) -> None:
@@ -220,13 +232,7 @@ def test_those_left_outside_a_packed_hall_notice_it_and_go_elsewhere_in_characte
     hall = "医馆/诊室"
     spec = _crowded_town(40, hall)  # 40 people for 15 tiles
     sim = Simulation(spec, OfflineMind(seed=0))
-    frames = []
-
-    async def run() -> None:
-        while sim.world.clock.label(sim.tick) < "2026-03-01 10:00":
-            frames.append(await sim.step())
-
-    asyncio.run(run())
+    frames = _frames_until(sim, "2026-03-01 10:00")
     noticed = [a for a in sim.agents if hall in a.state.full_rooms]
     assert len(noticed) >= 20, "those who could not get in did not notice"  # 25 do not fit
     assert len(noticed) <= 40 - 12, "those who got in noticed too"
@@ -267,13 +273,7 @@ def test_a_generated_200_agent_town_gets_everyone_in_through_the_crowded_hours()
     spec = generate_town(200)
     spec = spec.model_copy(update={"world": spec.world.model_copy(update={"start": dt.datetime(2026, 3, 1, 7, 30)})})
     sim = Simulation(spec, OfflineMind(seed=0))
-    frames = []
-
-    async def run() -> None:
-        while sim.world.clock.label(sim.tick) < "2026-03-01 19:00":
-            frames.append(await sim.step())
-
-    asyncio.run(run())
+    frames = _frames_until(sim, "2026-03-01 19:00")
     behaviour = measure_frames(frames, spec)
     assert behaviour.awake_minutes >= 200 * 11 * 60
     assert behaviour.stuck_share <= 0.01, behaviour.stuck_by_agent
