@@ -14,7 +14,7 @@ from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, MemoryRef, Persona
 from luotuo_rpg.llm.offline.mind import OfflineMind, address_for
 from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
-from luotuo_rpg.sim.files import Frame, RunSummary
+from luotuo_rpg.sim.files import AgentFrame, Frame, RunSummary
 from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.sim.summary_text import format_summary
 from luotuo_rpg.world.loader import load_world_spec
@@ -155,6 +155,27 @@ def test_measures_read_old_replays_without_the_at_field(tiny_world: Path, tmp_pa
     spec = load_world_spec(tiny_world)
     assert measure_run(old, spec) == measure_run(run, spec)
     assert summary.behaviour is not None and summary.behaviour.awake_minutes > 0
+
+
+def test_an_action_broken_by_a_conversation_is_one_action_reached_once(tiny_world: Path) -> None:
+    spec = load_world_spec(tiny_world)
+    area = spec.areas[0]
+    room = area.rooms[0]
+    x, y, w, _ = room.rect
+    target = f"{area.name}/{room.name}"
+    outside, door, inside = (x + w + 3, y), (x + w + 1, y), (x, y)
+    steps = [  # walk, stop to talk, the talk's last tick (its action still shown), walk on, arrive
+        {"pos": outside, "action": "买菜", "place": target, "conv": -1, "asleep": False},
+        {"pos": door},
+        {"conv": 4},
+        {"conv": -1, "action": "和白展堂聊天"},
+        {"action": "买菜"},
+        {"pos": inside},
+    ]
+    frames = [Frame(tick=t, time="", key=t == 0, agents={0: AgentFrame(**step)}) for t, step in enumerate(steps)]
+    reach = measure_frames(frames, spec).action_reach
+    assert (reach.actions, reach.reached) == (1, 1), reach
+    assert reach.mean_minutes_to_reach == round(5 * spec.world.tick_seconds / 60, 1)
 
 
 def test_an_event_after_the_runs_end_reads_as_not_begun_not_as_nobody_came(tiny_world: Path, tmp_path: Path) -> None:

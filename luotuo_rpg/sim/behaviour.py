@@ -113,6 +113,9 @@ class Tally:
         self.awake_ticks = 0
         self.stuck_ticks = [0] * count
         self.current: list[_Action | None] = [None] * count
+        # The action a conversation broke into: the walk resumes after it, and so does the action's record.
+        self.paused: list[_Action | None] = [None] * count
+        self.conv_ended = [-1] * count  # the tick a conversation ended: its last line is still being said
         self.actions: list[tuple[int, _Action]] = []
         self.events: dict[str, _Event] = {}
         for event in spec.events:
@@ -147,6 +150,8 @@ class Tally:
             if change.action is not None:
                 self.action[agent] = change.action
             if change.conv is not None:
+                if change.conv == -1 and self.conv[agent] != -1:
+                    self.conv_ended[agent] = tick
                 self.conv[agent] = change.conv
             if change.asleep is not None:
                 self.asleep[agent] = change.asleep
@@ -175,14 +180,24 @@ class Tally:
         inside = self.rooms.has(room, pos)
         if not conversing and self.prev[agent] == pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
-        if conversing or not known_room:
+        if conversing or self.conv_ended[agent] == tick:
+            # The talk, and the tick it ends in (its action is restored in the next frame), are not an action.
+            self.paused[agent] = self.current[agent] or self.paused[agent]
             self.current[agent] = None
+            return
+        if not known_room:
+            self.current[agent] = self.paused[agent] = None
             return
         current = self.current[agent]
         if current is None or (current.action, current.room) != (self.action[agent], room):
-            current = _Action(tick, self.action[agent], room)
+            paused = self.paused[agent]
+            if paused is not None and (paused.action, paused.room) == (self.action[agent], room):
+                current = paused
+            else:
+                current = _Action(tick, self.action[agent], room)
+                self.actions.append((agent, current))
             self.current[agent] = current
-            self.actions.append((agent, current))
+            self.paused[agent] = None
         if inside and current.reached_at is None:
             current.reached_at = tick
 
