@@ -201,7 +201,7 @@ class Agent:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
         cut = width(self.language, self.config.recalled_memory_chars)
-        return [MemoryRef(id=n.id, text=n.text[:cut]) for n in nodes]
+        return [MemoryRef(id=n.id, text=n.text[:cut], kind=n.kind) for n in nodes]
 
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         return await reflection.reflect(self, view, mind, decision)

@@ -66,3 +66,11 @@ class AgentState(BaseModel):
     reflected_on: str | None = Field(default=None, description="Game date of the last reflection.")
     social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)
+    still_at: tuple[int, int] | None = Field(
+        default=None, description="Tile stood on since still_since, out of conversation, outside still_for."
+    )
+    still_for: str = Field(default="", description="The room of the action one stands still outside of.")
+    still_since: int = 0
+    full_rooms: dict[str, int] = Field(
+        default_factory=dict, description="Room found full → tick until which plans leave it out."
+    )

@@ -19,7 +19,6 @@ old ones included: where an agent stands is taken from its tile, not from a newe
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from luotuo_rpg.sim.files import (
     Frame,
 )
 from luotuo_rpg.sim.frame_stream import AgentNow, FrameFile, TownState
+from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.places import in_rect, room_of, room_rects
 from luotuo_rpg.world.spec import WorldSpec
 
@@ -59,15 +59,14 @@ class _Action:
     reached_at: int | None = None
 
 
-class _Tally:
+class Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
         self.spec = spec
         self.rooms = room_rects(spec)
         self.names = [p.name for p in spec.personas]
-        self.start = spec.world.start
-        self.tick_seconds = spec.world.tick_seconds
+        self.clock = GameClock(spec.world.start, spec.world.tick_seconds)
         self.tick_minutes = spec.world.tick_seconds / 60
         count = len(self.names)
         self.town = TownState()
@@ -75,11 +74,14 @@ class _Tally:
         self.awake_ticks = 0
         self.stuck_ticks = [0] * count
         self.current: list[_Action | None] = [None] * count
+        # The action a conversation broke into: the walk resumes after it, and so does the action's record.
+        self.paused: list[_Action | None] = [None] * count
+        self.conv_ended = [-1] * count  # the tick a conversation ended: its last line is still being said
         self.actions: list[tuple[int, _Action]] = []
         self.events: dict[str, _Event] = {}
         for event in spec.events:
-            start = int((event.when - self.start).total_seconds() // self.tick_seconds)
-            end = start + max(1, round(event.minutes * 60 / self.tick_seconds))
+            start = self.clock.tick_of(event.when)
+            end = start + self.clock.ticks_for_minutes(event.minutes)
             record = _Event(event.what, room_of(event.where), start, end, injected=False)
             for name in event.known_by:
                 if name in self.names:
@@ -90,15 +92,13 @@ class _Tally:
         self.said: set[tuple[str, int, int, str]] = set()
         self.last_tick = -1
 
-    def _date(self, tick: int) -> str:
-        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d")
-
-    def label(self, tick: int) -> str:
-        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d %H:%M")
-
     def feed(self, frame: Frame) -> None:
         tick = frame.tick
         self.last_tick = tick
+        for agent, change in frame.agents.items():
+            before = self.town.agents.get(agent)
+            if change.conv == -1 and before is not None and before.conv != -1 and agent < len(self.names):
+                self.conv_ended[agent] = tick
         self.town.apply(frame)
         for event in frame.events:
             self._event(tick, event.type, event.agent, event.to, event.text or "", event.place or "")
@@ -127,14 +127,24 @@ class _Tally:
         inside = self._inside(room, now.pos)
         if not conversing and self.prev[agent] == now.pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
-        if conversing or not known_room:
+        if conversing or self.conv_ended[agent] == tick:
+            # The talk, and the tick it ends in (its action is restored in the next frame), are not an action.
+            self.paused[agent] = self.current[agent] or self.paused[agent]
             self.current[agent] = None
+            return
+        if not known_room:
+            self.current[agent] = self.paused[agent] = None
             return
         current = self.current[agent]
         if current is None or (current.action, current.room) != (now.action, room):
-            current = _Action(tick, now.action, room)
+            paused = self.paused[agent]
+            if paused is not None and (paused.action, paused.room) == (now.action, room):
+                current = paused
+            else:
+                current = _Action(tick, now.action, room)
+                self.actions.append((agent, current))
             self.current[agent] = current
-            self.actions.append((agent, current))
+            self.paused[agent] = None
         if inside and current.reached_at is None:
             current.reached_at = tick
 
@@ -151,7 +161,7 @@ class _Tally:
             self.events[text].end = tick
         elif kind == "say" and agent is not None and to is not None:
             self.lines += 1
-            key = (self._date(tick), agent, to, text)
+            key = (self.clock.date(tick), agent, to, text)
             if key in self.said:
                 self.repeats += 1
             self.said.add(key)
@@ -171,7 +181,8 @@ class _Tally:
         for agent, action in self.actions:
             if action.reached_at is None:
                 unreached[self.names[agent]] = unreached.get(self.names[agent], 0) + 1
-        mean_reach = sum((a.reached_at - a.start) for a in reached) * minutes / len(reached) if reached else 0.0  # type: ignore[operator]
+        waits = [a.reached_at - a.start for a in reached if a.reached_at is not None]
+        mean_reach = sum(waits) * minutes / len(waits) if waits else 0.0
         events = [self._attendance(record) for record in self.events.values()]
         fallback_share = {}
         if stats is not None:
@@ -202,9 +213,9 @@ class _Tally:
         came = [self.names[a] for a, t in in_room if t * minutes >= CAME_MINUTES]
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
-            what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
-            injected=record.injected,
-            learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
+            what=record.what, where=record.where, start=self.clock.label(record.start), end=self.clock.label(end),
+            injected=record.injected, began=record.start <= self.last_tick,
+            learned=[EventLearned(name=self.names[a], time=self.clock.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
             came=came,
@@ -213,7 +224,7 @@ class _Tally:
 
 
 def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
-    tally = _Tally(spec)
+    tally = Tally(spec)
     for frame in frames:
         tally.feed(frame)
     return tally.measures(stats)
