@@ -64,7 +64,8 @@ def main() -> None:
         f"# LLM economy: {spec.world.name}, {agents} agents, {args.hours:g} game hours through the real openai client",
         "",
         describe_machine(),
-        f"Command: `python benchmarks/llm_economy.py --hours {args.hours:g}`; wall {wall:.0f} s; fallbacks {stats.fallbacks}.",
+        f"Command: `python benchmarks/llm_economy.py --hours {args.hours:g}`; wall {wall:.0f} s; fallbacks "
+        f"{stats.fallbacks}.",
         "",
         "| kind | requests | per agent-day | tokens in | tokens out | tokens per agent-day |",
         "|---|---:|---:|---:|---:|---:|",
@@ -76,9 +77,11 @@ def main() -> None:
         )
     total = (stats.tokens_in + stats.tokens_out) / per
     lines += [
-        f"| **total** | {stats.requests} | {stats.requests / per:.1f} | {stats.tokens_in} | {stats.tokens_out} | **{total:,.0f}** |",
+        f"| **total** | {stats.requests} | {stats.requests / per:.1f} | {stats.tokens_in} | {stats.tokens_out} | "
+        f"**{total:,.0f}** |",
         "",
-        f"Tokens per agent per game day: **{total:,.0f}** (target ≤ {TARGET:,}; the reference: ≈ {REFERENCE_PER_AGENT_DAY:,}, "
+        f"Tokens per agent per game day: **{total:,.0f}** (target ≤ {TARGET:,}; the reference: ≈ "
+        f"{REFERENCE_PER_AGENT_DAY:,}, "
         f"so {REFERENCE_PER_AGENT_DAY / total:.1f}× fewer).",
         "",
         "| agent | plans | reflections | conversations | memories |",

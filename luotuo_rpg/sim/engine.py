@@ -23,7 +23,8 @@ from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.world.places import room_of
+from luotuo_rpg.world.spec import WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
+        self._told: list[FrameEvent] = []  # what happened between two ticks (a live interview): next frame's events
 
     @property
     def tick(self) -> int:
@@ -62,7 +64,7 @@ class Simulation:
         else:
             decisions = [await agent.think(view, self.mind) for agent in thinkers]
         self.thinks += len(thinkers)
-        events: list[FrameEvent] = []
+        events, self._told = self._told, []
         for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
@@ -81,8 +83,7 @@ class Simulation:
         world = self.world
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
-            outline = phrase(self.spec.world.language, "outline_separator").join(decision.plan_outline)
-            events.append(FrameEvent(type="plan", agent=body.id, text=outline))
+            events.append(FrameEvent(type="plan", agent=body.id, outline=list(decision.plan_outline)))
         if decision.plan_change is not None:
             events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
@@ -244,7 +245,7 @@ class Simulation:
         body.blocked_ticks += 1
         if body.blocked_ticks < _WAIT_RETRY:
             return
-        if self.world.places.room_of_tile(body.pos) == _room_of(body.target):
+        if self.world.places.room_of_tile(body.pos) == room_of(body.target):
             body.waiting, body.blocked_ticks = False, 0
         else:
             self._route(body)
@@ -387,7 +388,10 @@ class Simulation:
         return [agent.name for agent in self.agents if agent.knows_event(what)]
 
     async def interview(self, agent_id: int, question: str) -> str:
-        return await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        """The agent's answer; the next frame records the question and the answer (a live run's replay shows them)."""
+        answer = await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        self._told.append(FrameEvent(type="interview", agent=agent_id, question=question, text=answer))
+        return answer
 
     # --- checkpoints -------------------------------------------------------------
     def get_state(self) -> dict:
@@ -399,6 +403,7 @@ class Simulation:
             "thinks": self.thinks,
             # The summary quotes the first lines, the viewers the latest: keep both ends.
             "lines_said": list(self.lines_said),
+            "told": [event.model_dump(mode="json", exclude_defaults=True) for event in self._told],
         }
 
     def set_state(self, state: dict) -> None:
@@ -409,10 +414,7 @@ class Simulation:
         self._last_objects = dict(state["last_objects"])
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
-
-
-def _room_of(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+        self._told = [FrameEvent.model_validate(e) for e in state.get("told", [])]  # absent in older checkpoints
 
 
 def _distance(a: Tile, b: Tile) -> int:

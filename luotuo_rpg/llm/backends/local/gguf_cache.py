@@ -39,10 +39,10 @@ def gguf_folder(path: Path, root: Path | None = None) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     # The weights are plain tensors now; the GGUF "quantizer" left on the model only blocks saving.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as always set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.to(torch.bfloat16).save_pretrained(partial)
+    model.to(torch.bfloat16).save_pretrained(partial)  # type: ignore[arg-type]  # to() takes a dtype too
     tokenizer.save_pretrained(partial)
     (partial / "DONE").write_text(f"{path.name}\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
