@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from machine import describe_machine  # noqa: E402
 
 from luotuo_rpg.llm.factory import MindOptions  # noqa: E402
-from luotuo_rpg.llm.offline import OfflineMind  # noqa: E402
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig  # noqa: E402
+from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
 from luotuo_rpg.llm.structured import StructuredMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
 from luotuo_rpg.sim.runner import RunOptions, run_async  # noqa: E402
@@ -179,10 +179,11 @@ def main() -> None:
              *table(side), ""]
     if run:
         asked = sum(k["requests"] - k["repairs"] for k in run["by_kind"].values())
+        kinds = ", ".join(f"{kind} {counts['requests']}" for kind, counts in sorted(run["by_kind"].items()))
         lines += [f"One game hour of tiny.yaml played through the server, schema on: {wall:.0f} s wall, "
                   f"{asked} requests asked ({run['requests']} sent with repairs), {run['repairs']} repairs, "
                   f"{run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / {run['tokens_out']} out (server usage); "
-                  f"kinds: {', '.join(f'{k} {v['requests']}' for k, v in sorted(run['by_kind'].items()))}; "
+                  f"kinds: {kinds}; "
                   f"fixes: {json.dumps(run['fixes'], ensure_ascii=False)}.", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Real models on this project's requests\n\n"

@@ -26,8 +26,8 @@ from luotuo_rpg.llm.kinds import (
     Request,
     ScheduleBlock,
 )
-from luotuo_rpg.llm.offline import OfflineMind
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.offline.mind import OfflineMind
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
@@ -130,7 +130,7 @@ def test_undecodable_bytes_over_http_end_in_an_answer(tmp_path) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from luotuo_rpg.llm.mock_server import serve_in_thread
+    from luotuo_rpg.llm.offline.mock_server import serve_in_thread
 
     body = (
         b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '

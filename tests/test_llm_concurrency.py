@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.offline import OfflineMind
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mind import OfflineMind
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec

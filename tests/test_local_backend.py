@@ -25,8 +25,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
 from luotuo_rpg.llm.chat import ChatBackend, ChatRequest
-from luotuo_rpg.llm.local_backend import LocalBackend
-from luotuo_rpg.llm.lora_batch import BASE, AdapterError, MultiLoRA
+from luotuo_rpg.llm.backends.local.backend import LocalBackend
+from luotuo_rpg.llm.backends.local.lora_batch import BASE, AdapterError, MultiLoRA
 
 CORPUS = [
     "小明在咖啡馆里喝咖啡，然后去图书馆看书。",

@@ -26,9 +26,9 @@ from luotuo_rpg.llm.chat import (
     LLMUnavailable,
     estimate_tokens,
 )
-from luotuo_rpg.llm.embeddings import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
-from luotuo_rpg.llm.mock_server import REFUSAL_TEXT, FaultPlan, RunningServer, create_app, serve_in_thread
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.embeddings.embedders import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from luotuo_rpg.llm.offline.mock_server import REFUSAL_TEXT, FaultPlan, RunningServer, create_app, serve_in_thread
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 
 SECRET = "sk-test-SECRET"
 ANSWER = '{"action": "在同福客栈吃早饭", "emoji": "🍚"}'

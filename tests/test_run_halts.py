@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import RunningServer, create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "worlds" / "tiny.yaml"

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
 REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
 
 
@@ -39,6 +40,9 @@ def require_text(text: str, language: str, what: str) -> None:
         raise OutputRejected(f"{what} is a refusal; answer in character")
     if language == "zh" and not _CJK.search(text):
         raise OutputRejected(f"{what} must be written in Chinese (请用中文)")
+    # Mostly Chinese, not merely a Chinese name in an English line.
+    if language == "en" and len(_CJK.findall(text)) > len(_LATIN.findall(text)):
+        raise OutputRejected(f"{what} must be written in English")
 
 
 class PersonaBrief(BaseModel):
@@ -60,6 +64,7 @@ class EventBrief(BaseModel):
     what: str
     where: str
     when: str
+    minutes: int = Field(default=60, ge=1, le=24 * 60, description="How long it runs.")
 
 
 class RoutineBrief(BaseModel):
@@ -265,6 +270,9 @@ class ConverseRequest(Request):
     memories: list[MemoryRef] = Field(default_factory=list)
     known_events: list[EventBrief] = Field(default_factory=list)
     turns_left: int
+    said_before: list[str] = Field(
+        default_factory=list, max_length=12, description="Lines already said to this partner today: say something new."
+    )
 
     def check(self, output: BaseModel) -> BaseModel:
         assert isinstance(output, ConverseOutput)
@@ -366,6 +374,49 @@ class InterviewRequest(Request):
         return output
 
 
+# --- deciding whether to go to an event ----------------------------------------
+
+class AttendOutput(BaseModel):
+    decision: Literal["go", "skip"]
+    reason: str = Field(default="", max_length=80, description="One short sentence, in character.")
+    minutes: int = Field(default=60, ge=0, le=24 * 60, description="How long to stay if going.")
+
+
+class AttendRequest(Request):
+    kind: ClassVar[str] = "attend"
+    output: ClassVar[type[BaseModel]] = AttendOutput
+    max_tokens: ClassVar[int] = 100
+    persona: PersonaBrief = Field(description="Relationships: with the people the event names and the one who told.")
+    event: EventBrief
+    told_by: str | None = Field(default=None, description="Who told the agent, if someone did.")
+    planned: list[ScheduleBlock] = Field(default_factory=list, description="What the agent had planned meanwhile.")
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, AttendOutput)
+        if output.decision == "go":
+            output.minutes = min(max(output.minutes, 1), self.event.minutes)
+        return output
+
+
+def insert_event(schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str) -> list[ScheduleBlock]:
+    """The schedule with an event block over [start, start + minutes); what was planned then is dropped,
+    and the block that would have been under way when the event ends resumes at its end. Idempotent."""
+    at = _minute_of(start)
+    end = at + minutes
+    ordered = sorted(schedule, key=lambda b: _minute_of(b.start))
+    resume = next((b for b in reversed(ordered) if _minute_of(b.start) <= end), None)
+    kept = [b for b in ordered if not at <= _minute_of(b.start) < end]
+    out = kept + [ScheduleBlock(start=start, activity=activity, place=place)]
+    if end < 24 * 60 and resume is not None and not any(_minute_of(b.start) == end for b in kept):
+        out.append(resume.model_copy(update={"start": f"{end // 60:02d}:{end % 60:02d}"}))
+    return sorted(out, key=lambda b: _minute_of(b.start))
+
+
+def _minute_of(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 def _room(address: str) -> str:
     return "/".join(address.split("/")[:2])
 
@@ -382,5 +433,6 @@ REQUEST_KINDS: dict[str, type[Request]] = {
         ReflectQuestionsRequest,
         ReflectInsightsRequest,
         InterviewRequest,
+        AttendRequest,
     )
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 from luotuo_rpg.llm.json_extract import clean_text
 from luotuo_rpg.llm.kinds import REQUEST_KINDS, PersonaBrief, Request
+from luotuo_rpg.phrases import phrase
 
 Messages = list[dict[str, str]]
 
@@ -37,12 +38,14 @@ def _sections(language: str, kind: str) -> tuple[Template, Template]:
 def _persona_line(request: Request) -> str:
     persona = getattr(request, "persona", "")
     if isinstance(persona, PersonaBrief):
-        return f"{persona.name}，{persona.age}岁，{'、'.join(persona.traits)}。"
+        traits = phrase(request.language, "traits_separator").join(persona.traits)
+        return phrase(request.language, "persona_line", name=persona.name, age=persona.age, traits=traits)
     return str(persona)
 
 
 def context_json(request: Request) -> str:
-    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude={"language"}, exclude_defaults=True)}
+    # The language travels in the block like every other field (absent when it is the default, Chinese).
+    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude_defaults=True)}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -90,6 +93,5 @@ def recover_request(messages: Messages) -> Request | None:
         cls = REQUEST_KINDS.get(payload.pop("kind", ""))
         if cls is None:
             continue
-        language = "en" if "It is " in content[:start] else "zh"
-        return cls.model_validate({**payload, "language": language})
+        return cls.model_validate(payload)
     return None

@@ -27,7 +27,7 @@ from luotuo_rpg.llm.chat import (
 from luotuo_rpg.llm.fixups import apply_fixups
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import OutputRejected, Request
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.prompts import render, repair_messages
 from luotuo_rpg.llm.schemas import request_schema, skeleton
 

@@ -7,13 +7,13 @@ So the backend never generates for one request alone if others are waiting:
 milliseconds for the rest of the tick's requests, and the whole group is
 generated as one left-padded batch on a single worker thread, which keeps
 the event loop free and the model single-threaded. Rows may name different
-LoRA adapters; :mod:`luotuo_rpg.llm.lora_batch` serves them in the same pass.
+LoRA adapters; :mod:`luotuo_rpg.llm.backends.local.lora_batch` serves them in the same pass.
 
 The decode loop is our own rather than ``model.generate`` because rows in a
 batch differ in temperature, ``max_tokens``, stop strings and adapter, and
 each row must stop (and be counted) on its own.
 
-A request's ``json_schema`` is enforced while decoding: :mod:`luotuo_rpg.llm.grammar` masks,
+A request's ``json_schema`` is enforced while decoding: :mod:`luotuo_rpg.llm.backends.local.grammar` masks,
 at every step, the tokens that would leave the schema (llguidance), so a row can only write
 an answer that fits. Without a schema, the structured layer parses and repairs as for any server.
 
@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import torch
 
+from luotuo_rpg.llm.backends.local.gguf_cache import gguf_folder
+from luotuo_rpg.llm.backends.local.grammar import BatchConstraint, Grammar
+from luotuo_rpg.llm.backends.local.lora_batch import BASE, MultiLoRA
 from luotuo_rpg.llm.chat import ChatRequest, ChatResult, LLMUnavailable
-from luotuo_rpg.llm.gguf_cache import gguf_folder
-from luotuo_rpg.llm.grammar import BatchConstraint, Grammar
-from luotuo_rpg.llm.lora_batch import BASE, MultiLoRA
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import httpx
 
-from luotuo_rpg.llm.openai_backend import OpenAIConfig
-from luotuo_rpg.llm.response_format import probe
+from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
+from luotuo_rpg.llm.backends.response_format import probe
+from luotuo_rpg.llm.redact import mask_url
 
 PROBE_TIMEOUT_S = 10.0
 
@@ -25,16 +26,18 @@ def check_endpoints(config: OpenAIConfig) -> None:
             response = httpx.get(f"{url}/models", headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             raise ValueError(
-                f"cannot reach {url} ({type(exc).__name__}: {exc or 'no answer'}): is the server running? "
+                f"cannot reach {mask_url(url)} ({type(exc).__name__}: {exc or 'no answer'}): is the server running? "
                 "(`luotuo-rpg mock-llm` serves a stand-in without a model)"
             ) from None
         if response.status_code in (401, 403):
-            raise ValueError(f"{url} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY or --api-key")
+            raise ValueError(
+                f"{mask_url(url)} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY or --api-key"
+            )
 
 
 def probe_dialects(config: OpenAIConfig) -> dict[str, str]:
     """Base URL → the response_format dialect it accepts, for the endpoints whose dialect is not known
-    yet (``llm/response_format.py``); one tiny request per dialect tried. An endpoint whose probe says
+    yet (``llm/backends/response_format.py``); one tiny request per dialect tried. An endpoint whose probe says
     nothing is left out and finds its dialect at the first real request instead."""
     headers = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"} if config.api_key else {}
     found = dict(config.response_formats)
