@@ -1,11 +1,12 @@
 """Real models answering this project's requests: per kind, valid first try / repaired / fallen back,
 seconds per request and the server's own token counts, with the schema sent and without, side by side.
 
-The requests are those of one game hour of 小小客栈 on the offline mind, tuned like the test tier
-(tests/test_real_model.py) so every kind occurs; each is asked of llama-cpp-python's OpenAI-compatible
+The requests are the first of each kind in a day of 小小客栈 on the offline mind (tuned like the test
+tier, tests/test_real_model.py); each is asked of llama-cpp-python's OpenAI-compatible
 server (started here on loopback, one request at a time) twice: with its JSON Schema as a grammar
 (``json_object`` + ``schema``, the dialect that server takes) and with JSON mode only. Then the same
-game hour is played through the server with the schema on (the tier's run).
+game hour as the tier's (its world, tests/data/tier_inn.yaml, and config) is played through the server
+with the schema on.
 
     python scripts/test_models.py [--model qwen2.5-coder-1.5b --no-server]   # the GGUF file(s)
     python benchmarks/real_model.py --model ~/.cache/luotuo-rpg/models/qwen2.5-coder-0.5b-instruct.gguf
@@ -43,6 +44,7 @@ from luotuo_rpg.sim.runner import RunOptions, run_async  # noqa: E402
 from luotuo_rpg.world.loader import load_world_spec  # noqa: E402
 
 TINY = REPO / "worlds" / "tiny.yaml"
+DAY_HOURS = 24
 DEFAULT_MODEL = Path.home() / ".cache" / "luotuo-rpg" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"
 
 
@@ -52,15 +54,34 @@ def tier_config():
     return TIER_CONFIG
 
 
+def tier_world() -> Path:
+    from test_real_model import TIER_WORLD
+
+    return TIER_WORLD
+
+
 def recorded_requests(per_kind: int) -> list[Any]:
     from doubles import RecordingMind
 
     mind = RecordingMind()
     sim = Simulation(load_world_spec(TINY), mind, tier_config())
 
+    def enough() -> bool:
+        counts: dict[str, int] = defaultdict(int)
+        for request in mind.requests:
+            counts[request.kind] += 1
+        from test_real_model import RUN_KINDS
+
+        return all(counts[kind] >= per_kind for kind in RUN_KINDS)
+
     async def go() -> None:
-        for _ in range(sim.world.clock.ticks_for_hours(1)):
-            await sim.step()
+        # Hour by hour until every kind the tier asks has come up often enough (conversations
+        # and reflections come later in the day than plans).
+        for _ in range(DAY_HOURS):
+            for _ in range(sim.world.clock.ticks_for_hours(1)):
+                await sim.step()
+            if enough():
+                return
 
     asyncio.run(go())
     chosen: list[Any] = []
@@ -121,10 +142,11 @@ async def ask_all(url: str, requests: list[Any], dialect: str) -> dict[str, dict
 
 
 def play_hour(url: str, out: Path) -> tuple[dict[str, Any], float]:
-    spec = load_world_spec(TINY)
+    world = tier_world()
+    spec = load_world_spec(world)
     mind = MindOptions(llm="openai", openai={"base_urls": [url], "model": "qwen", "timeout_s": 900, "max_concurrency": 1})
     started = time.perf_counter()
-    summary, _ = asyncio.run(run_async(spec, str(TINY), RunOptions(hours=1, out=out, mind=mind, config=tier_config())))
+    summary, _ = asyncio.run(run_async(spec, str(world), RunOptions(hours=1, out=out, mind=mind, config=tier_config())))
     return summary.llm.model_dump(), time.perf_counter() - started
 
 
@@ -174,13 +196,13 @@ def main() -> None:
         server.wait(timeout=30)
     lines = [f"## {args.model.name} through llama-cpp-python's server ({args.threads} threads)", "",
              describe_machine(), "", f"`python benchmarks/real_model.py --model {args.model.name}`", "",
-             f"{len(requests)} requests recorded from one game hour of tiny.yaml (offline mind, tier config), each asked "
+             f"{len(requests)} requests recorded from 小小客栈 (tiny.yaml; offline mind, tier config), each asked "
              "once with its JSON Schema as a grammar and once in JSON mode only; temperature 0, repair at 0.7.", "",
              *table(side), ""]
     if run:
         asked = sum(k["requests"] - k["repairs"] for k in run["by_kind"].values())
         kinds = ", ".join(f"{kind} {counts['requests']}" for kind, counts in sorted(run["by_kind"].items()))
-        lines += [f"One game hour of tiny.yaml played through the server, schema on: {wall:.0f} s wall, "
+        lines += [f"The tier's game hour (tests/data/tier_inn.yaml) played through the server, schema on: {wall:.0f} s wall, "
                   f"{asked} requests asked ({run['requests']} sent with repairs), {run['repairs']} repairs, "
                   f"{run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / {run['tokens_out']} out (server usage); "
                   f"kinds: {kinds}; "
