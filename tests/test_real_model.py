@@ -114,7 +114,8 @@ def _tier_run(mind: MindOptions, out: Path) -> tuple[LLMStats, LLMStats]:
     options = RunOptions(hours=1, out=out, mind=mind, config=TIER_CONFIG)
     summary, _ = asyncio.run(run_async(spec, str(TIER_WORLD), options))
     interviewer = build_mind(for_world(mind, spec, TIER_WORLD))
-    answers = asyncio.run(interview_run(out, "你今天早上在忙什么？", agents=[spec.personas[0].name], mind=interviewer))
+    question = "你今天早上在忙什么？"
+    answers = asyncio.run(interview_run(out, question, agents=[spec.personas[0].name], mind=interviewer))
     assert answers and answers[0].answer.strip()
     return summary.llm, interviewer.stats
 
