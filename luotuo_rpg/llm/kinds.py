@@ -238,8 +238,10 @@ class ReactOutput(BaseModel):
         "needs": {"continue": [], "react": ["new_activity"], "talk": []},
         "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "other", None) else []),
     }
-    decision: Literal["continue", "react", "talk"]
+    # The reason comes first, so a model writes what it thinks before it decides (and a small
+    # model, which picks the first option it was shown, reads the prompt's order: talk first).
     reason: str = Field(default="", json_schema_extra=cap(60))
+    decision: Literal["continue", "react", "talk"]
     new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
 
 
