@@ -9,6 +9,32 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+# Thinking takes game time (DESIGN.md): while a thought's answers travel, the world runs on and the
+# thinker carries on with what it was doing. The engine waits on the wall clock only when a decision
+# is due and its answer has not come, so the longer these are the less a slow model is felt; they are
+# kept to how long a person would take, since the thinker meanwhile neither reacts nor answers.
+THINK_DELAY_SECONDS: dict[str, int] = {
+    # Scoring what one just saw is a glance: one tick.
+    "importance": 10,
+    # Whether to greet or step aside is decided on the spot, within a tick.
+    "react": 10,
+    # A line of dialogue is found and spoken in a few seconds: one tick, so a six-line talk still
+    # lasts about two game minutes (each side also hears the other's line a tick after it is said).
+    "converse": 10,
+    # Taking stock of a talk as one walks away: half a minute.
+    "chat_summary": 30,
+    # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins.
+    "plan_block": 60,
+    # The day is planned lying awake after waking: five minutes in bed.
+    "plan_day": 300,
+    # Reflection is slow musing and runs beside the day, so it may take ten minutes.
+    "reflect_questions": 600,
+    "reflect_insights": 600,
+    # Asked from outside the run (a viewer, `interview`), answered at once; never part of a tick.
+    "interview": 0,
+}
+
+
 class SimConfig(BaseModel):
     # Perception
     vision_radius: int = Field(default=8, ge=1, description="Tiles an agent sees (reference: vision_r = 8).")
@@ -53,6 +79,17 @@ class SimConfig(BaseModel):
     # Engine
     think_concurrently: bool = Field(
         default=True, description="False thinks one agent after another, like the reference (for comparison only)."
+    )
+    think_delays: dict[str, int] = Field(
+        default_factory=lambda: dict(THINK_DELAY_SECONDS),
+        description="Game seconds from the tick a thought starts to the tick its decision is applied, per request "
+        "kind it asks (the longest counts; a thought that asks nothing is applied in its own tick). See "
+        "THINK_DELAY_SECONDS for the reason of each default.",
+    )
+    pipeline_thoughts: bool = Field(
+        default=True,
+        description="False applies every decision in the tick it was started, waiting for its answers there "
+        "(the old barrier; for comparison in benchmarks/llm_concurrency.py).",
     )
 
     # Run files

@@ -128,14 +128,23 @@ class Agent:
         else:
             await self._act_on_world(view, mind, decision)
         await perception.flush_observations(self, view, mind)
-        # Checked after every think, whatever it did, so reflection comes in the tick
-        # the threshold is crossed.
+        return decision
+
+    # --- reflection (in the background, beside thinking) ------------------------
+    def wants_to_reflect(self, view: WorldView) -> bool:
+        """Checked every tick on what is committed, so reflection starts in the tick after the
+        threshold is crossed; it runs beside the agent's other thoughts (see sim.thoughts)."""
+        state = self.state
+        # The day the agent woke into, not the calendar: asleep past midnight is still the same night.
         bedtime = (
-            self.config.reflect_at_bedtime and state.asleep and state.reflected_on != view.date
-            and state.importance_since_reflection > 0
+            self.config.reflect_at_bedtime and state.asleep and state.plan_date is not None
+            and state.reflected_on != state.plan_date and state.importance_since_reflection > 0
         )
-        if state.importance_since_reflection >= self.config.reflection_threshold or bedtime:
-            await self.reflect(view, mind, decision)
+        return state.importance_since_reflection >= self.config.reflection_threshold or bedtime
+
+    async def reflect_in_background(self, view: WorldView, mind: Mind) -> Decision:
+        decision = Decision(agent=self.id)
+        await self.reflect(view, mind, decision)
         return decision
 
     async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision) -> None:

@@ -63,6 +63,6 @@ class AgentState(BaseModel):
     handled_conversations: list[int] = Field(default_factory=list)
     importance_since_reflection: float = 0.0
     replan: bool = False
-    reflected_on: str | None = Field(default=None, description="Game date of the last reflection.")
+    reflected_on: str | None = Field(default=None, description="Day (as planned on waking) of the last reflection.")
     social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)

@@ -30,6 +30,7 @@ class MemoryStream:
         self._vectors = np.zeros((64, dim), dtype=np.float32)
         self._last_access = np.zeros(64, dtype=np.int64)
         self._importance = np.zeros(64, dtype=np.float32)
+        self.forked_at = 0
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -52,6 +53,33 @@ class MemoryStream:
         self._last_access[n] = tick
         self._importance[n] = importance
         return node
+
+    def copy(self) -> MemoryStream:
+        """An independent stream with the same memories, for a thought to change; see :meth:`absorb`."""
+        other = MemoryStream(self.dim, self.tick_seconds)
+        # Nodes are never changed once stored, so they are shared.
+        other.nodes = list(self.nodes)
+        other._vectors = self._vectors.copy()
+        other._last_access = self._last_access.copy()
+        other._importance = self._importance.copy()
+        other.forked_at = len(self.nodes)
+        return other
+
+    def absorb(self, draft: MemoryStream) -> None:
+        """Take in what ``draft`` (a :meth:`copy` of this stream) stored and touched since it was copied.
+
+        New memories are appended (renumbered, with citations among them renumbered too); last
+        access only moves forward, so it merges by maximum. Absorbing the one draft of a stream
+        nothing else changed gives exactly the draft.
+        """
+        base = draft.forked_at
+        np.maximum(self._last_access[:base], draft._last_access[:base], out=self._last_access[:base])
+        renumbered: dict[int, int] = {}
+        for node in draft.nodes[base:]:
+            cites = [renumbered.get(c, c) for c in node.cites]
+            added = self.add(node.kind, node.text, node.created, node.importance, draft._vectors[node.id], cites)
+            self._last_access[added.id] = draft._last_access[node.id]
+            renumbered[node.id] = added.id
 
     def _grow(self) -> None:
         size = self._vectors.shape[0] * 2

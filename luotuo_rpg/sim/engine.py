@@ -1,18 +1,19 @@
-"""The tick: think in parallel on a frozen snapshot, act in agent-id order.
+"""The tick: think on a frozen snapshot, act in agent-id order.
 
 1. snapshot the world; every agent perceives it (sync, cheap) and says
-   whether it has something to decide;
-2. those agents think concurrently (``asyncio.gather``) against that snapshot;
-3. their decisions are applied in agent-id order, bodies move one tile, and
-   a frame describing what changed is produced.
+   whether it has something to decide; those that are not already thinking
+   start a thought on that snapshot (:mod:`luotuo_rpg.sim.thoughts`);
+2. the engine waits only for thoughts whose decision may be due in this tick
+   (thinking takes game time: a decision is applied a fixed delay per request
+   kind after its thought began), then commits the due ones in agent-id order;
+3. bodies move one tile, and a frame describing what changed is produced.
 
-Completion order of the coroutines never matters, so a run is a function of
+Neither completion order nor latency ever matters, so a run is a function of
 (world, seed, model answers).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from luotuo_rpg.agent.agent import Agent
@@ -21,6 +22,7 @@ from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.llm.offline import is_sleep
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.sim.thoughts import Pipeline
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
@@ -28,6 +30,7 @@ from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
 _KEEP_ENDED_CONVERSATIONS = 6
+_KEEP_UNHANDLED_CONVERSATIONS = 360  # a game hour: longer than any thought's delay
 _LINES_KEPT = 200
 
 
@@ -45,6 +48,9 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
+        self.thoughts = Pipeline(
+            mind, self.config.think_delays, spec.world.tick_seconds, pipelined=self.config.pipeline_thoughts
+        )
 
     @property
     def tick(self) -> int:
@@ -53,20 +59,29 @@ class Simulation:
     async def step(self) -> Frame:
         """Run one tick and return its frame; the world's tick then advances."""
         world = self.world
+        thoughts = self.thoughts
+        thoughts.restart(self.agents, world)
         view = world.snapshot()
-        thinkers = [agent for agent in self.agents if agent.perceive(view)]
-        if self.config.think_concurrently:
-            decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
-        else:
-            decisions = [await agent.think(view, self.mind) for agent in thinkers]
-        self.thinks += len(thinkers)
+        for agent in self.agents:
+            # A thinking agent still perceives (into its live state) but starts no second thought.
+            if agent.perceive(view) and not thoughts.busy(agent.id):
+                thought = thoughts.start(agent, view)
+                self.thinks += 1
+                if not self.config.think_concurrently:
+                    await thoughts.finish(thought)
+            if not thoughts.busy(agent.id, "reflect") and agent.wants_to_reflect(view):
+                thought = thoughts.start_reflection(agent, view)
+                if not self.config.think_concurrently:
+                    await thoughts.finish(thought)
+        await thoughts.settle(world.tick)
+        decisions = thoughts.commit_due(world.tick, self.agents)
         events: list[FrameEvent] = []
         for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
             elif event.end_tick == world.tick:
                 events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
-        for decision in sorted(decisions, key=lambda d: d.agent):
+        for decision in decisions:
             self._apply(decision, events)
         self._move()
         frame = self._frame(events)
@@ -165,8 +180,13 @@ class Simulation:
 
     def _prune_conversations(self) -> None:
         tick = self.world.tick
-        for cid in [c.id for c in self.world.conversations.values() if c.ended_at is not None and tick - c.ended_at > _KEEP_ENDED_CONVERSATIONS]:
-            del self.world.conversations[cid]
+        for conversation in list(self.world.conversations.values()):
+            if conversation.ended_at is None or tick - conversation.ended_at <= _KEEP_ENDED_CONVERSATIONS:
+                continue
+            # A member still thinking about something else sees the ending only after that thought commits.
+            handled = all(conversation.id in self.agents[m].state.handled_conversations for m in conversation.members)
+            if handled or tick - conversation.ended_at > _KEEP_UNHANDLED_CONVERSATIONS:
+                del self.world.conversations[conversation.id]
 
     # --- frames ----------------------------------------------------------------
     def _frame(self, events: list[FrameEvent]) -> Frame:
@@ -209,6 +229,10 @@ class Simulation:
     async def interview(self, agent_id: int, question: str) -> str:
         return await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
 
+    async def aclose(self) -> None:
+        """Stop the thoughts still in flight (a checkpoint already holds them)."""
+        await self.thoughts.aclose()
+
     # --- checkpoints -------------------------------------------------------------
     def get_state(self) -> dict:
         return {
@@ -219,6 +243,7 @@ class Simulation:
             "thinks": self.thinks,
             # The summary quotes the first lines, the viewers the latest: keep both ends.
             "lines_said": list(self.lines_said),
+            "thoughts": self.thoughts.get_state(),
         }
 
     def set_state(self, state: dict) -> None:
@@ -229,3 +254,4 @@ class Simulation:
         self._last_objects = dict(state["last_objects"])
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
+        self.thoughts.set_state(state.get("thoughts"))

@@ -1,0 +1,88 @@
+"""A thought's private copy of its agent, and how it is committed back.
+
+A thought may take several ticks (DESIGN.md, "Thinking takes game time"). While it
+runs, perception goes on every tick on the agent's *live* state (who was seen, new
+observations, whom to react to), and the thought works on a *draft*: a copy of the
+agent's state and memory stream taken when it started. Nothing the thought does is
+visible before its decision is due, and nothing perceived meanwhile leaks into it,
+so a run stays a function of (world, seed, answers) however long the answers take.
+
+At the due tick :func:`commit` makes the draft the agent, keeping what perception
+gathered meanwhile. Fields are owned by one side each:
+
+* perception alone writes ``last_seen``; the live value is kept;
+* observations and people to react to are handed to the thought at its start (the
+  live lists are emptied), so the committed lists are the thought's leftovers plus
+  what was perceived meanwhile, in that order;
+* ``known_places`` and ``known_events`` grow on both sides: their union;
+* ``importance_since_reflection`` gets what the thought stored added to the live
+  count, and reflection's own fields stay live: a reflection runs beside the other
+  thoughts as a thought of its own (started by :func:`begin_reflection`);
+* everything else (plans, queue, cooldowns, counters) is the thought's;
+* memories the thought stored are appended to the live stream, and last-access
+  ticks merge by maximum (:meth:`MemoryStream.absorb`), so two thoughts of one
+  agent (its reflection and its next decision) both keep what they stored.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from luotuo_rpg.agent.state import AgentState
+
+if TYPE_CHECKING:
+    from luotuo_rpg.agent.agent import Agent
+
+
+def start_state(agent: Agent) -> dict[str, Any]:
+    """The agent as a thought starting now sees it (what a checkpoint keeps to redo the thought)."""
+    return {
+        "state": agent.state.model_dump(mode="json"),
+        "initial_memories_stored": agent._initial_memories_stored,
+    }
+
+
+def make_draft(agent: Agent, start: dict[str, Any]) -> Agent:
+    """A copy of ``agent`` at ``start`` for a thought to change freely; the live agent is untouched."""
+    draft = copy.copy(agent)
+    draft.state = AgentState.model_validate(start["state"])
+    draft.memory = agent.memory.copy()
+    draft._initial_memories_stored = bool(start["initial_memories_stored"])
+    return draft
+
+
+def hand_over(agent: Agent) -> None:
+    """The observations and reactions waiting so far now belong to the thought just started."""
+    agent.state.pending = []
+    agent.state.react_to = []
+
+
+def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
+    live, thought = agent.state, draft.state
+    thought.last_seen = live.last_seen
+    thought.pending = thought.pending + live.pending
+    thought.react_to = thought.react_to + [i for i in live.react_to if i not in thought.react_to]
+    thought.known_places = sorted(set(thought.known_places) | set(live.known_places))
+    known = {e.what for e in thought.known_events}
+    thought.known_events = thought.known_events + [e for e in live.known_events if e.what not in known]
+    # Reflection runs beside this thought and owns these; what this thought stored adds to the count.
+    thought.importance_since_reflection = live.importance_since_reflection + (
+        thought.importance_since_reflection - start["state"]["importance_since_reflection"]
+    )
+    thought.reflected_on = live.reflected_on
+    thought.counters.reflections = live.counters.reflections
+    agent.state = thought
+    agent.memory.absorb(draft.memory)
+    agent._initial_memories_stored = draft._initial_memories_stored
+
+
+def begin_reflection(agent: Agent, date: str) -> None:
+    """A reflection starting now takes the importance gathered so far (the thoughts in flight add theirs later)."""
+    agent.state.importance_since_reflection = 0.0
+    agent.state.reflected_on = agent.state.plan_date or date
+
+
+def commit_reflection(agent: Agent, draft: Agent) -> None:
+    agent.memory.absorb(draft.memory)
+    agent.state.counters.reflections += 1

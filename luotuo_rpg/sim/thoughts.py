@@ -1,0 +1,269 @@
+"""Thoughts in flight: each decision is applied a fixed game time after its thought starts.
+
+A thought that starts at tick *t* reads the snapshot of *t* and a private draft of its
+agent (:mod:`luotuo_rpg.agent.draft`). Every request it asks has a delay in game time
+by kind (``SimConfig.think_delays``); its decision is due at *t* plus the longest delay
+of the kinds it asked, or at *t* itself if it asked nothing. The due tick therefore
+depends only on the answers, never on how long they took, and while the thought runs
+its *lower bound* (start + longest delay asked so far) is known at every moment.
+
+The engine runs ahead: in each tick it waits only for thoughts whose lower bound has
+been reached and that are not finished — usually the few that have not yet asked
+their first request, which takes no network time at all, and those whose answer is
+due now and has not come. Finished thoughts are committed at their due tick in
+agent-id order. An agent that is thinking starts no second thought; it carries on
+with its action and keeps perceiving, into its live state.
+
+A checkpoint holds each thought in flight as its start (the tick's snapshot and the
+agent as it was) and the answers it has received; on restore the thought runs again
+from its start, those answers replayed in order without asking anyone, then goes on
+asking the model. A resumed run therefore writes the frames an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from luotuo_rpg.agent import draft as drafts
+from luotuo_rpg.agent.agent import Agent
+from luotuo_rpg.agent.intents import Decision
+from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm.kinds import Request
+from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.world.state import ActiveEvent, AgentSeen, ChatTurn, ConversationView, WorldState, WorldView
+
+log = logging.getLogger(__name__)
+
+
+class Answer(BaseModel):
+    kind: str
+    output: dict[str, Any]
+
+
+Slot = Literal["think", "reflect"]
+_ORDER = {"think": 0, "reflect": 1}
+
+
+class ThoughtRecord(BaseModel):
+    """A thought in flight as a checkpoint keeps it."""
+
+    agent: int
+    slot: Slot = "think"
+    start: int
+    start_state: dict[str, Any]
+    answers: list[Answer]
+
+
+class ReplayMismatch(RuntimeError):
+    """A restored thought asked something else than it had asked before the checkpoint."""
+
+
+class Thought:
+    def __init__(
+        self,
+        agent: Agent,
+        slot: Slot,
+        view: WorldView,
+        start_state: dict[str, Any],
+        delays: dict[str, int],
+        unknown: int,
+    ):
+        self.agent = agent.id
+        self.slot = slot
+        self.start = view.tick
+        self.view = view
+        self.start_state = start_state
+        self.draft = drafts.make_draft(agent, start_state)
+        self.bound = view.tick
+        self.answers: list[Answer] = []
+        self._delays = delays
+        self._unknown = unknown
+        self.task: asyncio.Task[Decision] | None = None
+
+    def asked(self, kind: str) -> None:
+        # A kind without a delay of its own (one added after this config was written) takes one tick.
+        self.bound = max(self.bound, self.start + self._delays.get(kind, self._unknown))
+
+    @property
+    def done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    def record(self) -> ThoughtRecord:
+        return ThoughtRecord(
+            agent=self.agent, slot=self.slot, start=self.start, start_state=self.start_state, answers=self.answers
+        )
+
+
+class ThoughtMind:
+    """The run's mind as one thought sees it: notes each kind asked (moving the thought's due
+    tick) and each answer received (for checkpoints); replays answers a checkpoint kept."""
+
+    def __init__(self, mind: Mind, thought: Thought, progress: asyncio.Event, replay: list[Answer] | None = None):
+        self._mind = mind
+        self._thought = thought
+        self._progress = progress
+        self._replay = list(replay or [])
+
+    @property
+    def stats(self) -> LLMStats:
+        return self._mind.stats
+
+    async def ask(self, request: Request) -> BaseModel:
+        self._thought.asked(request.kind)
+        self._progress.set()
+        if self._replay:
+            answer = self._replay.pop(0)
+            if answer.kind != request.kind:
+                raise ReplayMismatch(
+                    f"agent {self._thought.agent}'s thought from tick {self._thought.start} asked {request.kind} "
+                    f"where the checkpoint has {answer.kind}: resume with the code and world the run used"
+                )
+            output = type(request).output.model_validate(answer.output)
+        else:
+            output = await self._mind.ask(request)
+        self._thought.answers.append(Answer(kind=request.kind, output=output.model_dump(mode="json")))
+        return output
+
+    async def embed(self, texts: list[str]) -> np.ndarray:
+        return await self._mind.embed(texts)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Pipeline:
+    """The thoughts in flight of one simulation: per agent at most one that decides what it does
+    (slot "think") and one reflection beside it (slot "reflect"), which only adds memories."""
+
+    def __init__(self, mind: Mind, think_delays: dict[str, int], tick_seconds: int, pipelined: bool = True):
+        self.mind = mind
+        # Delays in whole ticks, rounded up: a delay never shrinks to nothing. Without pipelining every
+        # decision is due in its own tick (the engine waits for it there: the old barrier).
+        self.delays = {
+            kind: math.ceil(seconds / tick_seconds) if pipelined else 0 for kind, seconds in think_delays.items()
+        }
+        self._unknown_delay = 1 if pipelined else 0
+        self.thoughts: dict[tuple[int, Slot], Thought] = {}
+        self._progress = asyncio.Event()
+        self._restored: list[ThoughtRecord] = []
+        self._restored_views: dict[int, dict[str, Any]] = {}
+        self.peak = 0
+
+    def busy(self, agent_id: int, slot: Slot = "think") -> bool:
+        return (agent_id, slot) in self.thoughts
+
+    def start(self, agent: Agent, view: WorldView) -> Thought:
+        state = drafts.start_state(agent)
+        drafts.hand_over(agent)
+        return self._launch(agent, "think", view, state, [])
+
+    def start_reflection(self, agent: Agent, view: WorldView) -> Thought:
+        state = drafts.start_state(agent)
+        drafts.begin_reflection(agent, view.date)
+        return self._launch(agent, "reflect", view, state, [])
+
+    def _launch(self, agent: Agent, slot: Slot, view: WorldView, state: dict[str, Any], replay: list[Answer]) -> Thought:
+        thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay)
+        mind: Any = ThoughtMind(self.mind, thought, self._progress, replay)
+        work = thought.draft.think(view, mind) if slot == "think" else thought.draft.reflect_in_background(view, mind)
+        thought.task = asyncio.create_task(work, name=f"{slot}-{agent.id}-{view.tick}")
+        thought.task.add_done_callback(lambda _: self._progress.set())
+        self.thoughts[(agent.id, slot)] = thought
+        self.peak = max(self.peak, len(self.thoughts))
+        return thought
+
+    async def finish(self, thought: Thought) -> None:
+        """Wait for one thought to end (thinking one agent after another)."""
+        assert thought.task is not None
+        await asyncio.wait([thought.task])
+
+    async def settle(self, tick: int) -> None:
+        """Return once every thought whose decision may be due at ``tick`` has finished."""
+        while True:
+            self._progress.clear()
+            self._raise_failures()
+            if not any(not t.done and t.bound <= tick for t in self.thoughts.values()):
+                return
+            await self._progress.wait()
+
+    def _raise_failures(self) -> None:
+        for thought in self.thoughts.values():
+            if thought.done and thought.task is not None and not thought.task.cancelled() and thought.task.exception():
+                raise thought.task.exception()  # type: ignore[misc]
+
+    def commit_due(self, tick: int, agents: list[Agent]) -> list[Decision]:
+        """Commit the thoughts due at ``tick`` into their agents, in agent-id order (an agent's decision
+        before its reflection); their decisions, in that order."""
+        due = sorted((k for k, t in self.thoughts.items() if t.done and t.bound <= tick), key=lambda k: (k[0], _ORDER[k[1]]))
+        decisions = []
+        for key in due:
+            thought = self.thoughts.pop(key)
+            assert thought.task is not None
+            agent = agents[thought.agent]
+            if thought.slot == "think":
+                drafts.commit(agent, thought.draft, thought.start_state)
+            else:
+                drafts.commit_reflection(agent, thought.draft)
+            decisions.append(thought.task.result())
+        return decisions
+
+    async def aclose(self) -> None:
+        tasks = [t.task for t in self.thoughts.values() if t.task is not None and not t.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- checkpoints ------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        ordered = sorted(self.thoughts.items(), key=lambda kv: (kv[0][0], _ORDER[kv[0][1]]))
+        records = [t.record() for _, t in ordered] + self._restored
+        views = {str(t.start): view_state(t.view) for t in self.thoughts.values()}
+        views.update({str(r.start): self._restored_views[r.start] for r in self._restored})
+        return {"thoughts": [r.model_dump(mode="json") for r in records], "views": views}
+
+    def set_state(self, state: dict[str, Any] | None) -> None:
+        """Keep the thoughts a checkpoint held; :meth:`restart` runs them again in the next tick."""
+        self.thoughts = {}
+        state = state or {"thoughts": [], "views": {}}
+        self._restored = [ThoughtRecord.model_validate(r) for r in state["thoughts"]]
+        self._restored_views = {int(k): v for k, v in state["views"].items()}
+
+    def restart(self, agents: list[Agent], world: WorldState) -> None:
+        for record in self._restored:
+            view = view_from_state(world, record.start, self._restored_views[record.start])
+            self._launch(agents[record.agent], record.slot, view, record.start_state, record.answers)
+        self._restored = []
+        self._restored_views = {}
+
+
+# --- snapshots in checkpoints ---------------------------------------------------------
+def view_state(view: WorldView) -> dict[str, Any]:
+    return {
+        "agents": [[a.id, a.name, list(a.pos), a.action, a.emoji, a.place, a.conversation, a.asleep] for a in view.agents],
+        "objects": dict(view.objects),
+        "events": [[e.what, e.where, e.start_tick, e.end_tick] for e in view.events],
+        "conversations": [
+            [c.id, list(c.members), [[line.speaker, line.text] for line in c.lines], c.turn, c.ended]
+            for c in view.conversations.values()
+        ],
+    }
+
+
+def view_from_state(world: WorldState, tick: int, data: dict[str, Any]) -> WorldView:
+    agents = tuple(
+        AgentSeen(i, name, (pos[0], pos[1]), action, emoji, place, conv, asleep)
+        for i, name, pos, action, emoji, place, conv, asleep in data["agents"]
+    )
+    events = tuple(ActiveEvent(*e) for e in data["events"])
+    conversations = [
+        ConversationView(cid, (members[0], members[1]), tuple(ChatTurn(s, t) for s, t in lines), turn, ended)
+        for cid, members, lines, turn, ended in data["conversations"]
+    ]
+    return world.view_of(tick, agents, dict(data["objects"]), events, conversations)
