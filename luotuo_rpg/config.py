@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 # is due and its answer has not come, so the longer these are the less a slow model is felt; they are
 # kept to how long a person would take, since the thinker meanwhile neither reacts nor answers.
 THINK_DELAY_SECONDS: dict[str, int] = {
-    # Scoring what one just saw is a glance: one tick.
-    "importance": 10,
+    # Scoring what one saw runs beside the agent's other thoughts (its decisions never wait for it),
+    # and memories a minute late change nothing: a minute.
+    "importance": 60,
     # Whether to greet or step aside is decided on the spot, within a tick.
     "react": 10,
     # A line of dialogue is found and spoken in a few seconds: one tick, so a six-line talk still
@@ -67,6 +68,11 @@ class SimConfig(BaseModel):
     schedule_block_minutes: int = Field(default=60, ge=15, description="Hourly schedule (paper).")
     action_min_minutes: int = Field(default=5, ge=1)
     action_max_minutes: int = Field(default=15, ge=1)
+    plan_ahead_minutes: int = Field(
+        default=15, ge=0,
+        description="Decompose the next block this long before it begins (ours): much longer than a decomposition's "
+        "think delay, so its answer has game time to come while the world runs on; 0 turns plan-ahead off.",
+    )
 
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")

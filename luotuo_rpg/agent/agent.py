@@ -127,8 +127,19 @@ class Agent:
                 await social.converse(self, view, mind, decision, conversation)
         else:
             await self._act_on_world(view, mind, decision)
-        await perception.flush_observations(self, view, mind)
+        if not self.remembers_in_background(view):
+            await perception.flush_observations(self, view, mind)
         return decision
+
+    # --- remembering (in the background, beside thinking) -----------------------
+    def remembers_in_background(self, view: WorldView) -> bool:
+        """When observations are due to be scored, the scoring runs as a thought of its own so the
+        decision does not wait for it (only when thinking takes game time: see sim.thoughts)."""
+        return self.config.pipeline_thoughts and perception.importance_due(self, view.tick)
+
+    async def remember_in_background(self, view: WorldView, mind: Mind) -> Decision:
+        await perception.flush_observations(self, view, mind)
+        return Decision(agent=self.id)
 
     # --- reflection (in the background, beside thinking) ------------------------
     def wants_to_reflect(self, view: WorldView) -> bool:

@@ -15,9 +15,10 @@ gathered meanwhile. Fields are owned by one side each:
   live lists are emptied), so the committed lists are the thought's leftovers plus
   what was perceived meanwhile, in that order;
 * ``known_places`` and ``known_events`` grow on both sides: their union;
-* ``importance_since_reflection`` gets what the thought stored added to the live
-  count, and reflection's own fields stay live: a reflection runs beside the other
-  thoughts as a thought of its own (started by :func:`begin_reflection`);
+* ``importance_since_reflection`` and the counters get what the thought added
+  added to the live value; the fields of the thoughts that run beside it stay
+  live: reflection (:func:`begin_reflection`) and plan-ahead (``ahead``); scoring
+  observations (:func:`commit_remembered`) takes the waiting ones like a decision does;
 * everything else (plans, queue, cooldowns, counters) is the thought's;
 * memories the thought stored are appended to the live stream, and last-access
   ticks merge by maximum (:meth:`MemoryStream.absorb`), so two thoughts of one
@@ -37,9 +38,14 @@ if TYPE_CHECKING:
 
 def start_state(agent: Agent) -> dict[str, Any]:
     """The agent as a thought starting now sees it (what a checkpoint keeps to redo the thought)."""
+    memory = agent.memory
     return {
         "state": agent.state.model_dump(mode="json"),
         "initial_memories_stored": agent._initial_memories_stored,
+        # Other thoughts of this agent may commit memories before this one ends: a restored thought
+        # rebuilds the stream it began with from these.
+        "memory_count": len(memory),
+        "last_access": memory.last_access(),
     }
 
 
@@ -47,7 +53,7 @@ def make_draft(agent: Agent, start: dict[str, Any]) -> Agent:
     """A copy of ``agent`` at ``start`` for a thought to change freely; the live agent is untouched."""
     draft = copy.copy(agent)
     draft.state = AgentState.model_validate(start["state"])
-    draft.memory = agent.memory.copy()
+    draft.memory = agent.memory.copy(start["memory_count"], start["last_access"])
     draft._initial_memories_stored = bool(start["initial_memories_stored"])
     return draft
 
@@ -71,7 +77,10 @@ def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
         thought.importance_since_reflection - start["state"]["importance_since_reflection"]
     )
     thought.reflected_on = live.reflected_on
-    thought.counters.reflections = live.counters.reflections
+    thought.ahead = live.ahead
+    started = start["state"]["counters"]
+    for name, count in live.counters:
+        setattr(thought.counters, name, count + getattr(thought.counters, name) - started[name])
     agent.state = thought
     agent.memory.absorb(draft.memory)
     agent._initial_memories_stored = draft._initial_memories_stored
@@ -86,3 +95,19 @@ def begin_reflection(agent: Agent, date: str) -> None:
 def commit_reflection(agent: Agent, draft: Agent) -> None:
     agent.memory.absorb(draft.memory)
     agent.state.counters.reflections += 1
+
+
+def commit_remembered(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
+    """Observations scored and stored beside the agent's other thoughts."""
+    live = agent.state
+    agent.memory.absorb(draft.memory)
+    live.importance_since_reflection += (
+        draft.state.importance_since_reflection - start["state"]["importance_since_reflection"]
+    )
+    live.pending = draft.state.pending + live.pending
+
+
+def commit_plan_ahead(agent: Agent, draft: Agent) -> None:
+    agent.memory.absorb(draft.memory)  # recalling touched memories
+    agent.state.ahead = draft.state.ahead
+    agent.state.counters.block_plans += 1

@@ -54,15 +54,22 @@ class MemoryStream:
         self._importance[n] = importance
         return node
 
-    def copy(self) -> MemoryStream:
-        """An independent stream with the same memories, for a thought to change; see :meth:`absorb`."""
+    def copy(self, count: int | None = None, last_access: list[int] | None = None) -> MemoryStream:
+        """An independent stream with the same memories, for a thought to change; see :meth:`absorb`.
+
+        ``count`` and ``last_access`` give the stream as it was earlier (a thought restored from a
+        checkpoint must see what it saw when it began): the first ``count`` memories, accessed then.
+        """
+        count = len(self.nodes) if count is None else count
         other = MemoryStream(self.dim, self.tick_seconds)
         # Nodes are never changed once stored, so they are shared.
-        other.nodes = list(self.nodes)
+        other.nodes = self.nodes[:count]
         other._vectors = self._vectors.copy()
         other._last_access = self._last_access.copy()
         other._importance = self._importance.copy()
-        other.forked_at = len(self.nodes)
+        if last_access is not None:
+            other._last_access[:count] = last_access
+        other.forked_at = count
         return other
 
     def absorb(self, draft: MemoryStream) -> None:
@@ -111,6 +118,9 @@ class MemoryStream:
         if touch:
             self._last_access[chosen] = now
         return [self.nodes[i] for i in chosen]
+
+    def last_access(self) -> list[int]:
+        return self._last_access[: len(self.nodes)].tolist()
 
     def recent(self, count: int, kinds: set[str] | None = None) -> list[MemoryNode]:
         picked = [n for n in reversed(self.nodes) if kinds is None or n.kind in kinds]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from luotuo_rpg.agent import plan_ahead
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.config import SimConfig
@@ -64,7 +65,12 @@ class Simulation:
         view = world.snapshot()
         for agent in self.agents:
             # A thinking agent still perceives (into its live state) but starts no second thought.
-            if agent.perceive(view) and not thoughts.busy(agent.id):
+            wants = agent.perceive(view)
+            if not thoughts.busy(agent.id, "remember") and agent.remembers_in_background(view):
+                # The observations waiting go to a thought of their own; were they all there was to think about?
+                thoughts.start_remembering(agent, view)
+                wants = agent.wants_to_think(view)
+            if wants and not thoughts.busy(agent.id):
                 thought = thoughts.start(agent, view)
                 self.thinks += 1
                 if not self.config.think_concurrently:
@@ -73,6 +79,11 @@ class Simulation:
                 thought = thoughts.start_reflection(agent, view)
                 if not self.config.think_concurrently:
                     await thoughts.finish(thought)
+            if self.config.pipeline_thoughts and not thoughts.busy(agent.id, "plan"):
+                # Only worth it when thinking takes game time: the old barrier plans when the block begins.
+                needed_by = plan_ahead.needed_by(agent, view)
+                if needed_by is not None:
+                    thoughts.start_plan_ahead(agent, view, needed_by)
         await thoughts.settle(world.tick)
         decisions = thoughts.commit_due(world.tick, self.agents)
         events: list[FrameEvent] = []

@@ -28,9 +28,10 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from luotuo_rpg.agent import draft as drafts
+from luotuo_rpg.agent import plan_ahead
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.llm.accounting import LLMStats
@@ -46,8 +47,8 @@ class Answer(BaseModel):
     output: dict[str, Any]
 
 
-Slot = Literal["think", "reflect"]
-_ORDER = {"think": 0, "reflect": 1}
+Slot = Literal["think", "remember", "plan", "reflect"]
+_ORDER = {"think": 0, "remember": 1, "plan": 2, "reflect": 3}
 
 
 class ThoughtRecord(BaseModel):
@@ -56,6 +57,7 @@ class ThoughtRecord(BaseModel):
     agent: int
     slot: Slot = "think"
     start: int
+    not_before: int = Field(default=0, description="Due no earlier than this tick (plan-ahead: when its block begins).")
     start_state: dict[str, Any]
     answers: list[Answer]
 
@@ -73,6 +75,7 @@ class Thought:
         start_state: dict[str, Any],
         delays: dict[str, int],
         unknown: int,
+        not_before: int = 0,
     ):
         self.agent = agent.id
         self.slot = slot
@@ -80,7 +83,8 @@ class Thought:
         self.view = view
         self.start_state = start_state
         self.draft = drafts.make_draft(agent, start_state)
-        self.bound = view.tick
+        self.not_before = not_before
+        self.bound = max(view.tick, not_before)
         self.answers: list[Answer] = []
         self._delays = delays
         self._unknown = unknown
@@ -96,7 +100,8 @@ class Thought:
 
     def record(self) -> ThoughtRecord:
         return ThoughtRecord(
-            agent=self.agent, slot=self.slot, start=self.start, start_state=self.start_state, answers=self.answers
+            agent=self.agent, slot=self.slot, start=self.start, not_before=self.not_before,
+            start_state=self.start_state, answers=self.answers,
         )
 
 
@@ -139,7 +144,9 @@ class ThoughtMind:
 
 class Pipeline:
     """The thoughts in flight of one simulation: per agent at most one that decides what it does
-    (slot "think") and one reflection beside it (slot "reflect"), which only adds memories."""
+    (slot "think") and beside it at most one scoring of its observations ("remember"), one
+    plan-ahead of its next block ("plan") and one reflection ("reflect"), which only add to
+    what the agent knows."""
 
     def __init__(self, mind: Mind, think_delays: dict[str, int], tick_seconds: int, pipelined: bool = True):
         self.mind = mind
@@ -168,10 +175,28 @@ class Pipeline:
         drafts.begin_reflection(agent, view.date)
         return self._launch(agent, "reflect", view, state, [])
 
-    def _launch(self, agent: Agent, slot: Slot, view: WorldView, state: dict[str, Any], replay: list[Answer]) -> Thought:
-        thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay)
+    def start_remembering(self, agent: Agent, view: WorldView) -> Thought:
+        state = drafts.start_state(agent)
+        agent.state.pending = []  # handed to this thought, as a decision's thought takes them
+        return self._launch(agent, "remember", view, state, [])
+
+    def start_plan_ahead(self, agent: Agent, view: WorldView, needed_by: int) -> Thought:
+        return self._launch(agent, "plan", view, drafts.start_state(agent), [], needed_by)
+
+    def _launch(
+        self, agent: Agent, slot: Slot, view: WorldView, state: dict[str, Any], replay: list[Answer], not_before: int = 0
+    ) -> Thought:
+        thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay, not_before)
         mind: Any = ThoughtMind(self.mind, thought, self._progress, replay)
-        work = thought.draft.think(view, mind) if slot == "think" else thought.draft.reflect_in_background(view, mind)
+        draft = thought.draft
+        if slot == "think":
+            work = draft.think(view, mind)
+        elif slot == "plan":
+            work = plan_ahead.plan_ahead(draft, view, mind)
+        elif slot == "remember":
+            work = draft.remember_in_background(view, mind)
+        else:
+            work = draft.reflect_in_background(view, mind)
         thought.task = asyncio.create_task(work, name=f"{slot}-{agent.id}-{view.tick}")
         thought.task.add_done_callback(lambda _: self._progress.set())
         self.thoughts[(agent.id, slot)] = thought
@@ -208,17 +233,21 @@ class Pipeline:
             agent = agents[thought.agent]
             if thought.slot == "think":
                 drafts.commit(agent, thought.draft, thought.start_state)
+            elif thought.slot == "plan":
+                drafts.commit_plan_ahead(agent, thought.draft)
+            elif thought.slot == "remember":
+                drafts.commit_remembered(agent, thought.draft, thought.start_state)
             else:
                 drafts.commit_reflection(agent, thought.draft)
             decisions.append(thought.task.result())
         return decisions
 
     async def aclose(self) -> None:
-        tasks = [t.task for t in self.thoughts.values() if t.task is not None and not t.task.done()]
+        tasks = [t.task for t in self.thoughts.values() if t.task is not None]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        # Gathered so that thoughts which failed (a halted run) do not warn of exceptions never retrieved.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- checkpoints ------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -238,7 +267,7 @@ class Pipeline:
     def restart(self, agents: list[Agent], world: WorldState) -> None:
         for record in self._restored:
             view = view_from_state(world, record.start, self._restored_views[record.start])
-            self._launch(agents[record.agent], record.slot, view, record.start_state, record.answers)
+            self._launch(agents[record.agent], record.slot, view, record.start_state, record.answers, record.not_before)
         self._restored = []
         self._restored_views = {}
 
