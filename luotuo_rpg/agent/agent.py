@@ -129,6 +129,9 @@ class Agent:
             await self._act_on_world(view, mind, decision)
         if not self.remembers_in_background(view):
             await perception.flush_observations(self, view, mind)
+        if not self.config.pipeline_thoughts and self.wants_to_reflect(view):
+            # The old barrier (kept for comparison) reflects at the end of the think that crossed the threshold.
+            await self.reflect(view, mind, decision)
         return decision
 
     # --- remembering (in the background, beside thinking) -----------------------

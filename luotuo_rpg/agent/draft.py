@@ -65,22 +65,23 @@ def hand_over(agent: Agent) -> None:
 
 
 def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
-    live, thought = agent.state, draft.state
+    live, thought, begun = agent.state, draft.state, start["state"]
     thought.last_seen = live.last_seen
     thought.pending = thought.pending + live.pending
     thought.react_to = thought.react_to + [i for i in live.react_to if i not in thought.react_to]
     thought.known_places = sorted(set(thought.known_places) | set(live.known_places))
     known = {e.what for e in thought.known_events}
     thought.known_events = thought.known_events + [e for e in live.known_events if e.what not in known]
-    # Reflection runs beside this thought and owns these; what this thought stored adds to the count.
+    # What this thought stored adds to what the thoughts beside it left (a reflection resets it).
     thought.importance_since_reflection = live.importance_since_reflection + (
-        thought.importance_since_reflection - start["state"]["importance_since_reflection"]
+        thought.importance_since_reflection - begun["importance_since_reflection"]
     )
-    thought.reflected_on = live.reflected_on
-    thought.ahead = live.ahead
-    started = start["state"]["counters"]
     for name, count in live.counters:
-        setattr(thought.counters, name, count + getattr(thought.counters, name) - started[name])
+        setattr(thought.counters, name, count + getattr(thought.counters, name) - begun["counters"][name])
+    # Set by the thoughts beside this one, unless this thought set it itself (the old barrier reflects inside).
+    if thought.reflected_on == begun["reflected_on"]:
+        thought.reflected_on = live.reflected_on
+    thought.ahead = live.ahead
     agent.state = thought
     agent.memory.absorb(draft.memory)
     agent._initial_memories_stored = draft._initial_memories_stored

@@ -63,6 +63,7 @@ class Simulation:
         thoughts = self.thoughts
         thoughts.restart(self.agents, world)
         view = world.snapshot()
+        pipelined = self.config.pipeline_thoughts
         for agent in self.agents:
             # A thinking agent still perceives (into its live state) but starts no second thought.
             wants = agent.perceive(view)
@@ -75,12 +76,13 @@ class Simulation:
                 self.thinks += 1
                 if not self.config.think_concurrently:
                     await thoughts.finish(thought)
-            if not thoughts.busy(agent.id, "reflect") and agent.wants_to_reflect(view):
+            if pipelined and not thoughts.busy(agent.id, "reflect") and agent.wants_to_reflect(view):
                 thought = thoughts.start_reflection(agent, view)
                 if not self.config.think_concurrently:
                     await thoughts.finish(thought)
-            if self.config.pipeline_thoughts and not thoughts.busy(agent.id, "plan"):
-                # Only worth it when thinking takes game time: the old barrier plans when the block begins.
+            # Reflection and plan-ahead beside the agent's decisions are for when thinking takes game time;
+            # the old barrier (for comparison) reflects inside a think and plans when a block begins.
+            if pipelined and not thoughts.busy(agent.id, "plan"):
                 needed_by = plan_ahead.needed_by(agent, view)
                 if needed_by is not None:
                     thoughts.start_plan_ahead(agent, view, needed_by)
