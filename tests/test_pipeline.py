@@ -228,3 +228,43 @@ def test_a_checkpoint_holds_thoughts_with_the_answers_they_had(tiny_world):
     assert _frames(second, 500) == whole[400:]
     # Every request asked once over both halves: the answers the checkpoint held were not asked again.
     assert len(first_mind.requests) + len(second_mind.requests) == len(whole_mind.requests)
+
+
+def _block_start_lags(spec, config: SimConfig) -> list[int]:
+    """Ticks from each waking schedule block's start to the agent's action changing."""
+    from luotuo_rpg.llm.offline import is_sleep
+
+    sim = Simulation(spec, OfflineMind(), config)
+    frames = [json.loads(line) for line in _frames(sim, 8640)]
+    first_tick: dict[str, int] = {}
+    current: dict[int, str] = {}
+    actions: dict[int, list[str | None]] = {agent.id: [] for agent in sim.agents}
+    for frame in frames:
+        first_tick.setdefault(frame["time"][-5:], frame["tick"])
+        for key, seen in frame.get("agents", {}).items():
+            if "action" in seen:
+                current[int(key)] = seen["action"]
+        for agent in sim.agents:
+            actions[agent.id].append(current.get(agent.id))
+    lags = []
+    for agent in sim.agents:
+        for block in agent.state.schedule:
+            start = first_tick.get(block.start)
+            if is_sleep(block.activity) or start is None or start == 0:
+                continue
+            seq = actions[agent.id]
+            lag = next((i for i in range(60) if start + i < len(seq) and seq[start + i] != seq[start - 1]), None)
+            if lag is not None:
+                lags.append(lag)
+    return lags
+
+
+def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
+    spec = load_world_spec(tiny_world)
+    ahead = sorted(_block_start_lags(spec, SimConfig()))
+    late = sorted(_block_start_lags(spec, SimConfig(plan_ahead_minutes=0)))
+    decompose = math.ceil(THINK_DELAY_SECONDS["plan_block"] / spec.world.tick_seconds)
+    assert len(ahead) >= 20 and len(late) >= 20
+    # Without it every block waits for its decomposition; with it most begin in their first tick.
+    assert late[len(late) // 2] >= decompose, late
+    assert ahead.count(0) >= len(ahead) // 2, ahead

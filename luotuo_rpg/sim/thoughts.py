@@ -23,8 +23,8 @@ asking the model. A resumed run therefore writes the frames an uninterrupted one
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -37,9 +37,14 @@ from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.llm.accounting import LLMStats
 from luotuo_rpg.llm.kinds import Request
 from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.world.state import ActiveEvent, AgentSeen, ChatTurn, ConversationView, WorldState, WorldView
-
-log = logging.getLogger(__name__)
+from luotuo_rpg.world.state import (
+    ActiveEvent,
+    AgentSeen,
+    ChatTurn,
+    ConversationView,
+    WorldState,
+    WorldView,
+)
 
 
 class Answer(BaseModel):
@@ -109,7 +114,7 @@ class ThoughtMind:
     """The run's mind as one thought sees it: notes each kind asked (moving the thought's due
     tick) and each answer received (for checkpoints); replays answers a checkpoint kept."""
 
-    def __init__(self, mind: Mind, thought: Thought, progress: asyncio.Event, replay: list[Answer] | None = None):
+    def __init__(self, mind: Mind, thought: Thought, progress: Callable[[], None], replay: list[Answer] | None = None):
         self._mind = mind
         self._thought = thought
         self._progress = progress
@@ -121,7 +126,7 @@ class ThoughtMind:
 
     async def ask(self, request: Request) -> BaseModel:
         self._thought.asked(request.kind)
-        self._progress.set()
+        self._progress()
         if self._replay:
             answer = self._replay.pop(0)
             if answer.kind != request.kind:
@@ -157,7 +162,8 @@ class Pipeline:
         }
         self._unknown_delay = 1 if pipelined else 0
         self.thoughts: dict[tuple[int, Slot], Thought] = {}
-        self._progress = asyncio.Event()
+        self._progress: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._restored: list[ThoughtRecord] = []
         self._restored_views: dict[int, dict[str, Any]] = {}
         self.peak = 0
@@ -187,7 +193,7 @@ class Pipeline:
         self, agent: Agent, slot: Slot, view: WorldView, state: dict[str, Any], replay: list[Answer], not_before: int = 0
     ) -> Thought:
         thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay, not_before)
-        mind: Any = ThoughtMind(self.mind, thought, self._progress, replay)
+        mind: Any = ThoughtMind(self.mind, thought, self._notify, replay)
         draft = thought.draft
         if slot == "think":
             work = draft.think(view, mind)
@@ -198,7 +204,7 @@ class Pipeline:
         else:
             work = draft.reflect_in_background(view, mind)
         thought.task = asyncio.create_task(work, name=f"{slot}-{agent.id}-{view.tick}")
-        thought.task.add_done_callback(lambda _: self._progress.set())
+        thought.task.add_done_callback(lambda _: self._notify())
         self.thoughts[(agent.id, slot)] = thought
         self.peak = max(self.peak, len(self.thoughts))
         return thought
@@ -210,12 +216,25 @@ class Pipeline:
 
     async def settle(self, tick: int) -> None:
         """Return once every thought whose decision may be due at ``tick`` has finished."""
+        progress = self._event()
         while True:
-            self._progress.clear()
+            progress.clear()
             self._raise_failures()
             if not any(not t.done and t.bound <= tick for t in self.thoughts.values()):
                 return
-            await self._progress.wait()
+            await progress.wait()
+
+    def _event(self) -> asyncio.Event:
+        # Made in the loop that steps the simulation (a test or a command may run several loops).
+        loop = asyncio.get_running_loop()
+        if self._progress is None or self._loop is not loop:
+            self._progress, self._loop = asyncio.Event(), loop
+        return self._progress
+
+    def _notify(self) -> None:
+        """A thought asked a request or ended: its lower bound may have moved."""
+        if self._progress is not None:
+            self._progress.set()
 
     def _raise_failures(self) -> None:
         for thought in self.thoughts.values():
