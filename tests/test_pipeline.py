@@ -268,3 +268,32 @@ def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
     # Without it every block waits for its decomposition; with it most begin in their first tick.
     assert late[len(late) // 2] >= decompose, late
     assert ahead.count(0) >= len(ahead) // 2, ahead
+
+
+def test_the_town_runs_on_while_a_slow_model_plans_its_day(qixia_world):
+    """What a viewer of a live run sees: ticks go on (agents keep lying in bed, walking, working) while
+    the day plans are still on the wire."""
+    spec = load_world_spec(qixia_world)
+    start = spec.world.start.replace(hour=7, minute=0)  # the whole town is up: everyone plans at once
+    spec = spec.model_copy(update={"world": spec.world.model_copy(update={"start": start})})
+    with serve_in_thread(create_app(OfflineAnswerer(), latency_s=3.0)) as server:
+        backend = OpenAIBackend(OpenAIConfig(base_urls=[server.base_url], model="luotuo-mock", max_concurrency=64))
+        mind = StructuredMind(backend, fallback=OfflineMind())
+        sim = Simulation(spec, mind)
+
+        async def go() -> dict:
+            for _ in range(20):
+                await sim.step()
+            # Give the requests a moment to reach the server (they were sent from tick 0 on).
+            for _ in range(50):
+                stats = httpx.get(f"{server.root_url}/stats").json()
+                if stats["in_flight"] >= 20:
+                    break
+                await asyncio.sleep(0.02)
+            await sim.aclose()
+            await mind.aclose()
+            return stats
+
+        stats = asyncio.run(go())
+    assert sim.tick == 20
+    assert stats["in_flight"] >= 20, stats
