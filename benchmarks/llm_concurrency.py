@@ -121,7 +121,9 @@ def main() -> None:
                 server.close()
             assert row["fallbacks"] == 0, row
             assert row["frames_sha256"] == offline["frames_sha256"], f"{mode} at {latency} s wrote other frames"
-            row.update(hours=args.hours, machine=describe_machine(), note=args.note, date=time.strftime("%Y-%m-%d %H:%M"))
+            row.update(
+                hours=args.hours, machine=describe_machine(), note=args.note, date=time.strftime("%Y-%m-%d %H:%M")
+            )
             print(f"{mode} {latency:g} s: {row}", flush=True)
             # Read again just before writing: another mode may be measured by a second process meanwhile.
             rows = json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
@@ -142,7 +144,8 @@ def _write_table(rows: dict) -> None:
         "six-line talk is six round trips in a row whatever the delays, and 七侠镇's ≈ 120 talks a day seldom",
         "overlap (lines, reactions and the re-plan after a talk make up most of the waits).", "",
         "Command: `python benchmarks/llm_concurrency.py --hours 24 --latencies 0.2,1 --modes barrier,pipelined`", "",
-        "| mode | latency s | game hours | requests | tokens | wall s | peak in flight | frames (sha256) | machine, load |",
+        "| mode | latency s | game hours | requests | tokens | wall s | peak in flight | frames (sha256) "
+        "| machine, load |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for key in sorted(rows, key=lambda k: (k.split("@")[0], float(k.split("@")[1]))):
@@ -150,7 +153,8 @@ def _write_table(rows: dict) -> None:
         mode, latency = key.split("@")
         lines.append(
             f"| {mode} | {latency} | {row['hours']:g} | {row['requests']} | {row['tokens']} | {row['wall_s']} | "
-            f"{row['peak_in_flight']} | `{row['frames_sha256'][:12]}` | {row['machine']} {row['note']} ({row['date']}) |"
+            f"{row['peak_in_flight']} | `{row['frames_sha256'][:12]}` | "
+            f"{row['machine']} {row['note']} ({row['date']}) |"
         )
     (RESULTS / "llm_concurrency.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("written:", RESULTS / "llm_concurrency.md")

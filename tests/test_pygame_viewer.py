@@ -66,7 +66,8 @@ SAVED = re.compile(r"saved (?P<path>.+): tick (?P<tick>\d+) .* tile (?P<tile>\d+
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An hour and a half of the tiny world: 540 frames, keyframes every 60, a conversation after 07:00."""
     out = tmp_path_factory.mktemp("viewer") / "tiny_run"
-    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "1.5", "--out", str(out), "--no-progress"]) == 0
+    hours = ["--hours", "1.5"]
+    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), *hours, "--out", str(out), "--no-progress"]) == 0
     return out
 
 

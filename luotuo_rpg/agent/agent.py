@@ -138,7 +138,7 @@ class Agent:
     def remembers_in_background(self, view: WorldView) -> bool:
         """When observations are due to be scored, the scoring runs as a thought of its own so the
         decision does not wait for it (only when thinking takes game time: see sim.thoughts)."""
-        return self.config.pipeline_thoughts and perception.importance_due(self, view.tick)
+        return self.config.pipeline_thoughts and bool(self.state.pending) and perception.importance_due(self, view.tick)
 
     async def remember_in_background(self, view: WorldView, mind: Mind) -> Decision:
         await perception.flush_observations(self, view, mind)

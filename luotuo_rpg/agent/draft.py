@@ -15,11 +15,12 @@ gathered meanwhile. Fields are owned by one side each:
   live lists are emptied), so the committed lists are the thought's leftovers plus
   what was perceived meanwhile, in that order;
 * ``known_places`` and ``known_events`` grow on both sides: their union;
-* ``importance_since_reflection`` and the counters get what the thought added
-  added to the live value; the fields of the thoughts that run beside it stay
-  live: reflection (:func:`begin_reflection`) and plan-ahead (``ahead``); scoring
-  observations (:func:`commit_remembered`) takes the waiting ones like a decision does;
-* everything else (plans, queue, cooldowns, counters) is the thought's;
+* ``importance_since_reflection`` and the counters: the live value plus what the
+  thought added;
+* the fields of the thoughts that run beside it stay live: reflection
+  (:func:`begin_reflection`) and plan-ahead (``ahead``); scoring observations
+  (:func:`commit_remembered`) takes the waiting ones as a decision's thought does;
+* everything else (plans, queue, cooldowns) is the thought's;
 * memories the thought stored are appended to the live stream, and last-access
   ticks merge by maximum (:meth:`MemoryStream.absorb`), so two thoughts of one
   agent (its reflection and its next decision) both keep what they stored.

@@ -29,6 +29,8 @@ def _next_block(agent: Agent, view: WorldView) -> tuple[int, int, int] | None:
     if state.plan_date != view.date or state.asleep or not state.schedule:
         return None
     minute = view.minute_of_day
+    if state.ahead is not None and state.ahead.date == view.date and state.ahead.start > minute:
+        return None  # the coming block is planned already (checked first: this runs every tick)
     _, _, end = planning.current_block(agent, minute)
     if end >= DAY or end - minute > agent.config.plan_ahead_minutes or end <= minute:
         return None  # tomorrow's blocks come with tomorrow's plan
@@ -40,6 +42,18 @@ def _next_block(agent: Agent, view: WorldView) -> tuple[int, int, int] | None:
         return None
     following = starts[index + 1] if index + 1 < len(starts) else agent.wake_minute + DAY
     return index, end, following
+
+
+def quiet_until(agent: Agent, view: WorldView) -> int:
+    """A tick before which :func:`needed_by` stays None while the day's plan is the same (it runs every
+    tick, so the engine skips asking until then); the current tick when that is not known."""
+    state = agent.state
+    if state.plan_date != view.date or not state.schedule:
+        return view.tick
+    _, _, end = planning.current_block(agent, view.minute_of_day)
+    # A minute short of exact: this tick may be anywhere within its minute.
+    early = end - view.minute_of_day - agent.config.plan_ahead_minutes - 1
+    return view.tick + agent.clock.ticks_for_minutes(early) if early > 0 and end < DAY else view.tick
 
 
 def needed_by(agent: Agent, view: WorldView) -> int | None:

@@ -74,4 +74,6 @@ class AgentState(BaseModel):
     reflected_on: str | None = Field(default=None, description="Day (as planned on waking) of the last reflection.")
     social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)
-    ahead: PlannedBlock | None = Field(default=None, description="Written by plan-ahead only; used when its block begins.")
+    ahead: PlannedBlock | None = Field(
+        default=None, description="Written by plan-ahead only; used when its block begins."
+    )

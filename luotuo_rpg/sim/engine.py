@@ -26,7 +26,7 @@ from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.sim.thoughts import Pipeline
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import WorldSpec
-from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
+from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
 
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
@@ -49,6 +49,7 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
+        self._plan_quiet: dict[int, tuple[str, int]] = {}
         self.thoughts = Pipeline(
             mind, self.config.think_delays, spec.world.tick_seconds, pipelined=self.config.pipeline_thoughts
         )
@@ -82,7 +83,7 @@ class Simulation:
                     await thoughts.finish(thought)
             # Reflection and plan-ahead beside the agent's decisions are for when thinking takes game time;
             # the old barrier (for comparison) reflects inside a think and plans when a block begins.
-            if pipelined and not thoughts.busy(agent.id, "plan"):
+            if pipelined and not thoughts.busy(agent.id, "plan") and self._plan_ahead_due(agent, view):
                 needed_by = plan_ahead.needed_by(agent, view)
                 if needed_by is not None:
                     thoughts.start_plan_ahead(agent, view, needed_by)
@@ -101,6 +102,16 @@ class Simulation:
         self._prune_conversations()
         world.tick += 1
         return frame
+
+    def _plan_ahead_due(self, agent: Agent, view: WorldView) -> bool:
+        # Asked every tick for every agent: skip the ticks where the block's end is still far, for
+        # as long as the day's plan stays the one that told us so (a pure shortcut, not state).
+        date, quiet = self._plan_quiet.get(agent.id, ("", -1))
+        if date == agent.state.plan_date and view.tick < quiet:
+            return False
+        quiet = plan_ahead.quiet_until(agent, view)
+        self._plan_quiet[agent.id] = (agent.state.plan_date or "", quiet)
+        return view.tick >= quiet
 
     # --- act -----------------------------------------------------------------
     def _apply(self, decision: Decision, events: list[FrameEvent]) -> None:

@@ -190,7 +190,13 @@ class Pipeline:
         return self._launch(agent, "plan", view, drafts.start_state(agent), [], needed_by)
 
     def _launch(
-        self, agent: Agent, slot: Slot, view: WorldView, state: dict[str, Any], replay: list[Answer], not_before: int = 0
+        self,
+        agent: Agent,
+        slot: Slot,
+        view: WorldView,
+        state: dict[str, Any],
+        replay: list[Answer],
+        not_before: int = 0,
     ) -> Thought:
         thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay, not_before)
         mind: Any = ThoughtMind(self.mind, thought, self._notify, replay)
@@ -244,7 +250,9 @@ class Pipeline:
     def commit_due(self, tick: int, agents: list[Agent]) -> list[Decision]:
         """Commit the thoughts due at ``tick`` into their agents, in agent-id order (an agent's decision
         before its reflection); their decisions, in that order."""
-        due = sorted((k for k, t in self.thoughts.items() if t.done and t.bound <= tick), key=lambda k: (k[0], _ORDER[k[1]]))
+        due = sorted(
+            (k for k, t in self.thoughts.items() if t.done and t.bound <= tick), key=lambda k: (k[0], _ORDER[k[1]])
+        )
         decisions = []
         for key in due:
             thought = self.thoughts.pop(key)
@@ -294,7 +302,9 @@ class Pipeline:
 # --- snapshots in checkpoints ---------------------------------------------------------
 def view_state(view: WorldView) -> dict[str, Any]:
     return {
-        "agents": [[a.id, a.name, list(a.pos), a.action, a.emoji, a.place, a.conversation, a.asleep] for a in view.agents],
+        "agents": [
+            [a.id, a.name, list(a.pos), a.action, a.emoji, a.place, a.conversation, a.asleep] for a in view.agents
+        ],
         "objects": dict(view.objects),
         "events": [[e.what, e.where, e.start_tick, e.end_tick] for e in view.events],
         "conversations": [
