@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine  # noqa: E402
 from town_generator import generate_town  # noqa: E402
 
-from luotuo_rpg.llm.offline import OfflineMind  # noqa: E402
+from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
 from luotuo_rpg.world.loader import check_world, load_world_spec  # noqa: E402
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine  # noqa: E402
 
 from luotuo_rpg.config import SimConfig  # noqa: E402
-from luotuo_rpg.llm.offline import OfflineMind  # noqa: E402
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig  # noqa: E402
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
+from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
 from luotuo_rpg.llm.structured import StructuredMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
 from luotuo_rpg.world.loader import load_world_spec  # noqa: E402

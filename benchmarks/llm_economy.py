@@ -1,7 +1,7 @@
 """What one game day of 七侠镇 costs through the real OpenAI client.
 
 The offline mind answers behind an OpenAI-compatible server on loopback
-(`luotuo_rpg.llm.mock_server`), so every request kind gets a valid answer and
+(`luotuo_rpg.llm.offline.mock_server`), so every request kind gets a valid answer and
 the real client, prompts and parsing are exercised. Tokens are the server's
 `usage` (estimated: CJK ≈ 1 token per character, other text ≈ 1 per 4 characters,
 which overstates Qwen/GPT BPE counts for Chinese by roughly 20–40 %).
@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
 
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer  # noqa: E402
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread  # noqa: E402
-from luotuo_rpg.llm.offline import OfflineMind  # noqa: E402
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig  # noqa: E402
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer  # noqa: E402
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread  # noqa: E402
+from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
 from luotuo_rpg.llm.structured import StructuredMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
 from luotuo_rpg.world.loader import load_world_spec  # noqa: E402

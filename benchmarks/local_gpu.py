@@ -147,7 +147,7 @@ def bench_shape(shape: str, batches: list[int], args: argparse.Namespace, device
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from luotuo_rpg.llm.local_backend import LocalBackend
+    from luotuo_rpg.llm.backends.local.backend import LocalBackend
 
     dims = SHAPES[shape]
     dtype = torch.bfloat16 if device == "cuda" else torch.float32

@@ -38,7 +38,7 @@ from luotuo_rpg.server.process import ServeProcess
 log = logging.getLogger("ws_fanout")
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "ws_fanout.md"
-TOKEN = "bench"
+TOKEN = "bench-token-0123456789"
 
 
 @dataclass

@@ -28,6 +28,8 @@ THINK_DELAY_SECONDS: dict[str, int] = {
     "plan_block": 60,
     # The day is planned lying awake after waking: five minutes in bed.
     "plan_day": 300,
+    # Whether to go to an event one has heard of is weighed against the day's plan for a minute.
+    "attend": 60,
     # Reflection is slow musing and runs beside the day, so it may take ten minutes.
     "reflect_questions": 600,
     "reflect_insights": 600,

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.kinds import Request
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 
 
 class RecordingMind:

@@ -15,7 +15,7 @@ import pytest
 from luotuo_rpg.server.process import ServeProcess
 from luotuo_rpg.sim.files import AgentFrame, Frame
 from luotuo_rpg.sim.runner import run_headless
-from luotuo_rpg.world.scaffold import new_world
+from luotuo_rpg.authoring.scaffold import new_world
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--no-first-run", "--disable-sync", "--disable-quic",
 ]
-TOKEN = "browser-token"
+TOKEN = "browser-token-0123456789"
 HERO = "佟湘玉"
 
 if not CHROMIUM.exists():
@@ -100,6 +100,30 @@ def _reconstruct(frames_path: Path, tick: int) -> dict[int, tuple[int, int] | No
         for agent_id, delta in frame.agents.items():
             agents[agent_id] = agents.get(agent_id, AgentFrame()).model_copy(update=delta.model_dump(exclude_none=True))
     return {i: a.pos for i, a in agents.items()}
+
+
+def test_the_token_leaves_the_address_bar_and_no_script_can_read_it(page):
+    assert "token" not in page.url
+    assert TOKEN not in page.evaluate("document.cookie")  # HTTP-only
+    assert page.evaluate("JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage))") \
+        .find(TOKEN) == -1
+    assert page.evaluate("fetch('/api/session').then(r => r.json())")["authorized"] is True
+
+
+def test_a_token_typed_into_the_page_allows_controls(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.base}/")
+        page.wait_for_function("window.__luotuo && window.__luotuo.hellos >= 1")
+        assert page.evaluate("fetch('/api/session').then(r => r.json())")["authorized"] is False
+        page.fill("#token", TOKEN)
+        page.press("#token", "Enter")
+        page.wait_for_function("window.__luotuo.hellos >= 2")  # reconnected with the cookie
+        assert page.evaluate("fetch('/api/session').then(r => r.json())")["authorized"] is True
+        assert page.input_value("#token") == ""
+    finally:
+        context.close()
 
 
 def test_map_and_agents_render_with_chinese_glyphs(page):

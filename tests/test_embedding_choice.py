@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, merge_embedding_options
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import RunningServer, create_app, serve_in_thread
+from luotuo_rpg.llm.embeddings.setup import EmbeddingOptions, merge_embedding_options
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
 
 SECRET = "sk-embed-NEVER-WRITTEN"
 

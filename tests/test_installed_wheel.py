@@ -37,6 +37,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "luotuo_rpg/_shipped/frontend/index.html" in names
     assert "luotuo_rpg/_shipped/worlds/qixia_town.yaml" in names
     assert "luotuo_rpg/llm/prompts/zh/plan_day.txt" in names
+    assert {"luotuo_rpg/_shipped/worlds/smallville.yaml", "luotuo_rpg/llm/prompts/en/phrases.yaml"} <= names
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
         capture_output=True, text=True,
@@ -84,7 +85,7 @@ def test_installed_run_uses_the_shipped_default_world_and_writes_replays_here(in
 
 
 def test_installed_serve_serves_the_browser_viewer(installed: Path, tmp_path: Path) -> None:
-    with serve_process(["--paused", "--token", "t"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)) as port:
+    with serve_process(["--paused", "--token", "t-0123456789abcdef"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)) as port:
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode("utf-8")
         assert "<canvas" in page
         world = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/world", timeout=10).read())

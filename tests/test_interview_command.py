@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 李大嘴
@@ -50,9 +50,9 @@ def test_every_agent_answers_from_the_latest_checkpoint_and_the_run_is_untouched
 def test_an_earlier_checkpoint_gives_the_agent_as_it_was_then(
     finished_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", "1000")
-    assert early["tick"] == 720 and early["time"].endswith("08:00")
-    assert NEWS not in early["answer"]  # 李大嘴 had not told him yet
+    (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", "400")
+    assert early["tick"] == 360 and early["time"].endswith("07:00")
+    assert NEWS not in early["answer"]  # 李大嘴 tells him just after seven
 
 
 def test_plain_output_is_one_line_per_agent(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,5 +75,6 @@ def test_interviews_go_through_a_real_server_when_asked(finished_run: Path, caps
                       "--base-url", server.base_url, "--model", "luotuo-mock")
         seen = httpx.get(f"{server.root_url}/stats").json()
     assert len(got) == 3 and all(a["answer"] for a in got)
-    assert seen["requests"] == 3  # one interview request per agent…
+    # One interview request per agent (after the one-token probe of the server's response_format)…
+    assert seen["requests"] == 1 + 3
     assert seen["max_in_flight"] == 3  # …all in flight together

@@ -15,7 +15,7 @@ import pytest
 from cli_server import served
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.server.live import LiveSession
 from luotuo_rpg.server.recording import LiveRecording, free_folder
 from luotuo_rpg.sim.runner import RunOptions
@@ -82,7 +82,7 @@ def test_served_recording_survives_sigterm_and_sigkill(tmp_path: Path) -> None:
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
 
     def serve_until(out: Path, ticks: int, stop: signal.Signals) -> None:
-        args = [str(TINY), "--record", str(out), "--speed", "0", "--token", "t"]
+        args = [str(TINY), "--record", str(out), "--speed", "0", "--token", "t-0123456789abcdef"]
         with served(args, cwd=REPO, env=env) as (server, port):
             deadline = time.monotonic() + 60
             assert httpx.get(f"http://127.0.0.1:{port}/api/world").json()["recording"] == out.name

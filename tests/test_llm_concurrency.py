@@ -6,6 +6,7 @@ Counts requests on the wire; asserts no wall-clock time.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.offline import OfflineMind
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mind import OfflineMind
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
@@ -85,6 +86,9 @@ def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_
     finally:
         server.terminate()
         server.wait(timeout=10)
+    llm = json.loads((tmp_path / "online" / "summary.json").read_text(encoding="utf-8"))["llm"]
+    # Equal frames mean something only if every answer came from the server, none from the fallback.
+    assert llm["requests"] > 0 and llm["fallbacks"] == 0 and llm["repairs"] == 0, llm
     assert (tmp_path / "online" / "frames.jsonl").read_bytes() == (tmp_path / "offline" / "frames.jsonl").read_bytes()
     for name in ("meta.json", "summary.json", "frames.jsonl"):
         assert "NEVER-LOGGED" not in (tmp_path / "online" / name).read_text(encoding="utf-8")

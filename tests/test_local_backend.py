@@ -25,8 +25,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
 from luotuo_rpg.llm.chat import ChatBackend, ChatRequest
-from luotuo_rpg.llm.local_backend import LocalBackend
-from luotuo_rpg.llm.lora_batch import BASE, AdapterError, MultiLoRA
+from luotuo_rpg.llm.backends.local.backend import LocalBackend
+from luotuo_rpg.llm.backends.local.lora_batch import BASE, AdapterError, MultiLoRA
 
 CORPUS = [
     "小明在咖啡馆里喝咖啡，然后去图书馆看书。",
@@ -384,14 +384,15 @@ async def test_model_folder_loads_offline_in_fp32_on_cpu(model, tokenizer, tmp_p
         LocalBackend(tmp_path / "no-such-model", device="cpu")
 
 
-def test_a_run_on_a_local_model_with_a_persona_adapter_completes_and_counts_fallbacks(
+def test_a_run_on_a_local_model_with_a_persona_adapter_completes_under_the_schemas(
     model, tokenizer, adapters, tmp_path: Path
 ) -> None:
     """The CLI path end to end: `run --llm local --model DIR` with one persona on a LoRA adapter.
 
-    A random-weight model writes nonsense, so every request ends in a counted
-    fallback; what is pinned is that the whole pipeline runs, batches, loads the
-    persona's adapter and never crashes."""
+    A random-weight model writes nonsense, but decoded under each request's JSON
+    Schema the nonsense has the answer's shape; what is pinned is that the whole
+    pipeline runs, batches, loads the persona's adapter, constrains every request
+    and never crashes."""
     import json
     import shutil
     import subprocess
@@ -415,8 +416,37 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_and_counts_fall
     summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
     llm = summary["llm"]
     assert llm["backend"] == "local"
-    assert llm["requests"] > 0 and llm["fallbacks"] > 0
+    assert llm["requests"] > 0
+    assert llm["backend_counters"]["constrained_requests"] == llm["requests"]
     assert llm["fallbacks"] == sum(kind["fallbacks"] for kind in llm["by_kind"].values())
     assert llm["backend_counters"]["adapters_loaded"] == 1
     assert llm["backend_counters"]["batches"] >= 1
     assert summary["ticks"] == 36
+
+
+async def test_rows_with_a_schema_can_only_write_answers_that_fit_it(model, tokenizer) -> None:
+    """Decoding under the schema (llguidance masks): even random weights give schema-valid JSON,
+    in the same batch as a free row, at a sampling temperature too."""
+    import json
+
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {"place": {"type": "string", "enum": ["客栈/大堂", "药铺/药房"]},
+                       "minutes": {"type": "integer", "minimum": 5, "maximum": 15},
+                       "line": {"type": "string", "maxLength": 6}},
+        "required": ["place", "minutes", "line"],
+        "additionalProperties": False,
+    }
+    backend = LocalBackend.from_model(model, tokenizer, batch_window_s=0.05)
+    constrained = [request(p, max_tokens=60, json_schema=schema, temperature=t)
+                   for p, t in zip(PROMPTS, (0.0, 0.0, 1.0, 1.0))]
+    constrained = [r.model_copy(update={"json_mode": True}) for r in constrained]
+    free = request(PROMPTS[4], max_tokens=8)
+    results = await asyncio.gather(*(backend.chat(r) for r in [*constrained, free]))
+    await backend.aclose()
+    for result in results[:-1]:
+        jsonschema.validate(json.loads(result.text), schema)
+    assert (results[-1].text, results[-1].tokens_out) == reference(model, tokenizer, PROMPTS[4], 8)
+    assert backend.counters["constrained_requests"] == 4 and backend.counters["grammar_errors"] == 0

@@ -26,9 +26,9 @@ from luotuo_rpg.llm.chat import (
     LLMUnavailable,
     estimate_tokens,
 )
-from luotuo_rpg.llm.embeddings import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
-from luotuo_rpg.llm.mock_server import REFUSAL_TEXT, FaultPlan, RunningServer, create_app, serve_in_thread
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.embeddings.embedders import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from luotuo_rpg.llm.offline.mock_server import REFUSAL_TEXT, FaultPlan, RunningServer, create_app, serve_in_thread
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 
 SECRET = "sk-test-SECRET"
 ANSWER = '{"action": "在同福客栈吃早饭", "emoji": "🍚"}'
@@ -225,7 +225,8 @@ async def test_json_mode_auto_falls_back_to_plain_prompting_once(start_server: S
     assert all(r.text == ANSWER for r in results)
     assert seen["json_mode_requests"] == seen["json_mode_rejections"] == 1
     assert seen["requests"] == 4
-    assert backend.counters["json_mode_fallbacks"] == 1
+    assert backend.counters["response_format_steps_down"] == 1
+    assert backend.response_formats == {server.base_url: "plain"}
     assert backend.counters["retries"] == 0
 
 

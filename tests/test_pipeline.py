@@ -24,10 +24,10 @@ from doubles import RecordingMind
 
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.config import THINK_DELAY_SECONDS, SimConfig
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.offline import OfflineMind
-from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.offline.mind import OfflineMind
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.checkpoint import iter_history, load_latest
 from luotuo_rpg.sim.engine import Simulation
@@ -87,7 +87,11 @@ def test_a_decision_lands_its_kinds_delay_after_its_thought_began_and_the_agent_
         frames = [json.loads(line) for line in _frames(sim, 900)]
     finally:
         patch.undo()
-    plans = {e["agent"]: f["tick"] for f in frames for e in f.get("events", []) if e["type"] == "plan"}
+    plans: dict[int, int] = {}
+    for f in frames:
+        for e in f.get("events", []):
+            if e["type"] == "plan":
+                plans.setdefault(e["agent"], f["tick"])  # the day plan; later ones are changes to it
     delay = math.ceil(THINK_DELAY_SECONDS["plan_day"] / spec.world.tick_seconds)
     assert len(plans) == len(spec.personas)
     for agent_id, tick in plans.items():
@@ -231,32 +235,34 @@ def test_a_checkpoint_holds_thoughts_with_the_answers_they_had(tiny_world):
 
 
 def _block_start_lags(spec, config: SimConfig) -> list[int]:
-    """Ticks from each waking schedule block's start to the agent's action changing."""
-    from luotuo_rpg.llm.offline import is_sleep
+    """For each thought that began a waking schedule block: ticks from its start to its decision landing."""
+    from luotuo_rpg.agent import planning
+    from luotuo_rpg.sim import thoughts
 
-    sim = Simulation(spec, OfflineMind(), config)
-    frames = [json.loads(line) for line in _frames(sim, 8640)]
-    first_tick: dict[str, int] = {}
-    current: dict[int, str] = {}
-    actions: dict[int, list[str | None]] = {agent.id: [] for agent in sim.agents}
-    for frame in frames:
-        first_tick.setdefault(frame["time"][-5:], frame["tick"])
-        for key, seen in frame.get("agents", {}).items():
-            if "action" in seen:
-                current[int(key)] = seen["action"]
-        for agent in sim.agents:
-            actions[agent.id].append(current.get(agent.id))
-    lags = []
-    for agent in sim.agents:
-        for block in agent.state.schedule:
-            start = first_tick.get(block.start)
-            if is_sleep(block.activity) or start is None or start == 0:
-                continue
-            seq = actions[agent.id]
-            lag = next((i for i in range(60) if start + i < len(seq) and seq[start + i] != seq[start - 1]), None)
-            if lag is not None:
-                lags.append(lag)
-    return lags
+    began: list[tuple[int, int]] = []
+    landed: dict[tuple[int, int], int] = {}
+    next_action, commit_due = planning.next_action, thoughts.Pipeline.commit_due
+
+    async def recording_next_action(agent, view, mind, decision):
+        before = agent.state.block_start
+        await next_action(agent, view, mind, decision)
+        if agent.state.block_start != before and not agent.state.asleep and view.tick > 0:
+            began.append((agent.id, view.tick))
+
+    def recording_commit_due(self, tick, agents):
+        for thought in self.thoughts.values():
+            if thought.slot == "think" and thought.done and thought.bound <= tick:
+                landed[(thought.agent, thought.start)] = tick
+        return commit_due(self, tick, agents)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(planning, "next_action", recording_next_action)
+    patch.setattr(thoughts.Pipeline, "commit_due", recording_commit_due)
+    try:
+        _frames(Simulation(spec, OfflineMind(), config), 8640)
+    finally:
+        patch.undo()
+    return [landed[key] - key[1] for key in began if key in landed]
 
 
 def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
@@ -265,7 +271,7 @@ def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
     late = sorted(_block_start_lags(spec, SimConfig(plan_ahead_minutes=0)))
     decompose = math.ceil(THINK_DELAY_SECONDS["plan_block"] / spec.world.tick_seconds)
     assert len(ahead) >= 20 and len(late) >= 20
-    # Without it every block waits for its decomposition; with it most begin in their first tick.
+    # Without it every block waits for its decomposition; with it most begin in the tick their thought does.
     assert late[len(late) // 2] >= decompose, late
     assert ahead.count(0) >= len(ahead) // 2, ahead
 

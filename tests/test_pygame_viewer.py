@@ -598,7 +598,7 @@ def test_screenshot_of_a_live_simulation_shows_agents_where_the_server_says(tmp_
     """``serve WORLD`` (a live run, not a replay), paused so that the picture and the REST view agree."""
     pytest.importorskip("luotuo_rpg.server.app")
     world = REPO / "worlds" / "tiny.yaml"
-    with serve_process([str(world), "--paused", "--token", "t"], cwd=REPO, env=HEADLESS_ENV) as port:
+    with serve_process([str(world), "--paused", "--token", "t-0123456789abcdef"], cwd=REPO, env=HEADLESS_ENV) as port:
         png = tmp_path / "live.png"
         done = run_cli("view", "--connect", f"ws://127.0.0.1:{port}/ws", "--screenshot", str(png), "--frames", "5")
         assert done.returncode == 0, done.stderr

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
-from luotuo_rpg.llm.mock_answers import OfflineAnswerer
-from luotuo_rpg.llm.mock_server import RunningServer, create_app, serve_in_thread
+from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
+from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "worlds" / "tiny.yaml"
@@ -43,6 +43,12 @@ def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text(encoding="utf-8"))
 
 
+def assert_all_answers_from_the_server(run: Path) -> None:
+    """Equal frames prove the resume only if no answer in the finished run was a fallback."""
+    llm = summary(run)["llm"]
+    assert llm["requests"] > 0 and llm["fallbacks"] == 0, llm
+
+
 def test_a_server_outage_stops_the_run_and_resume_finishes_it_as_if_nothing_happened(
     server: RunningServer, tmp_path: Path, offline_two_hours: bytes, capsys
 ) -> None:
@@ -58,6 +64,7 @@ def test_a_server_outage_stops_the_run_and_resume_finishes_it_as_if_nothing_happ
     httpx.post(f"{server.root_url}/faults", json=[])  # the server is back
     assert cli_main(["resume", str(run), "--hours", "2", "--no-progress", *flags]) == 0
     assert summary(run)["stopped_early"] is None and summary(run)["ticks"] == 720
+    assert_all_answers_from_the_server(run)
     assert (run / "frames.jsonl").read_bytes() == offline_two_hours
 
 
@@ -74,6 +81,7 @@ def test_the_spend_cap_stops_the_run_cleanly_and_a_higher_cap_finishes_it(
     assert 0 < stopped["ticks"] < 720
     assert stopped["llm"]["tokens_in"] + stopped["llm"]["tokens_out"] <= 8000 + 3000  # the requests in flight when it ran out may finish
     assert cli_main(["resume", str(run), "--no-progress", *flags, "--max-tokens-total", "10000000"]) == 0
+    assert_all_answers_from_the_server(run)
     assert (run / "frames.jsonl").read_bytes() == offline_two_hours
 
 

@@ -37,7 +37,7 @@ from luotuo_rpg.sim.runner import run_headless
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "worlds" / "tiny.yaml"
-TOKEN = "test-token"
+TOKEN = "test-token-0123456789"
 RECV_TIMEOUT = 15.0
 
 Message = Hello | FrameMessage | ControlResult | ErrorMessage | Status

@@ -25,6 +25,10 @@ export function renderAgent(detail) {
   const parts = [];
   parts.push(`<div class="muted">${detail.age} 岁 · ${detail.traits.map(escapeHtml).join("、")}</div>`);
   parts.push(`<div class="now" data-field="action">正在：${current}</div>`);
+  // place is where the action is; at is where the agent stands (absent in old replays).
+  if (detail.at !== null && detail.at !== undefined) {
+    parts.push(`<div class="muted" data-field="at">身在：${detail.at ? place(detail.at) : "街上"}</div>`);
+  }
   parts.push(`<div class="muted">${escapeHtml(detail.background)}</div>`);
   if (!detail.live) parts.push(`<div class="muted">（回放里只有录下的言行，没有记忆流。）</div>`);
 

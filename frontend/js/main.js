@@ -24,14 +24,37 @@ let lastResult = null;
 let lastError = null;
 const pending = new Map();  // control id → callback(result)
 
-// --- token: ?token= in the URL, else what was typed last time -------------------------
+// --- token ---------------------------------------------------------------------------
+// The server turned ?token= of this page's URL into an HTTP-only, same-site cookie that the
+// websocket presents at its handshake; the token leaves the address bar (and the history)
+// here and is never kept where scripts can read it. A token typed in becomes the same cookie.
 const tokenInput = $("token");
-tokenInput.value = params.get("token") || localStorage.getItem("luotuo-token") || "";
-if (params.get("token")) localStorage.setItem("luotuo-token", params.get("token"));
-tokenInput.addEventListener("change", () => localStorage.setItem("luotuo-token", tokenInput.value.trim()));
-$("token-form").addEventListener("submit", (event) => {
+localStorage.removeItem("luotuo-token");  // where older versions kept it
+if (params.has("token")) {
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${rest ? `?${rest}` : ""}${location.hash}`);
+}
+
+function showAuthorized(authorized) {
+  tokenInput.placeholder = authorized ? "已有口令，可以控制" : "控制需要口令";
+}
+
+fetch("/api/session").then((r) => r.json()).then((s) => showAuthorized(s.authorized)).catch(() => {});
+
+$("token-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  localStorage.setItem("luotuo-token", tokenInput.value.trim());
+  const token = tokenInput.value.trim();
+  tokenInput.value = "";
+  const response = await fetch("/api/session", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }),
+  });
+  showAuthorized(response.ok);
+  if (!response.ok) {
+    showBanner("口令不对", [], 4000);
+    return;
+  }
+  if (socket) socket.close();  // reconnect: the new handshake carries the cookie
 });
 
 // --- connection ----------------------------------------------------------------------
@@ -67,7 +90,7 @@ function send(control) {
     }
     const id = `c${++controlSeq}`;
     pending.set(id, resolve);
-    socket.send(JSON.stringify({ type: "control", token: tokenInput.value.trim(), id, ...control }));
+    socket.send(JSON.stringify({ type: "control", id, ...control }));
   });
 }
 
@@ -375,7 +398,6 @@ async function loadReplays() {
     select.addEventListener("change", () => {
       const next = new URLSearchParams();
       if (select.value) next.set("replay", select.value);
-      if (params.get("token")) next.set("token", params.get("token"));
       location.search = next.toString();
     });
   } catch (error) {

@@ -80,7 +80,7 @@ export class Town {
         agent.x = x;
         agent.y = y;
       }
-      for (const field of ["action", "emoji", "place", "conv", "asleep"]) {
+      for (const field of ["action", "emoji", "place", "at", "conv", "asleep"]) {
         if (delta[field] !== undefined && delta[field] !== null) agent[field] = delta[field];
       }
     }

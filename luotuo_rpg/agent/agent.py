@@ -11,14 +11,21 @@ conversations) and ``reflection``; the agent's state is in ``state``.
 
 from __future__ import annotations
 
-from luotuo_rpg.agent import perception, planning, reflection, social
+from luotuo_rpg.agent import attending, perception, planning, reflection, social
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import AgentState, minute_of, room_of
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.kinds import EventBrief, InterviewOutput, InterviewRequest, MemoryRef, PersonaBrief
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind
+from luotuo_rpg.llm.kinds import (
+    EventBrief,
+    InterviewOutput,
+    InterviewRequest,
+    MemoryRef,
+    PersonaBrief,
+)
 from luotuo_rpg.memory.retrieval import RetrievalWeights
 from luotuo_rpg.memory.stream import MemoryKind, MemoryNode, MemoryStream
+from luotuo_rpg.phrases import phrase, width
 from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.spec import PersonaSpec, WorldSpec
 from luotuo_rpg.world.state import WorldView
@@ -46,8 +53,12 @@ class Agent:
         for event in world.events:
             if persona.name in event.known_by:
                 self.state.known_events.append(
-                    EventBrief(what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"))
+                    EventBrief(
+                        what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"),
+                        minutes=event.minutes,
+                    )
                 )
+                self.state.attending.append(event.what)  # told at the start: invited, and it is in their day
         self.wake_minute = min(minute_of(r.at) for r in persona.routine)
 
     def _initial_places(self, world: WorldSpec) -> list[str]:
@@ -75,20 +86,29 @@ class Agent:
             )
         if detail == "voice":
             return PersonaBrief(
-                name=self.name, age=persona.age, traits=persona.traits, background=persona.background[:60],
+                name=self.name, age=persona.age, traits=persona.traits,
+                background=persona.background[: width(self.language, 60)],
                 catchphrases=persona.catchphrases[:3], relationships=relationships,
             )
         return PersonaBrief(
-            name=self.name, age=persona.age, traits=persona.traits[:3], background=persona.background[:40],
+            name=self.name, age=persona.age, traits=persona.traits[:3],
+            background=persona.background[: width(self.language, 40)],
             relationships=relationships if about else {},
         )
 
     def one_line(self) -> str:
-        return f"{self.name}，{self.persona.age}岁，{'、'.join(self.persona.traits)}。{self.persona.background[:60]}"
+        traits = phrase(self.language, "traits_separator").join(self.persona.traits)
+        persona = self.persona
+        return phrase(
+            self.language, "one_line", name=self.name, age=persona.age, traits=traits,
+            background=persona.background[: width(self.language, 60)],
+        )
 
     @property
     def current_activity(self) -> str:
-        return self.state.action.activity if self.state.action else ("睡觉" if self.state.asleep else "发呆")
+        if self.state.action:
+            return self.state.action.activity
+        return phrase(self.language, "sleeping" if self.state.asleep else "idle")
 
     # --- perception (sync, every tick) ---------------------------------------
     def perceive(self, view: WorldView) -> bool:
@@ -109,7 +129,7 @@ class Agent:
             return True
         if view.tick >= state.action_end or state.replan:
             return True
-        if state.react_to:
+        if state.react_to or state.to_decide:
             return True
         return perception.importance_due(self, view.tick)
 
@@ -166,6 +186,8 @@ class Agent:
         for conversation in view.conversations.values():
             if conversation.ended and self.id in conversation.members and conversation.id not in state.handled_conversations:
                 await social.after_conversation(self, view, mind, conversation)
+        if state.to_decide:
+            await attending.decide(self, view, mind, decision)
         if state.react_to and not state.asleep:
             await social.react(self, view, mind, decision)
         state.react_to = []
@@ -178,13 +200,17 @@ class Agent:
         self._initial_memories_stored = True
         if len(self.memory):
             return  # restored from a checkpoint
-        texts = list(self.persona.memories)
-        texts += [f"{other}嘛，{how}" for other, how in self.persona.relationships.items()]
-        texts += [f"我知道：{e.what}，在{e.where}，{e.when}" for e in self.state.known_events]
-        if texts:
-            vectors = await mind.embed(texts)
-            for text, vector in zip(texts, vectors):
-                self.memory.add("thought", text, view.tick, 8 if text.startswith("我知道") else 5, vector)
+        # (text, importance): what the persona knows of an event matters more than the rest.
+        language = self.language
+        initial = [(text, 5) for text in self.persona.memories]
+        for other, how in self.persona.relationships.items():
+            initial.append((phrase(language, "relationship_memory", other=other, how=how), 5))
+        for e in self.state.known_events:
+            initial.append((phrase(language, "known_event_memory", what=e.what, where=e.where, when=e.when), 8))
+        if initial:
+            vectors = await mind.embed([text for text, _ in initial])
+            for (text, importance), vector in zip(initial, vectors):
+                self.memory.add("thought", text, view.tick, importance, vector)
 
     async def remember(self, kind: MemoryKind, text: str, tick: int, importance: int, mind: Mind, cites: list[int] | None = None) -> MemoryNode:
         vector = (await mind.embed([text]))[0]
@@ -196,7 +222,7 @@ class Agent:
     ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
-        return [MemoryRef(id=n.id, text=n.text[:60]) for n in nodes]
+        return [MemoryRef(id=n.id, text=n.text[: width(self.language, 60)]) for n in nodes]
 
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         return await reflection.reflect(self, view, mind, decision)

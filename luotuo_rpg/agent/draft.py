@@ -11,9 +11,9 @@ At the due tick :func:`commit` makes the draft the agent, keeping what perceptio
 gathered meanwhile. Fields are owned by one side each:
 
 * perception alone writes ``last_seen``; the live value is kept;
-* observations and people to react to are handed to the thought at its start (the
-  live lists are emptied), so the committed lists are the thought's leftovers plus
-  what was perceived meanwhile, in that order;
+* observations, people to react to and events still to weigh (go or skip) are
+  handed to the thought at its start (the live lists are emptied), so the committed
+  lists are the thought's leftovers plus what was perceived meanwhile, in that order;
 * ``known_places`` and ``known_events`` grow on both sides: their union;
 * ``importance_since_reflection`` and the counters: the live value plus what the
   thought added;
@@ -63,6 +63,7 @@ def hand_over(agent: Agent) -> None:
     """The observations and reactions waiting so far now belong to the thought just started."""
     agent.state.pending = []
     agent.state.react_to = []
+    agent.state.to_decide = []
 
 
 def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
@@ -70,6 +71,9 @@ def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
     thought.last_seen = live.last_seen
     thought.pending = thought.pending + live.pending
     thought.react_to = thought.react_to + [i for i in live.react_to if i not in thought.react_to]
+    # Events seen meanwhile are still to be weighed (go or skip) by the next thought.
+    deciding = {h.what for h in thought.to_decide}
+    thought.to_decide = thought.to_decide + [h for h in live.to_decide if h.what not in deciding]
     thought.known_places = sorted(set(thought.known_places) | set(live.known_places))
     known = {e.what for e in thought.known_events}
     thought.known_events = thought.known_events + [e for e in live.known_events if e.what not in known]

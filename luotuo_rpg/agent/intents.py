@@ -20,4 +20,5 @@ class Decision(BaseModel):
     say: str | None = None
     end_conversation: bool = False
     plan_outline: list[str] | None = None
+    plan_change: str | None = None
     reflected: list[str] | None = None

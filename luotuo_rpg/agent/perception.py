@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from luotuo_rpg.agent.state import PendingObservation, is_trivial, room_of
+from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 
@@ -39,7 +40,8 @@ def perceive(agent: Agent, view: WorldView) -> bool:
                 continue
             state.last_seen[other.name] = (where, now)
             text = describe(agent, other)
-            state.pending.append(PendingObservation(text=text, tick=now, trivial=is_trivial(other.action)))
+            trivial = is_trivial(other.action, agent.language)
+            state.pending.append(PendingObservation(text=text, tick=now, trivial=trivial))
             if may_react_to(agent, other, now):
                 state.react_to.append(other.id)
         for event in view.events:
@@ -47,16 +49,17 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             if key in state.last_seen or room_of(event.where) != room:
                 continue
             state.last_seen[key] = ("", now)
-            state.pending.append(PendingObservation(text=f"{event.what}（在{event.where}）", tick=now))
-            learn_event(agent, EventBrief(what=event.what, where=event.where, when=view.time))
+            noticed = phrase(agent.language, "event_seen", what=event.what, where=event.where)
+            state.pending.append(PendingObservation(text=noticed, tick=now))
+            minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
+            brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
+            learn_event(agent, brief)
     return agent.wants_to_think(view)
 
 
 def describe(agent: Agent, other: AgentSeen) -> str:
-    place = other.place.replace(PLACE_SEPARATOR, "")
-    if agent.language == "zh":
-        return f"{other.name}在{place}{other.action}"
-    return f"{other.name} is {other.action} at {other.place}"
+    place = other.place.replace(PLACE_SEPARATOR, phrase(agent.language, "place_joiner"))
+    return phrase(agent.language, "seen", name=other.name, place=place, action=other.action)
 
 
 def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:
@@ -69,10 +72,14 @@ def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:
     return now >= agent.state.pair_cooldown.get(other.name, -1)
 
 
-def learn_event(agent: Agent, event: EventBrief) -> bool:
+def learn_event(agent: Agent, event: EventBrief, told_by: str | None = None) -> bool:
+    """Know of an event from now on; whether to go is decided at the next think (agent/attending.py)."""
     if any(e.what == event.what for e in agent.state.known_events):
         return False
     agent.state.known_events.append(event)
+    agent.state.to_decide.append(HeardEvent(what=event.what, told_by=told_by))
+    if told_by is not None:
+        agent.state.heard_from[event.what] = told_by
     if event.where not in agent.state.known_places:
         agent.state.known_places.append(room_of(event.where))
         agent.state.known_places.sort()

@@ -3,10 +3,13 @@ decomposed and grounded in one request (place among known places, emoji, event).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
+from luotuo_rpg.agent.attending import schedule_event
 from luotuo_rpg.agent.intents import ActionIntent, Decision
 from luotuo_rpg.agent.state import CONVERSABLE, DAY, minute_of, room_of
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     PlanBlockOutput,
     PlanBlockRequest,
@@ -16,8 +19,8 @@ from luotuo_rpg.llm.kinds import (
     RoutineBrief,
     ScheduleBlock,
 )
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.phrases import phrase
+from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import WorldView
 
@@ -30,8 +33,8 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     reflections = [n.text for n in agent.memory.recent(3, {"thought"}) if n.cites]
     request = PlanDayRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(),
-        routine=[RoutineBrief(at=r.at, do=r.do, place=r.place) for r in agent.persona.routine],
-        reflections=reflections, known_events=state.known_events,
+        routine=[RoutineBrief(start=r.at, activity=r.do, place=r.place) for r in agent.persona.routine],
+        reflections=reflections, known_events=[e for e in state.known_events if e.what in state.attending],
         known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
     )
     output = await mind.ask(request)
@@ -39,13 +42,19 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     state.plan_date = view.date
     state.outline = output.outline
     state.schedule = sorted(output.schedule, key=lambda b: minute_of(b.start))
+    now = dt.datetime.strptime(view.time, "%Y-%m-%d %H:%M")
+    for event in state.known_events:
+        if event.what in state.attending:
+            schedule_event(agent, event, now)  # for its real duration, whatever the plan made of it
     state.block_start = None
     state.queue = []
     state.action_end = view.tick
     state.asleep = False
     state.counters.plans += 1
     decision.plan_outline = output.outline
-    await agent.remember("plan", f"{view.date}的打算：" + "；".join(output.outline), view.tick, 5, mind)
+    outline = phrase(agent.language, "outline_separator").join(output.outline)
+    plan = phrase(agent.language, "plan_memory", date=view.date, outline=outline)
+    await agent.remember("plan", plan, view.tick, 5, mind)
 
 
 def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.intents import Decision
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     MemoryRef,
     ReflectInsightsOutput,
@@ -13,7 +14,7 @@ from luotuo_rpg.llm.kinds import (
     ReflectQuestionsOutput,
     ReflectQuestionsRequest,
 )
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.phrases import width
 from luotuo_rpg.world.state import WorldView
 
 if TYPE_CHECKING:
@@ -27,7 +28,8 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
     recent = agent.memory.recent(15)
     request = ReflectQuestionsRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
-        memories=[MemoryRef(id=n.id, text=n.text[:80]) for n in recent], count=agent.config.reflection_questions,
+        memories=[MemoryRef(id=n.id, text=n.text[: width(agent.language, 80)]) for n in recent],
+        count=agent.config.reflection_questions,
     )
     questions = await mind.ask(request)
     assert isinstance(questions, ReflectQuestionsOutput)

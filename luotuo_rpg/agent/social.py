@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     ChatLine,
     ChatSummaryOutput,
@@ -19,8 +20,8 @@ from luotuo_rpg.llm.kinds import (
     ReactOutput,
     ReactRequest,
 )
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import emoji_for
+from luotuo_rpg.world.activity import emoji_for
+from luotuo_rpg.world.news import mentions
 from luotuo_rpg.world.state import ConversationView, WorldView
 
 if TYPE_CHECKING:
@@ -59,14 +60,22 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     topic = conversation.lines[-1].text if conversation.lines else partner
     memories = await agent.recall(f"{partner} {topic}", view, mind, k=3, kinds=CONVERSABLE)
     turns_left = agent.config.conversation_max_turns - len(conversation.lines)
+    state = agent.state
+    if state.said_on != view.date:
+        state.said_on, state.said_to = view.date, {}
+    said = state.said_to.setdefault(partner, [])
+    # News is not told back to whoever told it, nor to the one whose own event it is.
+    news = [e for e in state.known_events if state.heard_from.get(e.what) != partner and partner not in e.what]
     request = ConverseRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(about=partner, detail="voice"),
         partner=partner,
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
-        memories=memories, known_events=agent.state.known_events, turns_left=turns_left,
+        memories=memories, known_events=news, turns_left=turns_left, said_before=said[-12:],
     )
     output = await mind.ask(request)
     assert isinstance(output, ConverseOutput)
+    said.append(output.line)
+    del said[:-12]
     decision.say = output.line
     decision.end_conversation = output.end or turns_left <= 1
 
@@ -82,10 +91,21 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
     state.counters.conversations += 1
     if not conversation.lines:
         return
-    heard = " ".join(line.text for line in conversation.lines if line.speaker != agent.name)
-    for event in agent.world_events:
-        if event.what in heard:
-            perception.learn_event(agent, EventBrief(what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M")))
+    heard = [line.text for line in conversation.lines if line.speaker != agent.name]
+    events = [
+        EventBrief(what=e.what, where=e.where, when=e.when.strftime("%Y-%m-%d %H:%M"), minutes=e.minutes)
+        for e in agent.world_events
+    ]
+    events += [
+        EventBrief(
+            what=e.what, where=e.where, when=agent.clock.label(e.start_tick),
+            minutes=max(1, round((e.end_tick - e.start_tick) * agent.clock.tick_seconds / 60)),
+        )
+        for e in view.events  # injected ones among them: they spread by word of mouth too
+    ]
+    for event in events:
+        if any(mentions(line, event.what, partner) for line in heard):
+            perception.learn_event(agent, event, told_by=partner)
     request = ChatSummaryRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(), partner=partner,
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],

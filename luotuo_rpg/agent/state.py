@@ -6,12 +6,12 @@ from pydantic import BaseModel, Field
 
 from luotuo_rpg.llm.kinds import EventBrief, PlannedAction, ScheduleBlock
 from luotuo_rpg.memory.stream import MemoryKind
+from luotuo_rpg.phrases import phrases
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 DAY = 24 * 60
 # Memory kinds worth recalling in dialogue and planning (plans are not).
 CONVERSABLE = {"observation", "chat", "thought", "event"}
-_TRIVIAL = ("睡觉", "走向", "发呆", "闲着", "sleep", "walking", "idle")
 
 
 def minute_of(hhmm: str) -> int:
@@ -23,8 +23,8 @@ def room_of(address: str) -> str:
     return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
 
 
-def is_trivial(text: str) -> bool:
-    return any(word in text for word in _TRIVIAL)
+def is_trivial(text: str, language: str) -> bool:
+    return any(word in text for word in phrases(language, "trivial_words"))
 
 
 class PendingObservation(BaseModel):
@@ -32,6 +32,11 @@ class PendingObservation(BaseModel):
     tick: int
     kind: MemoryKind = "observation"
     trivial: bool = False
+
+
+class HeardEvent(BaseModel):
+    what: str
+    told_by: str | None = None
 
 
 class AgentCounters(BaseModel):
@@ -63,6 +68,12 @@ class AgentState(BaseModel):
     asleep: bool = True
     known_places: list[str] = Field(default_factory=list)
     known_events: list[EventBrief] = Field(default_factory=list)
+    to_decide: list[HeardEvent] = Field(default_factory=list, description="Events heard of, go or not still to decide.")
+    attending: list[str] = Field(default_factory=list, description="Events (their 'what') this agent means to go to.")
+    declined: list[str] = Field(default_factory=list)
+    heard_from: dict[str, str] = Field(default_factory=dict, description="Event 'what' → who told this agent.")
+    said_to: dict[str, list[str]] = Field(default_factory=dict, description="Lines said to each partner on said_on.")
+    said_on: str | None = None
     last_seen: dict[str, tuple[str, int]] = Field(default_factory=dict)
     pending: list[PendingObservation] = Field(default_factory=list)
     react_to: list[int] = Field(default_factory=list)

@@ -61,7 +61,7 @@ def _fail(command: str, message: str) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from luotuo_rpg.world.schema import schema_text
+    from luotuo_rpg.authoring.schema import schema_text
 
     text = schema_text()
     if args.out == "-":
@@ -71,7 +71,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _new_world(args: argparse.Namespace) -> int:
-    from luotuo_rpg.world.scaffold import new_world
+    from luotuo_rpg.authoring.scaffold import new_world
 
     match = _SIZE.match(args.size)
     if not match:
@@ -103,7 +103,7 @@ def _new_world(args: argparse.Namespace) -> int:
 
 
 def _import_tiled(args: argparse.Namespace) -> int:
-    from luotuo_rpg.world.tiled import TiledImportError, import_tiled_file
+    from luotuo_rpg.authoring.tiled import TiledImportError, import_tiled_file
 
     source = Path(args.map)
     out = args.out or str(Path("worlds") / f"{source.stem}.yaml")
@@ -129,7 +129,7 @@ def _import_tiled(args: argparse.Namespace) -> int:
 
 def _schema_ref(out: str) -> str | None:
     """Path of the committed schema as seen from ``out``, so the editor hint works wherever it is saved."""
-    from luotuo_rpg.world.schema import SCHEMA_REF_FROM_WORLDS
+    from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
 
     if out == "-":
         return SCHEMA_REF_FROM_WORLDS

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from luotuo_rpg.commands.run import add_llm_arguments, api_key, embedding_flags
 
 if TYPE_CHECKING:
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,23 +48,38 @@ def model_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_mind_options_from_flags(args: argparse.Namespace, meta_llm: dict[str, Any]) -> MindOptions:
     """The run's model settings from meta.json, overridden by flags; the API key from env or flags."""
-    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
+    from luotuo_rpg.llm.embeddings.setup import merge_embedding_options
 
     base = MindOptions.model_validate(meta_llm)
     llm = args.llm or base.llm
     openai: dict[str, Any] = {}
     if llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIConfig
+        from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
+        from luotuo_rpg.llm.redact import is_masked
 
-        recorded = base.openai if base.llm == "openai" else {}
+        recorded = dict(base.openai) if base.llm == "openai" else {}
         # Only flags actually given: a None must not erase a recorded setting (from_sources drops unknown keys).
         flags = {k: v for k, v in vars(args).items() if v is not None and v != []}
+        if any(is_masked(url) for url in recorded.get("base_urls") or []):
+            # meta.json keeps no credentials: the URL that carried them must be given again.
+            del recorded["base_urls"]
+            if not flags.get("base_url") and not os.environ.get("OPENAI_BASE_URL") and not _config_names_url(args):
+                raise ValueError("the run's base URL carried credentials, which meta.json does not keep: "
+                                 "pass --base-url again (or OPENAI_BASE_URL, or base_url in --llm-config)")
         openai = OpenAIConfig.from_sources({**recorded, **flags}, args.llm_config, os.environ).model_dump(mode="python")
     local_model = (args.model or base.local_model) if llm == "local" else None
     # Memories live in the space they were embedded in: the recorded embedder, unless flags say otherwise.
     embedding = merge_embedding_options(base.embedding, args.llm_config, embedding_flags(args), api_key(args, openai))
     return base.model_copy(update={"llm": llm, "openai": openai, "local_model": local_model, "embedding": embedding})
+
+
+def _config_names_url(args: argparse.Namespace) -> bool:
+    if args.llm_config is None:
+        return False
+    from luotuo_rpg.llm.backends.openai_config import read_config_file
+
+    return "base_urls" in read_config_file(args.llm_config)
 
 
 def _fail(message: str) -> int:

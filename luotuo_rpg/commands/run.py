@@ -21,13 +21,14 @@ def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
                        help="offline: embedded rule-based mind (default, no model, no network)")
     group.add_argument("--base-url", action="append", default=None, metavar="URL",
                        help="OpenAI-compatible endpoint; repeat to share load (env OPENAI_BASE_URL)")
-    group.add_argument("--model", default=None, help="model name (openai) or local model folder (local)")
+    group.add_argument("--model", default=None, help="model name (openai) or a model folder / .gguf file (local)")
     group.add_argument("--api-key", default=None, help="API key (better: env OPENAI_API_KEY)")
     group.add_argument("--llm-config", type=Path, default=None, help="YAML/JSON file with backend settings")
     group.add_argument("--max-tokens-total", type=int, default=None, help="stop cleanly after this many tokens")
     group.add_argument("--cache", type=Path, default=None, help="sqlite response cache (reruns cost nothing)")
     group.add_argument("--concurrency", dest="max_concurrency", type=int, default=None,
-                       help="requests in flight at most (openai; default 32)")
+                       help="requests in flight at most, all endpoints together (openai; default 32): a cap on "
+                       "the per-endpoint limits learnt from latency")
     embed = parser.add_argument_group("embeddings (default: the offline character n-gram hash)")
     embed.add_argument("--embed-model", default=None, metavar="NAME",
                        help="a model on an OpenAI-compatible /v1/embeddings endpoint, e.g. bge-m3 on Ollama")
@@ -44,12 +45,12 @@ def embedding_flags(args: argparse.Namespace) -> dict:
 
 
 def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
-    from luotuo_rpg.llm.embedding_setup import merge_embedding_options
-    from luotuo_rpg.llm.factory import MindOptions
+    from luotuo_rpg.llm import MindOptions
+    from luotuo_rpg.llm.embeddings.setup import merge_embedding_options
 
     openai: dict = {}
     if args.llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIConfig
+        from luotuo_rpg.llm.backends.openai_config import OpenAIConfig
 
         openai = OpenAIConfig.from_sources(args, args.llm_config, os.environ).model_dump(mode="python")
     return MindOptions(
@@ -106,7 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from luotuo_rpg.config import SimConfig
-    from luotuo_rpg.llm.offline import OFFLINE_LABEL
+    from luotuo_rpg.llm import OFFLINE_LABEL
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir, run_async
     from luotuo_rpg.sim.summary_text import exit_status, format_summary
     from luotuo_rpg.world.loader import load_world_spec

@@ -21,8 +21,7 @@ from luotuo_rpg.shipped import default_replays_root
 from luotuo_rpg.world.loader import WorldError
 
 if TYPE_CHECKING:
-    from luotuo_rpg.llm.factory import MindOptions
-    from luotuo_rpg.llm.mind import Mind
+    from luotuo_rpg.llm import Mind, MindOptions
     from luotuo_rpg.server.live import RecordingFactory
     from luotuo_rpg.world.spec import WorldSpec
 
@@ -56,7 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument("--record", nargs="?", const="", default=None, metavar="DIR",
                        help="write the live run as a run folder (default DIR: replays/<timestamp>): replay, report, "
                        "interview, resume or fork it afterwards")
-    serve.add_argument("--token", default=None, help="control token (default: a random one, printed at start-up)")
+    serve.add_argument("--token", default=None,
+                       help="control token, at least 16 URL-safe characters (default: a random one, printed at start-up)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="another name clients reach this server by (the Host header); repeatable. "
+                       "Default: the bound address, localhost, loopback")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="another origin (e.g. https://example.org) whose pages may connect; repeatable. "
+                       "Default: only the server's own pages")
     serve.add_argument("--seed", type=int, default=0)
     add_llm_arguments(serve)
     serve.set_defaults(func=cmd_serve)
@@ -77,19 +83,22 @@ def _bind(host: str, port: int) -> socket.socket:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from luotuo_rpg.llm.factory import build_mind, for_world
-    from luotuo_rpg.llm.offline import OFFLINE_LABEL
+    from luotuo_rpg.llm import OFFLINE_LABEL, build_mind, for_world
     from luotuo_rpg.server.app import TRANSPORT_MAX_BYTES, ServerSettings, create_app
     from luotuo_rpg.server.live import LiveSession
     from luotuo_rpg.server.replay_source import ReplayError, ReplaySession
     from luotuo_rpg.server.session import Session
     from luotuo_rpg.world.loader import load_world_spec
-    from luotuo_rpg.world.spec import WorldSpec
 
     if args.speed < 0:
         print("error: --speed must be ≥ 0", file=sys.stderr)
         return 2
-    token = args.token or secrets.token_urlsafe(12)
+    from luotuo_rpg.server.guard import token_problem
+
+    token = args.token or secrets.token_urlsafe(18)
+    if (problem := token_problem(token)) is not None:
+        print(f"error: --token: {problem}", file=sys.stderr)
+        return 2
     session: Session
     if args.replay is not None:
         if args.watch or args.record is not None:
@@ -123,7 +132,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mind_label = OFFLINE_LABEL if args.llm == "offline" else f"{args.llm} backend"
 
     settings = ServerSettings(
-        token=token, replays_root=args.replays_root, speed=args.speed,
+        token=token, replays_root=args.replays_root, speed=args.speed, bound_host=args.host,
+        allow_hosts=args.allow_host, allow_origins=args.allow_origin,
         watch=args.world if args.watch and args.replay is None else None,
     )
     try:
@@ -146,6 +156,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in _LOOPBACK:
         print(f"warning: listening on {args.host}: anyone who can reach it can watch; the token travels unencrypted",
               file=sys.stderr)
+        if not args.allow_host:
+            print("hint: a browser reaching it by a name needs --allow-host NAME", file=sys.stderr)
     print(f"listening on http://{shown}:{port}", flush=True)
 
     app = create_app(session, settings)
@@ -167,7 +179,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _recording_factory(args: argparse.Namespace, options: MindOptions) -> RecordingFactory:
     """Each world (a --watch reload starts a new one) records into a folder of its own."""
-    from luotuo_rpg.llm.factory import for_world
+    from luotuo_rpg.llm import for_world
     from luotuo_rpg.server.recording import LiveRecording, free_folder
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir
 

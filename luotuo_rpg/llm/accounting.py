@@ -11,6 +11,7 @@ class KindStats(BaseModel):
     tokens_out: int = 0
     repairs: int = 0
     fallbacks: int = 0
+    fixes: int = 0
 
 
 class LLMStats(BaseModel):
@@ -23,7 +24,13 @@ class LLMStats(BaseModel):
     cached: int = 0
     by_kind: dict[str, KindStats] = Field(default_factory=dict)
     fallback_reasons: dict[str, int] = Field(default_factory=dict)
+    fixes: dict[str, int] = Field(
+        default_factory=dict, description="'kind: fix' → answers bent into shape in code (llm/fixups.py)."
+    )
     backend_counters: dict[str, int] = Field(default_factory=dict)
+    response_formats: dict[str, str] = Field(
+        default_factory=dict, description="Endpoint → the response_format dialect its answers came in."
+    )
 
     def _kind(self, kind: str) -> KindStats:
         return self.by_kind.setdefault(kind, KindStats())
@@ -47,3 +54,9 @@ class LLMStats(BaseModel):
         self.fallbacks += 1
         key = f"{kind}: {reason}"[:120]
         self.fallback_reasons[key] = self.fallback_reasons.get(key, 0) + 1
+
+    def record_fixes(self, kind: str, fixes: list[str]) -> None:
+        for fix in fixes:
+            self._kind(kind).fixes += 1
+            key = f"{kind}: {fix}"
+            self.fixes[key] = self.fixes.get(key, 0) + 1

@@ -8,7 +8,7 @@ line (``llm/structured.py``), so a backend only has to move text.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -21,6 +21,10 @@ class ChatRequest(BaseModel):
     temperature: float = 0.0
     json_mode: bool = True
     stop: list[str] = Field(default_factory=list)
+    json_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema the answer must fit (llm/schemas.py); backends that can constrain decoding do.",
+    )
     adapter: str | None = Field(
         default=None,
         description="LoRA adapter: a local path for the local backend; for the openai backend "

@@ -8,9 +8,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from luotuo_rpg.llm.chat import ChatBackend
-from luotuo_rpg.llm.embedding_setup import EmbeddingOptions, build_embedder
+from luotuo_rpg.llm.embeddings.setup import EmbeddingOptions, build_embedder
 from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
+from luotuo_rpg.llm.redact import mask_url
 from luotuo_rpg.world.spec import WorldSpec
 
 
@@ -55,18 +56,20 @@ def build_mind(options: MindOptions) -> Mind:
     from luotuo_rpg.llm.structured import StructuredMind
 
     if options.llm == "openai":
-        from luotuo_rpg.llm.openai_backend import OpenAIBackend, OpenAIConfig
-
-        from luotuo_rpg.llm.preflight import check_endpoints
+        from luotuo_rpg.llm.backends.openai_compatible import (
+            OpenAIBackend,
+            OpenAIConfig,
+        )
+        from luotuo_rpg.llm.backends.preflight import check_endpoints, probe_dialects
 
         config = OpenAIConfig.model_validate(options.openai)
         check_endpoints(config)
-        backend: ChatBackend = OpenAIBackend(config)
+        backend: ChatBackend = OpenAIBackend(config.model_copy(update={"response_formats": probe_dialects(config)}))
     else:
-        from luotuo_rpg.llm.local_backend import LocalBackend
+        from luotuo_rpg.llm.backends.local.backend import LocalBackend
 
         if not options.local_model:
-            raise ValueError("--llm local needs --model PATH (a local transformers model folder)")
+            raise ValueError("--llm local needs --model PATH (a transformers model folder or a .gguf file)")
         local = LocalBackend(options.local_model)
         for adapter in sorted(set(options.adapters.values())):
             local.load_adapter(adapter)  # fail fast on a bad path, before the first tick
@@ -74,10 +77,23 @@ def build_mind(options: MindOptions) -> Mind:
     return StructuredMind(backend, fallback=offline, embedder=embedder, adapters=options.adapters)
 
 
-def describe(options: MindOptions) -> dict[str, Any]:
-    """Backend settings for meta.json: never a secret."""
+def describe(options: MindOptions, mind: Mind | None = None) -> dict[str, Any]:
+    """Backend settings for meta.json: never a secret (no key; credentials in a URL masked). With the
+    mind built from them, also the response_format dialect each endpoint was found to speak (a resume
+    reuses it)."""
     data = options.model_dump(mode="json")
     openai = dict(data.get("openai") or {})
     openai.pop("api_key", None)
+    found = getattr(mind, "response_formats", None)
+    if callable(found) and found():
+        openai["response_formats"] = {**openai.get("response_formats", {}), **found()}
+    if openai.get("response_formats"):
+        openai["response_formats"] = {mask_url(url): d for url, d in openai["response_formats"].items()}
+    if openai.get("base_urls"):
+        openai["base_urls"] = [mask_url(url) for url in openai["base_urls"]]
     data["openai"] = openai
+    embedding = dict(data.get("embedding") or {})
+    if embedding.get("base_url"):
+        embedding["base_url"] = mask_url(embedding["base_url"])
+    data["embedding"] = embedding
     return data

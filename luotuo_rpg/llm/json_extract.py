@@ -1,4 +1,10 @@
-"""Find the JSON object in what a model said: fenced, wrapped in prose, or cut off."""
+"""Find the JSON object in what a model said: fenced, wrapped in prose, or cut off.
+
+Any text at all is safe to pass: it is cut to :data:`MAX_ANSWER_CHARS`, stripped of control
+characters and unpaired surrogates (what undecodable bytes become), and refused with
+:class:`NoJSON` when nested deeper than :data:`MAX_DEPTH` (``json`` would recurse until
+``RecursionError``).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,53 @@ from typing import Any
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 
+# The longest answer of this project is ~700 tokens (≈ 3,000 characters): anything past 16 times
+# that is a model looping, and scanning it would only cost time.
+MAX_ANSWER_CHARS = 48_000
+# Our answers nest four deep (plan_block: object → list → object → value); 5,000 brackets is noise.
+MAX_DEPTH = 32
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class NoJSON(ValueError):
     pass
 
 
+def clean_text(text: str) -> str:
+    """The answer as text JSON can hold: bounded, no control characters, valid UTF-8."""
+    text = (text or "")[:MAX_ANSWER_CHARS]
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates become "?"
+    return _CONTROL.sub("", text).replace("\ufffd", "")
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside strings, counted without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}]":
+            depth = max(0, depth - 1)
+    return deepest
+
+
 def extract_json(text: str) -> dict[str, Any]:
-    text = (text or "").strip()
+    text = clean_text(text).strip()
     if not text:
         raise NoJSON("the answer is empty")
+    if nesting_depth(text) > MAX_DEPTH:
+        raise NoJSON(f"the answer nests brackets deeper than {MAX_DEPTH}; answer with one flat JSON object")
     candidates = [text]
     candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
     start = text.find("{")
@@ -28,7 +73,7 @@ def extract_json(text: str) -> dict[str, Any]:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             return value

@@ -9,16 +9,28 @@ Checks raise :class:`OutputRejected` with a message the repair prompt quotes.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
 REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
 
 
 class OutputRejected(ValueError):
     """The answer parsed but does not fit the request."""
+
+
+def cap(chars: int) -> dict[str, Any]:
+    """A free string's length bound in the answer's JSON Schema (``llm/schemas.py``); not a
+    validation rule, since an over-long answer is clipped (``llm/fixups.py``), not refused."""
+    return {"type": "string", "maxLength": chars}
+
+
+def optional_cap(chars: int) -> dict[str, Any]:
+    """:func:`cap` for a ``str | None`` field."""
+    return {"anyOf": [cap(chars), {"type": "null"}]}
 
 
 def require_text(text: str, language: str, what: str) -> None:
@@ -28,6 +40,9 @@ def require_text(text: str, language: str, what: str) -> None:
         raise OutputRejected(f"{what} is a refusal; answer in character")
     if language == "zh" and not _CJK.search(text):
         raise OutputRejected(f"{what} must be written in Chinese (请用中文)")
+    # Mostly Chinese, not merely a Chinese name in an English line.
+    if language == "en" and len(_CJK.findall(text)) > len(_LATIN.findall(text)):
+        raise OutputRejected(f"{what} must be written in English")
 
 
 class PersonaBrief(BaseModel):
@@ -49,11 +64,14 @@ class EventBrief(BaseModel):
     what: str
     where: str
     when: str
+    minutes: int = Field(default=60, ge=1, le=24 * 60, description="How long it runs.")
 
 
 class RoutineBrief(BaseModel):
-    at: str
-    do: str
+    """A routine item, under the keys a schedule block uses: a model copies the keys it is shown."""
+
+    start: str
+    activity: str
     place: str
 
 
@@ -94,14 +112,15 @@ class ImportanceRequest(Request):
 
 class ScheduleBlock(BaseModel):
     start: str = Field(description="HH:MM")
-    activity: str
+    activity: str = Field(json_schema_extra=cap(60))
     place: str
 
 
 class PlanDayOutput(BaseModel):
     wake_up: str = Field(description="HH:MM")
-    outline: list[str] = Field(min_length=1, max_length=8)
-    schedule: list[ScheduleBlock] = Field(min_length=1)
+    outline: list[str] = Field(min_length=1, max_length=8, json_schema_extra={"items": cap(60)})
+    # A day from waking to sleeping in about hourly blocks.
+    schedule: list[ScheduleBlock] = Field(min_length=1, json_schema_extra={"maxItems": 24})
 
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
@@ -132,11 +151,13 @@ class PlanDayRequest(Request):
 
 
 class PlannedAction(BaseModel):
-    activity: str
+    activity: str = Field(json_schema_extra=cap(60))
     minutes: int = Field(ge=1)
     place: str = Field(description="area/room or area/room/object, one of known_places")
     emoji: str = Field(default="🙂", max_length=8)
-    object_state: str | None = Field(default=None, description="New state of the object used, if any.")
+    object_state: str | None = Field(
+        default=None, description="New state of the object used, if any.", json_schema_extra=optional_cap(20)
+    )
 
 
 class PlanBlockOutput(BaseModel):
@@ -197,9 +218,16 @@ def fit_durations(actions: list[PlannedAction], total: int, lo: int, hi: int) ->
 # --- reaction and conversation ---------------------------------------------
 
 class ReactOutput(BaseModel):
+    # llm/schemas.py turns this into one schema branch per decision: `react` carries its new
+    # activity, the others carry none, and `talk` is offered only when someone is there.
+    variants: ClassVar[dict[str, Any]] = {
+        "field": "decision",
+        "needs": {"continue": [], "react": ["new_activity"], "talk": []},
+        "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "other", None) else []),
+    }
     decision: Literal["continue", "react", "talk"]
-    reason: str = ""
-    new_activity: str | None = None
+    reason: str = Field(default="", json_schema_extra=cap(60))
+    new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
 
 
 class ReactRequest(Request):
@@ -228,7 +256,7 @@ class ChatLine(BaseModel):
 
 
 class ConverseOutput(BaseModel):
-    line: str
+    line: str = Field(json_schema_extra=cap(120))
     end: bool = False
 
 
@@ -242,6 +270,9 @@ class ConverseRequest(Request):
     memories: list[MemoryRef] = Field(default_factory=list)
     known_events: list[EventBrief] = Field(default_factory=list)
     turns_left: int
+    said_before: list[str] = Field(
+        default_factory=list, max_length=12, description="Lines already said to this partner today: say something new."
+    )
 
     def check(self, output: BaseModel) -> BaseModel:
         assert isinstance(output, ConverseOutput)
@@ -251,7 +282,7 @@ class ConverseRequest(Request):
 
 
 class ChatSummaryOutput(BaseModel):
-    summary: str
+    summary: str = Field(json_schema_extra=cap(200))
 
 
 class ChatSummaryRequest(Request):
@@ -271,7 +302,7 @@ class ChatSummaryRequest(Request):
 # --- reflection -------------------------------------------------------------
 
 class ReflectQuestionsOutput(BaseModel):
-    questions: list[str] = Field(min_length=1, max_length=5)
+    questions: list[str] = Field(min_length=1, max_length=5, json_schema_extra={"items": cap(60)})
 
 
 class ReflectQuestionsRequest(Request):
@@ -291,7 +322,7 @@ class ReflectQuestionsRequest(Request):
 
 
 class Insight(BaseModel):
-    text: str
+    text: str = Field(json_schema_extra=cap(100))
     cites: list[int] = Field(default_factory=list, description="Ids of the memories it rests on.")
 
 
@@ -325,7 +356,7 @@ class ReflectInsightsRequest(Request):
 # --- interview --------------------------------------------------------------
 
 class InterviewOutput(BaseModel):
-    answer: str
+    answer: str = Field(json_schema_extra=cap(200))
 
 
 class InterviewRequest(Request):
@@ -341,6 +372,49 @@ class InterviewRequest(Request):
         assert isinstance(output, InterviewOutput)
         require_text(output.answer, self.language, "answer")
         return output
+
+
+# --- deciding whether to go to an event ----------------------------------------
+
+class AttendOutput(BaseModel):
+    decision: Literal["go", "skip"]
+    reason: str = Field(default="", max_length=80, description="One short sentence, in character.")
+    minutes: int = Field(default=60, ge=0, le=24 * 60, description="How long to stay if going.")
+
+
+class AttendRequest(Request):
+    kind: ClassVar[str] = "attend"
+    output: ClassVar[type[BaseModel]] = AttendOutput
+    max_tokens: ClassVar[int] = 100
+    persona: PersonaBrief = Field(description="Relationships: with the people the event names and the one who told.")
+    event: EventBrief
+    told_by: str | None = Field(default=None, description="Who told the agent, if someone did.")
+    planned: list[ScheduleBlock] = Field(default_factory=list, description="What the agent had planned meanwhile.")
+
+    def check(self, output: BaseModel) -> BaseModel:
+        assert isinstance(output, AttendOutput)
+        if output.decision == "go":
+            output.minutes = min(max(output.minutes, 1), self.event.minutes)
+        return output
+
+
+def insert_event(schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str) -> list[ScheduleBlock]:
+    """The schedule with an event block over [start, start + minutes); what was planned then is dropped,
+    and the block that would have been under way when the event ends resumes at its end. Idempotent."""
+    at = _minute_of(start)
+    end = at + minutes
+    ordered = sorted(schedule, key=lambda b: _minute_of(b.start))
+    resume = next((b for b in reversed(ordered) if _minute_of(b.start) <= end), None)
+    kept = [b for b in ordered if not at <= _minute_of(b.start) < end]
+    out = kept + [ScheduleBlock(start=start, activity=activity, place=place)]
+    if end < 24 * 60 and resume is not None and not any(_minute_of(b.start) == end for b in kept):
+        out.append(resume.model_copy(update={"start": f"{end // 60:02d}:{end % 60:02d}"}))
+    return sorted(out, key=lambda b: _minute_of(b.start))
+
+
+def _minute_of(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def _room(address: str) -> str:
@@ -359,5 +433,6 @@ REQUEST_KINDS: dict[str, type[Request]] = {
         ReflectQuestionsRequest,
         ReflectInsightsRequest,
         InterviewRequest,
+        AttendRequest,
     )
 }

@@ -13,8 +13,11 @@ import json
 from functools import cache
 from importlib import resources
 from string import Template
+from typing import Any
 
+from luotuo_rpg.llm.json_extract import clean_text
 from luotuo_rpg.llm.kinds import REQUEST_KINDS, PersonaBrief, Request
+from luotuo_rpg.phrases import phrase
 
 Messages = list[dict[str, str]]
 
@@ -35,12 +38,14 @@ def _sections(language: str, kind: str) -> tuple[Template, Template]:
 def _persona_line(request: Request) -> str:
     persona = getattr(request, "persona", "")
     if isinstance(persona, PersonaBrief):
-        return f"{persona.name}，{persona.age}岁，{'、'.join(persona.traits)}。"
+        traits = phrase(request.language, "traits_separator").join(persona.traits)
+        return phrase(request.language, "persona_line", name=persona.name, age=persona.age, traits=traits)
     return str(persona)
 
 
 def context_json(request: Request) -> str:
-    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude={"language"}, exclude_defaults=True)}
+    # The language travels in the block like every other field (absent when it is the default, Chinese).
+    payload = {"kind": request.kind, **request.model_dump(mode="json", exclude_defaults=True)}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -58,9 +63,18 @@ def render(request: Request) -> Messages:
     ]
 
 
-def repair_messages(messages: Messages, answer: str, error: str, language: str) -> Messages:
-    note = Template(_template(language, "repair").strip()).safe_substitute(error=error)
-    return [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": note}]
+# The rejected answer is quoted back only this far: enough to see the mistake, and a model
+# that looped for 700 tokens is not handed its loop again.
+REPAIR_QUOTE_CHARS = 400
+
+
+def repair_messages(messages: Messages, answer: str, error: str, language: str, example: Any = None) -> Messages:
+    """The request again, the rejected answer (cut short), what was wrong, and an example of the
+    exact keys wanted (``schemas.skeleton``): small models copy the keys they are shown."""
+    shape = json.dumps(example, ensure_ascii=False) if example is not None else ""
+    note = Template(_template(language, "repair").strip()).safe_substitute(error=error, example=shape)
+    quoted = clean_text(answer)[:REPAIR_QUOTE_CHARS]
+    return [*messages, {"role": "assistant", "content": quoted}, {"role": "user", "content": note}]
 
 
 def recover_request(messages: Messages) -> Request | None:
@@ -79,6 +93,5 @@ def recover_request(messages: Messages) -> Request | None:
         cls = REQUEST_KINDS.get(payload.pop("kind", ""))
         if cls is None:
             continue
-        language = "en" if "It is " in content[:start] else "zh"
-        return cls.model_validate({**payload, "language": language})
+        return cls.model_validate(payload)
     return None

@@ -8,6 +8,7 @@ shows how often the model failed.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -23,19 +24,43 @@ from luotuo_rpg.llm.chat import (
     RunHalted,
     embeddings_down,
 )
+from luotuo_rpg.llm.fixups import apply_fixups
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import OutputRejected, Request
-from luotuo_rpg.llm.offline import OfflineMind
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.prompts import render, repair_messages
+from luotuo_rpg.llm.schemas import request_schema, skeleton
+
+# The repair is sampled, not greedy: at temperature 0 a small model answers the repair prompt
+# with the byte-identical invalid answer (issue 13, Qwen2.5-0.5B). Low enough to stay in character.
+REPAIR_TEMPERATURE = 0.7
 
 log = logging.getLogger(__name__)
 
 
-def parse_output(request: Request, text: str) -> BaseModel:
-    """Raise ValueError (NoJSON, ValidationError, OutputRejected) with a reason a model can act on."""
-    data = extract_json(text)
-    output = type(request).output.model_validate(data)
-    return request.check(output)
+def parse_output(request: Request, text: str, fixes: list[str] | None = None) -> BaseModel:
+    """Raise ValueError (NoJSON, ValidationError, OutputRejected) with a reason a model can act on.
+
+    Whatever the text, nothing else escapes: an error from deeper down (a validator, a check
+    meeting a shape it never expected) becomes :class:`Unparseable`. ``fixes`` collects the
+    names of what :mod:`luotuo_rpg.llm.fixups` bent into shape.
+    """
+    try:
+        data = extract_json(text)
+        data, made = apply_fixups(request, data, request_schema(request))
+        output = type(request).output.model_validate(data)
+        checked = request.check(output)
+    except (NoJSON, ValidationError, OutputRejected):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any text must end in a repair or a fallback, never a crash
+        raise Unparseable(f"the answer could not be read: {type(exc).__name__}") from exc
+    if fixes is not None:
+        fixes.extend(made)
+    return checked
+
+
+class Unparseable(ValueError):
+    """The answer broke something below the parser; the model is asked again like for any bad answer."""
 
 
 def _reason(exc: Exception) -> str:
@@ -68,13 +93,17 @@ class StructuredMind:
         self.stats = stats or LLMStats(backend=backend.name)
         self.stats.backend = backend.name
 
-    async def _chat(self, request: Request, messages: list[dict[str, str]]) -> str:
+    async def _chat(
+        self, request: Request, messages: list[dict[str, str]], schema: dict[str, Any], temperature: float = 0.0
+    ) -> str:
         result = await self.backend.chat(
             ChatRequest(
                 kind=request.kind,
                 messages=messages,
                 max_tokens=type(request).max_tokens,
+                temperature=temperature,
                 json_mode=True,
+                json_schema=schema,
                 adapter=self.adapters.get(request.agent),
             )
         )
@@ -82,18 +111,26 @@ class StructuredMind:
         self.stats.record(request.kind, result.tokens_in, result.tokens_out, cached=result.cached)
         return result.text
 
+    def _parse(self, request: Request, answer: str) -> BaseModel:
+        fixes: list[str] = []
+        output = parse_output(request, answer, fixes)
+        self.stats.record_fixes(request.kind, fixes)
+        return output
+
     async def ask(self, request: Request) -> BaseModel:
         messages = render(request)
+        schema = request_schema(request)
         try:
-            answer = await self._chat(request, messages)
+            answer = await self._chat(request, messages, schema)
             try:
-                return parse_output(request, answer)
+                return self._parse(request, answer)
             except (NoJSON, ValidationError, OutputRejected, ValueError) as exc:
                 reason = _reason(exc)
                 log.info("%s for %s rejected (%s); asking once more", request.kind, request.agent, reason)
                 self.stats.record_repair(request.kind)
-                answer = await self._chat(request, repair_messages(messages, answer, reason, request.language))
-                return parse_output(request, answer)
+                repair = repair_messages(messages, answer, reason, request.language, skeleton(schema))
+                answer = await self._chat(request, repair, schema, temperature=REPAIR_TEMPERATURE)
+                return self._parse(request, answer)
         except RunHalted:
             raise
         except LLMUnavailable as exc:
@@ -118,8 +155,13 @@ class StructuredMind:
         except LLMUnavailable as exc:
             raise embeddings_down(exc) from exc
 
+    def response_formats(self) -> dict[str, str]:
+        """Endpoint → response_format dialect, for backends that speak several (the openai one)."""
+        return dict(getattr(self.backend, "response_formats", {}))
+
     async def aclose(self) -> None:
         self.stats.backend_counters = dict(self.backend.counters)
+        self.stats.response_formats = self.response_formats()
         await self.backend.aclose()
         close = getattr(self.embedder, "aclose", None)
         if close is not None:

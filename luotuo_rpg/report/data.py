@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats
+from luotuo_rpg.sim.behaviour import measure_run
 from luotuo_rpg.sim.checkpoint import CheckpointError, iter_history, load_latest
-from luotuo_rpg.sim.files import Frame, RunMeta, RunSummary
+from luotuo_rpg.sim.files import BehaviourMeasures, Frame, RunMeta, RunSummary
 from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.spec import WorldSpec
 
@@ -73,6 +74,7 @@ class RunData:
     history: list[MemoryPoint]
     summary: RunSummary | None
     llm: LLMStats | None
+    behaviour: BehaviourMeasures | None = None
 
 
 def _read_meta(run_dir: Path) -> tuple[RunMeta, WorldSpec]:
@@ -225,4 +227,10 @@ def load_run(run_dir: Path) -> RunData:
             log.warning("%s", exc)
             latest = None
         llm = latest.llm if latest else None
-    return RunData(run_dir, meta, spec, clock, frames, history, summary, llm)
+    try:
+        # Measured from the frames here, not taken from summary.json: old replays have none there.
+        behaviour: BehaviourMeasures | None = measure_run(run_dir, spec, llm)
+    except ValueError as exc:
+        log.warning("behaviour not measured: %s", exc)
+        behaviour = None
+    return RunData(run_dir, meta, spec, clock, frames, history, summary, llm, behaviour)

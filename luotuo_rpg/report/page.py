@@ -6,10 +6,11 @@ import logging
 from html import escape
 from pathlib import Path
 
-from luotuo_rpg.llm.offline import OFFLINE_LABEL
+from luotuo_rpg.llm import OFFLINE_LABEL
 from luotuo_rpg.report import plots
 from luotuo_rpg.report.data import RunData, load_run
 from luotuo_rpg.report.svg import FONT_FAMILY
+from luotuo_rpg.sim.files import CAME_MINUTES
 from luotuo_rpg.sim.recorder import write_bytes_atomic
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,47 @@ def _llm_table(data: RunData) -> str:
 
 
 def _events_table(data: RunData) -> str:
-    if not data.spec.events:
-        return ""
+    """Awareness beside attendance, per event: hearsay is only half the story."""
     final = {e.what: e for e in data.summary.events} if data.summary else {}
+    seen = {e.what: e for e in data.behaviour.events} if data.behaviour else {}
     rows = []
-    for i, event in enumerate(data.spec.events):
-        spread = final.get(event.what)
-        end = f"{spread.known_at_end}" if spread else "—"
+    whats = [e.what for e in data.spec.events] + [e.what for e in seen.values() if e.injected]
+    for i, what in enumerate(whats):
+        spread, came = final.get(what), seen.get(what)
+        spec_event = next((e for e in data.spec.events if e.what == what), None)
+        told = len(spec_event.known_by) if spec_event else 0
+        before = len(came.known_before) if came else "—"
+        end = spread.known_at_end if spread else (len(came.learned) if came else "—")
+        guests = "、".join(f"{n}（{came.minutes_in_room[n]:.0f} 分）" for n in came.came) if came and came.came else "—"
         rows.append(
-            f"<tr><td>事件{i + 1}：{escape(event.what)}</td><td>{escape(event.where)}</td>"
-            f"<td>{event.when:%m-%d %H:%M}</td><td>{len(event.known_by)}</td><td>{end}</td></tr>"
+            f"<tr><td>事件{i + 1}{'（插入）' if came and came.injected else ''}：{escape(what)}</td>"
+            f"<td>{escape(came.where if came else spec_event.where if spec_event else '')}</td>"
+            f"<td>{escape(came.start[5:] if came else '')}</td><td>{told}</td><td>{before}</td><td>{end}</td>"
+            f"<td>{len(came.came) if came else '—'}</td><td>{len(came.came_uninvited) if came else '—'}</td>"
+            f"<td>{escape(guests)}</td></tr>"
         )
     return (
-        "<table><tr><th>事件</th><th>地点</th><th>时间</th><th>开始时知道</th><th>最终知道</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>事件</th><th>地点</th><th>时间</th><th>开始时知道</th><th>开始前知道</th><th>最终知道</th>"
+        f"<th>来了（≥ {CAME_MINUTES} 分钟）</th><th>其中开始时未被告知</th><th>来的人（在场分钟）</th></tr>"
+        + "".join(rows) + "</table>"
     )
+
+
+def _behaviour(data: RunData) -> str:
+    b = data.behaviour
+    if b is None:
+        return "<p class='meta'>没有帧，无从衡量。</p>"
+    reach = b.action_reach
+    stuck = "、".join(f"{escape(n)} {m:.0f} 分" for n, m in b.stuck_by_agent.items()) or "无"
+    fallbacks = "、".join(f"{escape(k)} {v:.1%}" for k, v in b.fallback_share_by_kind.items() if v) or "无"
+    items = [
+        f"醒着 {b.awake_minutes:,.0f} 人·分钟，其中卡住（不在对话、没动、不在当前行动的房间里）"
+        f"{b.stuck_minutes:,.0f}（{b.stuck_share:.1%}）；最久：{stuck}",
+        f"到达了行动所在房间的行动 {reach.reached}/{reach.actions}，平均 {reach.mean_minutes_to_reach:g} 分钟到",
+        f"同一天对同一人重复说过的话 {b.repeated_lines}/{b.lines}（{b.repeated_share:.1%}）",
+        f"模型回答用了后备答案的比例：{fallbacks}",
+    ]
+    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def render_report(data: RunData) -> str:
@@ -125,7 +153,12 @@ def render_report(data: RunData) -> str:
         ("对话网络", [_figure(plots.network(data))]),
         ("记忆与反思", [_figure(plots.memories(data)), _figure(plots.reflections(data))]),
         ("模型用量", [_figure(plots.llm_requests(data)), _figure(plots.llm_tokens(data)), _llm_table(data)]),
-        ("消息传播", [_figure(plots.event_spread(data)), _events_table(data)] if data.spec.events else ["<p class='meta'>这个世界没有预定事件。</p>"]),
+        ("行为", [_behaviour(data)]),
+        (
+            "消息传播与到场",
+            [_figure(plots.event_spread(data)), _events_table(data)]
+            if data.spec.events else ["<p class='meta'>这个世界没有预定事件。</p>"],
+        ),
     ]
     body = "".join(f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>" for title, parts in sections)
     title = f"{world.name} · 运行报告 · {meta.run_id}"

@@ -7,7 +7,15 @@ import math
 from dataclasses import dataclass
 
 from luotuo_rpg.report.data import RunData, Segment
-from luotuo_rpg.report.svg import Svg, heat_colour, nice_ticks, palette, shade, short, text_width
+from luotuo_rpg.report.svg import (
+    Svg,
+    heat_colour,
+    nice_ticks,
+    palette,
+    shade,
+    short,
+    text_width,
+)
 
 _AXIS = "#888"
 _GRID = "#e6e6e6"

@@ -42,22 +42,28 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
     unknown = [a for a in agents or [] if a not in names]
     if unknown:
         raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {'、'.join(names)}")
-    place: dict[int, str] = {}
+    spec = WorldSpec.model_validate(meta.world)
+    rooms = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
+    pos: dict[int, tuple[int, int]] = {}
     open_by_pair: dict[frozenset[int], Transcript] = {}
     transcripts: list[Transcript] = []
     for frame in FrameFile(run_dir / "frames.jsonl"):
         for agent, change in frame.agents.items():
-            if change.place is not None:
-                place[agent] = change.place
+            if change.pos is not None:
+                pos[agent] = change.pos
         for event in frame.events:
             if event.agent is None or event.to is None:
                 continue
             pair = frozenset((event.agent, event.to))
             if event.type == "conversation_start":
-                where = place.get(event.agent)
+                # Where the one who began it stands, not where its action was heading.
+                here = pos.get(event.agent)
+                where = next(
+                    (room for room, (x, y, w, h) in rooms.items() if here and x <= here[0] < x + w and y <= here[1] < y + h),
+                    None,
+                )
                 talk = Transcript(
-                    number=len(transcripts) + 1, tick=frame.tick, start=frame.time,
-                    place=PLACE_SEPARATOR.join(where.split(PLACE_SEPARATOR)[:2]) if where else None,
+                    number=len(transcripts) + 1, tick=frame.tick, start=frame.time, place=where,
                     members=[names[event.agent], names[event.to]],
                 )
                 transcripts.append(talk)

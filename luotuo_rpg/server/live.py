@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable
 
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.chat import BudgetExceeded, RunHalted
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import BudgetExceeded, Mind, RunHalted
 from luotuo_rpg.server.broadcast import DEFAULT_QUEUE_LIMIT
 from luotuo_rpg.server.mirror import FrameMirror
 from luotuo_rpg.server.protocol import Control, ControlResult, ErrorMessage, ReplayInfo

@@ -25,7 +25,7 @@ _LISTENING = "listening on "
 
 
 class ServeProcess:
-    def __init__(self, *args: str, token: str = "test-token", timeout: float = 30.0, env: dict[str, str] | None = None):
+    def __init__(self, *args: str, token: str = "test-token-0123456789", timeout: float = 30.0, env: dict[str, str] | None = None):
         self.token = token
         self.args = [sys.executable, "-m", "luotuo_rpg.cli", "serve", *args, "--port", "0", "--token", token]
         self.timeout = timeout

@@ -90,14 +90,21 @@ ControlAction = Literal["pause", "resume", "speed", "step", "interview", "inject
 
 
 class Control(BaseModel):
+    """Every field bounded: a control is read from anyone who can open the websocket."""
+
     type: Literal["control"] = "control"
-    token: str = ""
+    token: str = Field(
+        default="", max_length=256,
+        description="The server's token; may be left out on a connection that presented it at the handshake.",
+    )
     action: ControlAction
-    value: float | None = Field(default=None, description="speed: ticks/s (0 = fastest); seek: tick")
-    agent: int | None = Field(default=None, description="interview: agent id")
+    value: float | None = Field(
+        default=None, ge=-1e9, le=1e9, allow_inf_nan=False, description="speed: ticks/s (0 = fastest); seek: tick"
+    )
+    agent: int | None = Field(default=None, ge=0, le=1_000_000, description="interview: agent id")
     question: str | None = Field(default=None, max_length=500)
     what: str | None = Field(default=None, max_length=200, description="inject: the event")
-    where: str | None = Field(default=None, description="inject: area/room")
+    where: str | None = Field(default=None, max_length=100, description="inject: area/room")
     minutes: int = Field(default=60, ge=1, le=24 * 60)
     id: str | None = Field(default=None, max_length=64, description="Echoed in the result, to match answers to questions.")
 

@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import Frame, RunSummary
 from luotuo_rpg.sim.recorder import Recorder
@@ -73,7 +73,7 @@ class LiveRecording:
             self.recorder.write_meta(self.run.meta())
         if self.checkpointer is not None:
             self.checkpointer.save(self.run.checkpoint(self.recorder))
-        self.summary = self.run.summary()
+        self.summary = self.run.measured(self.run.summary())
         self.recorder.finish(self.summary)
         log.info("recorded %d ticks into %s", ticks, self.out)
         return self.summary

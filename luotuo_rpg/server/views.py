@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.mirror import FrameMirror, SpokenLine
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import AgentFrame
@@ -47,7 +48,8 @@ class AgentBrief(BaseModel):
     pos: tuple[int, int] | None
     action: str | None
     emoji: str | None
-    place: str | None
+    place: str | None = Field(description="Place of the current action.")
+    at: str | None = Field(default=None, description="Room the agent stands in ('' outside every room).")
     asleep: bool | None
     conversation: int | None
 
@@ -136,8 +138,21 @@ def _brief(agent_id: int, spec: WorldSpec, frame: AgentFrame | None) -> AgentBri
     conv = frame.conv if frame.conv is not None and frame.conv >= 0 else None
     return AgentBrief(
         id=agent_id, name=persona.name, color=persona.color, pos=frame.pos, action=frame.action,
-        emoji=frame.emoji, place=frame.place, asleep=frame.asleep, conversation=conv,
+        emoji=frame.emoji, place=frame.place, at=frame.at if frame.at is not None else _room_at(spec, frame.pos),
+        asleep=frame.asleep, conversation=conv,
     )
+
+
+def _room_at(spec: WorldSpec, pos: tuple[int, int] | None) -> str | None:
+    """Where an agent stands, for replays recorded before frames carried it."""
+    if pos is None:
+        return None
+    for area in spec.areas:
+        for room in area.rooms:
+            x, y, w, h = room.rect
+            if x <= pos[0] < x + w and y <= pos[1] < y + h:
+                return f"{area.name}/{room.name}"
+    return ""
 
 
 def _chat_log(spec: WorldSpec, lines: list[SpokenLine]) -> list[ChatLineInfo]:
@@ -219,7 +234,10 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
         reflections=reflections,
         relationships=_relationships(spec, agent_id, mirror),
         conversation_log=conversation_log,
-        known_events=[f"{e.what}（{e.where}，{e.when}）" for e in state.known_events],
+        known_events=[
+            phrase(spec.world.language, "known_event_view", what=e.what, where=e.where, when=e.when)
+            for e in state.known_events
+        ],
     )
 
 
@@ -234,7 +252,7 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         **_brief(agent_id, spec, frame).model_dump(),
         live=False, age=persona.age, traits=persona.traits, background=persona.background,
         current=current,
-        outline=plan.text.split("；") if plan else [],
+        outline=plan.text.split(phrase(spec.world.language, "outline_separator")) if plan else [],
         # The persona's usual day is the best schedule a replay can show.
         schedule=[ScheduleItem(start=r.at, activity=r.do, place=r.place) for r in persona.routine],
         reflections=[

@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats
 from luotuo_rpg.sim.recorder import write_bytes_atomic
 
 log = logging.getLogger(__name__)

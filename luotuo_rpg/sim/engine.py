@@ -20,10 +20,12 @@ from luotuo_rpg.agent import plan_ahead
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.llm.offline import is_sleep
+from luotuo_rpg.llm import Mind
+from luotuo_rpg.llm.kinds import ScheduleBlock
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.sim.thoughts import Pipeline
+from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
@@ -49,7 +51,7 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
-        self._plan_quiet: dict[int, tuple[str, int]] = {}
+        self._plan_quiet: dict[int, tuple[list[ScheduleBlock], int]] = {}
         self.thoughts = Pipeline(
             mind, self.config.think_delays, spec.world.tick_seconds, pipelined=self.config.pipeline_thoughts
         )
@@ -104,13 +106,15 @@ class Simulation:
         return frame
 
     def _plan_ahead_due(self, agent: Agent, view: WorldView) -> bool:
-        # Asked every tick for every agent: skip the ticks where the block's end is still far, for
-        # as long as the day's plan stays the one that told us so (a pure shortcut, not state).
-        date, quiet = self._plan_quiet.get(agent.id, ("", -1))
-        if date == agent.state.plan_date and view.tick < quiet:
+        # Asked every tick for every agent: skip the ticks where the block's end is still far, for as
+        # long as the schedule is the one that told us so (a pure shortcut, not state). Schedules are
+        # replaced, never changed in place (a new day plan, an event put in, a committed thought), so
+        # holding the list itself tells whether it is still the same.
+        schedule, quiet = self._plan_quiet.get(agent.id, (None, -1))
+        if schedule is agent.state.schedule and view.tick < quiet:
             return False
         quiet = plan_ahead.quiet_until(agent, view)
-        self._plan_quiet[agent.id] = (agent.state.plan_date or "", quiet)
+        self._plan_quiet[agent.id] = (agent.state.schedule, quiet)
         return view.tick >= quiet
 
     # --- act -----------------------------------------------------------------
@@ -118,24 +122,49 @@ class Simulation:
         world = self.world
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
-            events.append(FrameEvent(type="plan", agent=body.id, text="；".join(decision.plan_outline)))
+            outline = phrase(self.spec.world.language, "outline_separator").join(decision.plan_outline)
+            events.append(FrameEvent(type="plan", agent=body.id, text=outline))
+        if decision.plan_change is not None:
+            events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
             events.append(FrameEvent(type="reflect", agent=body.id, text=decision.reflected[0]))
         if decision.action is not None and body.conversation is None:
             action = decision.action
             body.action, body.emoji, body.place = action.activity, action.emoji, action.place
             body.asleep = is_sleep(action.activity)
-            if action.object_state and action.place in world.objects and world.objects[action.place] != action.object_state:
-                world.objects[action.place] = action.object_state
-                events.append(FrameEvent(type="object", agent=body.id, place=action.place, text=action.object_state))
-            if action.place != body.target:
+            self._use_object(body, action.place, action.object_state, events)
+            if action.place != body.target or not body.path:
+                # An empty path is re-made too: a conversation on the way stopped the walk,
+                # and the next action at the same place must not leave the agent standing there.
                 body.target = action.place
-                goal = world.places.tile_for(action.place, body.name)
-                body.path = self._path(body, goal) if goal else []
+                self._route(body)
         if decision.talk_to is not None:
             self._start_conversation(body, world.bodies[decision.talk_to], events)
         if decision.say is not None and body.conversation is not None:
             self._say(body, decision.say, decision.end_conversation, events)
+
+    def _use_object(self, body: Body, place: str, state: str | None, events: list[FrameEvent]) -> None:
+        """Using an object changes its state; moving on to something else puts it back at rest
+        (the stove is lit while cooking, cold after), unless someone else has put it to use since."""
+        world = self.world
+        if body.using and body.using != place:
+            resting = world.places.initial_states.get(body.using)
+            users = [b for b in world.bodies if b.using == body.using and b.id != body.id]
+            if resting is not None and not users and world.objects.get(body.using) != resting:
+                world.objects[body.using] = resting
+                events.append(FrameEvent(type="object", agent=body.id, place=body.using, text=resting))
+            body.using = ""
+        if state and place in world.objects:
+            body.using = place
+            if world.objects[place] != state:
+                world.objects[place] = state
+                events.append(FrameEvent(type="object", agent=body.id, place=place, text=state))
+
+    def _route(self, body: Body) -> None:
+        """A path to the tile of the body's target place (none when it is already there)."""
+        goal = self.world.places.tile_for(body.target, body.name) if body.target else None
+        body.path = self._path(body, goal) if goal and goal != body.pos else []
+        body.blocked_ticks = 0
 
     def _path(self, body: Body, goal: Tile) -> list[Tile]:
         # Plain shortest path; others standing in the way are walked around only
@@ -158,7 +187,7 @@ class Simulation:
         for me, partner in ((body, other), (other, body)):
             me.conversation = conversation.id
             me.path = []
-            me.action = f"和{partner.name}聊天" if self.spec.world.language == "zh" else f"chatting with {partner.name}"
+            me.action = phrase(self.spec.world.language, "chatting_with", partner=partner.name)
             me.emoji = "💬"
         events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
 
@@ -168,7 +197,7 @@ class Simulation:
         partner = conversation.members[1] if conversation.members[0] == body.id else conversation.members[0]
         conversation.lines.append((body.name, text))
         conversation.turn = partner
-        self.lines_said.append(f"{body.name}：{text}")
+        self.lines_said.append(phrase(self.spec.world.language, "said", name=body.name, text=text))
         if len(self.lines_said) > _LINES_KEPT + 12:
             # The summary samples the first lines; the rest is only a recent log, so it stays bounded.
             del self.lines_said[12 : len(self.lines_said) - _LINES_KEPT]
@@ -177,30 +206,98 @@ class Simulation:
             conversation.ended_at = world.tick
             for member in conversation.members:
                 world.bodies[member].conversation = None
+                self._route(world.bodies[member])  # the walk the conversation interrupted resumes
             events.append(FrameEvent(type="conversation_end", agent=body.id, to=partner))
 
     def _move(self) -> None:
-        occupied = {b.pos for b in self.world.bodies}
+        at = {b.pos: b for b in self.world.bodies}
         for body in self.world.bodies:
             if not body.path or body.conversation is not None:
                 continue
             step = body.path[0]
-            if step in occupied:
+            other = at.get(step)
+            if other is not None:
                 if len(body.path) == 1:
-                    body.path = []  # someone stands on the goal: stop next to it
+                    self._goal_taken(body, at)
+                    continue
+                if other.path and other.path[0] == body.pos and other.conversation is None:
+                    self._swap(body, other, at)  # head on in a one-tile passage: they pass each other
                     continue
                 body.blocked_ticks += 1
                 if body.blocked_ticks >= _BLOCKED_REPATH:
-                    detour = self._detour(body, body.path[-1], occupied)
-                    # No detour through the crowd: keep the way and wait longer before asking again.
-                    body.blocked_ticks = 0 if detour else -2 * _BLOCKED_REPATH
-                    body.path = detour or body.path
+                    self._unblock(body, other, at)
                 continue
-            occupied.discard(body.pos)
-            occupied.add(step)
+            del at[body.pos]
+            at[step] = body
             body.pos = step
             body.path.pop(0)
             body.blocked_ticks = 0
+
+    def _unblock(self, body: Body, other: Body, at: dict[Tile, Body]) -> None:
+        """Blocked for a while: stop if already in the goal's room; else go round, or take another
+        tile of the room (the way to the goal may be walled in by people), or ask a parked body
+        in the way to step aside; only when none of that works, wait longer before trying again."""
+        places = self.world.places
+        goal = body.path[-1]
+        goal_room = places.room_of_tile(goal)
+        body.blocked_ticks = 0
+        if goal_room is not None and places.room_of_tile(body.pos) == goal_room:
+            body.path = []  # the way to the object is crowded: inside the room is close enough
+            return
+        occupied = set(at)
+        detour = self._detour(body, goal, occupied)
+        if not detour and goal_room is not None:
+            free = sorted((t for t in places.room_tiles[goal_room] if t not in at), key=lambda t: (_distance(t, goal), t))
+            for tile in free[:3]:
+                detour = self._detour(body, tile, occupied)
+                if detour:
+                    break
+        if detour:
+            body.path = detour
+        elif not other.path and not self._step_aside(other, body, at):
+            # Parked in a one-tile passage with nowhere to step: squeeze past each other.
+            self._swap(body, other, at)
+        elif other.path:
+            body.blocked_ticks = -2 * _BLOCKED_REPATH
+
+    @staticmethod
+    def _swap(body: Body, other: Body, at: dict[Tile, Body]) -> None:
+        """``body`` steps onto ``other``'s tile and ``other`` onto body's, each a step along its way."""
+        step = body.path.pop(0)
+        at[body.pos], at[step] = other, body
+        body.pos, other.pos = step, body.pos
+        if other.path:
+            other.path.pop(0)
+        body.blocked_ticks = other.blocked_ticks = 0
+
+    def _goal_taken(self, body: Body, at: dict[Tile, Body]) -> None:
+        """Someone stands on the goal: stop here if already in the goal's room, else take a free tile of it.
+        Stopping next to the goal outside the room would park the agent in a doorway."""
+        places = self.world.places
+        goal = body.path[-1]
+        room = places.room_of_tile(goal)
+        body.path = []
+        if room is None or places.room_of_tile(body.pos) == room:
+            return
+        free = [t for t in places.room_tiles[room] if t not in at]
+        if free:
+            tile = min(free, key=lambda t: (_distance(t, goal), t))
+            body.path = self._path(body, tile)
+
+    def _step_aside(self, parked: Body, blocked: Body, at: dict[Tile, Body]) -> bool:
+        """A parked body (in a one-tile door, on another's way) steps onto a free neighbouring
+        tile off the other's path, its own room first; it walks back to its goal when it next acts."""
+        places = self.world.places
+        room = places.room_of_tile(parked.pos)
+        way = set(blocked.path)
+        free = [t for t in self.world.grid.neighbours(parked.pos) if t not in at and t not in way]
+        if not free:
+            return False
+        tile = min(free, key=lambda t: (places.room_of_tile(t) != room, t))
+        del at[parked.pos]
+        at[tile] = parked
+        parked.pos = tile
+        return True
 
     def _prune_conversations(self) -> None:
         tick = self.world.tick
@@ -220,6 +317,7 @@ class Simulation:
         for body in world.bodies:
             full = AgentFrame(
                 pos=body.pos, action=body.action, emoji=body.emoji, place=body.place,
+                at=world.places.room_of_tile(body.pos) or "",
                 conv=-1 if body.conversation is None else body.conversation, asleep=body.asleep,
             )
             last = self._last.get(body.id)
@@ -279,3 +377,7 @@ class Simulation:
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
         self.thoughts.set_state(state.get("thoughts"))
+
+
+def _distance(a: Tile, b: Tile) -> int:
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats
 
 FORMAT_VERSION = 1
 
@@ -20,7 +20,10 @@ class AgentFrame(BaseModel):
     pos: tuple[int, int] | None = None
     action: str | None = None
     emoji: str | None = None
-    place: str | None = None
+    place: str | None = Field(default=None, description="Place of the current action (where it is going).")
+    at: str | None = Field(
+        default=None, description="Room the agent stands in ('' outside every room); absent in runs before it was added."
+    )
     conv: int | None = Field(default=None, description="Conversation id, −1 for none.")
     asleep: bool | None = None
 
@@ -82,8 +85,57 @@ class EventSpread(BaseModel):
     known_by_end: list[str]
 
 
+CAME_MINUTES = 30
+"""Minutes in an event's room that count as having come to it."""
+
+
+class EventLearned(BaseModel):
+    name: str
+    time: str = Field(description="Game time the agent learned of the event.")
+    how: str = Field(description="'told at start', 'heard from NAME' or 'saw it'.")
+
+
+class EventAttendance(BaseModel):
+    what: str
+    where: str = Field(description="The event's room.")
+    start: str
+    end: str
+    injected: bool = False
+    learned: list[EventLearned] = Field(default_factory=list, description="In the order they learned.")
+    known_before: list[str] = Field(default_factory=list, description="Knew of it before it began.")
+    minutes_in_room: dict[str, float] = Field(default_factory=dict, description="Per agent, while it ran.")
+    came: list[str] = Field(default_factory=list, description=f"Spent at least {CAME_MINUTES} minutes in its room.")
+    came_uninvited: list[str] = Field(
+        default_factory=list, description="Of those who came, the ones not told at the start (hearsay brought them)."
+    )
+
+
+class ActionReach(BaseModel):
+    actions: int = Field(description="Awake actions at a known room (conversations excluded).")
+    reached: int
+    mean_minutes_to_reach: float
+    unreached_by_agent: dict[str, int] = Field(default_factory=dict)
+
+
+class BehaviourMeasures(BaseModel):
+    awake_minutes: float
+    stuck_minutes: float
+    stuck_share: float
+    stuck_by_agent: dict[str, float] = Field(default_factory=dict, description="The five most stuck, minutes.")
+    action_reach: ActionReach
+    events: list[EventAttendance] = Field(default_factory=list)
+    lines: int = 0
+    repeated_lines: int = Field(default=0, description="Same speaker, same partner, same text, same game day.")
+    repeated_share: float = 0.0
+    fallback_share_by_kind: dict[str, float] = Field(default_factory=dict)
+
+
+SUMMARY_VERSION = 2
+"""summary.json: 2 added ``behaviour`` (the measures of luotuo_rpg.sim.behaviour)."""
+
+
 class RunSummary(BaseModel):
-    format_version: int = FORMAT_VERSION
+    format_version: int = SUMMARY_VERSION
     run_id: str
     world: str
     ticks: int
@@ -96,3 +148,4 @@ class RunSummary(BaseModel):
     events: list[EventSpread] = Field(default_factory=list)
     llm: LLMStats
     stopped_early: str | None = None
+    behaviour: BehaviourMeasures | None = Field(default=None, description="Absent in summaries of version 1.")

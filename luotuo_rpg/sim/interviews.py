@@ -12,10 +12,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from luotuo_rpg.llm.factory import MindOptions
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind, MindOptions
 from luotuo_rpg.sim.checkpoint import at_or_before, load_history, load_latest
-from luotuo_rpg.sim.resume import ResumeError, check_fits, read_meta, run_mind_options, spec_and_config
+from luotuo_rpg.sim.resume import (
+    ResumeError,
+    check_fits,
+    read_meta,
+    run_mind_options,
+    spec_and_config,
+)
 from luotuo_rpg.sim.runner import Run, RunOptions
 
 

@@ -20,8 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.factory import MindOptions
-from luotuo_rpg.llm.mind import Mind
+from luotuo_rpg.llm import Mind, MindOptions
 from luotuo_rpg.sim.checkpoint import (
     Checkpoint,
     CheckpointError,

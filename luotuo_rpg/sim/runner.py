@@ -18,10 +18,23 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from luotuo_rpg.config import SimConfig
-from luotuo_rpg.llm.chat import BudgetExceeded, RunHalted
-from luotuo_rpg.llm.factory import MindOptions, build_mind, describe, for_world
-from luotuo_rpg.llm.mind import Mind
-from luotuo_rpg.sim.checkpoint import HISTORY_DIR, LATEST_NAME, Checkpoint, Checkpointer, FramesMark
+from luotuo_rpg.llm import (
+    BudgetExceeded,
+    Mind,
+    MindOptions,
+    RunHalted,
+    build_mind,
+    describe,
+    for_world,
+)
+from luotuo_rpg.sim.behaviour import measure_run
+from luotuo_rpg.sim.checkpoint import (
+    HISTORY_DIR,
+    LATEST_NAME,
+    Checkpoint,
+    Checkpointer,
+    FramesMark,
+)
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import AgentSummary, EventSpread, RunMeta, RunSummary
 from luotuo_rpg.sim.recorder import Recorder
@@ -79,7 +92,7 @@ class Run:
             world_file=self.world_file,
             world=self.spec.model_dump(mode="json"),
             seed=self.options.seed,
-            llm=describe(self.options.mind),
+            llm=describe(self.options.mind, self.mind),
             config=self.options.config.model_dump(mode="json"),
             keyframe_every=self.options.config.keyframe_every,
             parent=self.parent,
@@ -182,6 +195,11 @@ class Run:
         )
 
 
+    def measured(self, summary: RunSummary) -> RunSummary:
+        """The summary with the behaviour measures, read back from the frames on disk (as a viewer reads them)."""
+        return summary.model_copy(update={"behaviour": measure_run(self.out, self.spec, summary.llm)})
+
+
 def _progress(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
@@ -201,7 +219,7 @@ async def drive(run: Run, recorder: Recorder, checkpointer: Checkpointer | None,
         await run.sim.aclose()  # thoughts still in flight are in the last checkpoint
         await run.mind.aclose()
         recorder.close()
-    summary = summary.model_copy(update={"llm": run.mind.stats})
+    summary = run.measured(summary.model_copy(update={"llm": run.mind.stats}))
     recorder.finish(summary)
     return summary
 

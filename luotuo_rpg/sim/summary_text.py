@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from luotuo_rpg.sim.files import RunSummary
+from luotuo_rpg.sim.files import CAME_MINUTES, RunSummary
 
 
 def format_summary(summary: RunSummary, out: Path) -> str:
@@ -23,8 +23,31 @@ def format_summary(summary: RunSummary, out: Path) -> str:
     ]
     for kind, stats in sorted(llm.by_kind.items()):
         lines.append(f"  {kind:<18}{stats.requests:>9}{stats.tokens_in:>11}{stats.tokens_out:>11}{stats.fallbacks:>10}")
+    behaviour = summary.behaviour
+    attendance = {e.what: e for e in behaviour.events} if behaviour else {}
     for event in summary.events:
-        lines.append(f"event 「{event.what}」: known by {event.known_at_start} at start → {event.known_at_end} at end")
+        line = f"event 「{event.what}」: known by {event.known_at_start} at start"
+        seen = attendance.get(event.what)
+        if seen is not None:
+            line += f" → {len(seen.known_before)} before it began"
+        line += f" → {event.known_at_end} at end"
+        if seen is not None:
+            line += f"; came (≥ {CAME_MINUTES} min) {len(seen.came)}, {len(seen.came_uninvited)} of them not told at start"
+            if seen.came:
+                line += "：" + "、".join(seen.came[:8]) + ("…" if len(seen.came) > 8 else "")
+        lines.append(line)
+    if behaviour is not None:
+        reach = behaviour.action_reach
+        lines.append(
+            f"behaviour: awake {behaviour.awake_minutes:.0f} agent-min · stuck {behaviour.stuck_minutes:.0f} "
+            f"({behaviour.stuck_share:.1%}) · actions whose room was reached {reach.reached}/{reach.actions} · "
+            f"repeated lines {behaviour.repeated_lines}/{behaviour.lines}"
+        )
+        for seen in behaviour.events:
+            if seen.injected:
+                lines.append(
+                    f"injected 「{seen.what}」: known by {len(seen.learned)}; came (≥ {CAME_MINUTES} min) {len(seen.came)}"
+                )
     if summary.sample_lines:
         lines.append("some lines:")
         lines += [f"  {line}" for line in summary.sample_lines[:5]]

@@ -34,9 +34,8 @@ from luotuo_rpg.agent import draft as drafts
 from luotuo_rpg.agent import plan_ahead
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
-from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm import LLMStats, Mind
 from luotuo_rpg.llm.kinds import Request
-from luotuo_rpg.llm.mind import Mind
 from luotuo_rpg.world.state import (
     ActiveEvent,
     AgentSeen,

@@ -55,6 +55,10 @@ def ink_on(color: Color) -> Color:
     return (20, 20, 20) if luminance > 150 else (255, 255, 255)
 
 
+def _room(address: str) -> str:
+    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+
+
 def show_place(address: str) -> str:
     return address.replace(PLACE_SEPARATOR, PLACE_SHOWN)
 
@@ -378,7 +382,10 @@ class Renderer:
         if emoji is not None:
             surface.blit(emoji, (x, pen.y))
         pen.write(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
-        pen.write(f"地点 {show_place(view.place)}", 14, PANEL_TEXT, max_lines=2)
+        if view.at is not None:
+            pen.write(f"身在 {show_place(view.at) or '街上'}", 14, PANEL_TEXT, max_lines=2)
+        pen.write(f"{'去往' if view.at is not None and view.at != _room(view.place) else '地点'} {show_place(view.place)}",
+                  14, PANEL_TEXT, max_lines=2)
         partners = [state.name(p) for p in state.partners_of(agent_id)]
         mood = "睡着 asleep" if view.asleep else "醒着 awake"
         pen.write(f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2)

@@ -38,6 +38,7 @@ class AgentView:
     action: str = ""
     emoji: str = ""
     place: str = ""
+    at: str | None = None  # where it stands; None for replays older than the field
     conv: int = -1
     asleep: bool = False
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 import numpy as np
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.grid import Grid, Tile
 from luotuo_rpg.world.places import Places
@@ -73,12 +74,13 @@ class Body(BaseModel):
     pos: Tile
     path: list[Tile] = Field(default_factory=list)
     blocked_ticks: int = 0
-    action: str = "睡觉"
+    action: str = ""
     emoji: str = "😴"
     place: str = ""
     target: str = ""
     conversation: int | None = None
     asleep: bool = True
+    using: str = Field(default="", description="Object whose state this body's action changed, to put back after.")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,9 @@ class WorldState:
         for index, persona in enumerate(spec.personas):
             pos = (persona.spawn[0], persona.spawn[1]) if persona.spawn else self._free_tile(persona.home, persona.name, taken)
             taken.add(pos)
-            self.bodies.append(Body(id=index, name=persona.name, pos=pos, place=persona.home, target=persona.home))
+            asleep = phrase(spec.world.language, "sleeping")
+            body = Body(id=index, name=persona.name, pos=pos, action=asleep, place=persona.home, target=persona.home)
+            self.bodies.append(body)
 
     def _free_tile(self, room: str, who: str, taken: set[Tile]) -> Tile:
         tiles = self.places.room_tiles[room]

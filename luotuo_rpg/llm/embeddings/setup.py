@@ -17,7 +17,12 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from luotuo_rpg.llm.chat import Embedder
-from luotuo_rpg.llm.embeddings import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
+from luotuo_rpg.llm.embeddings.embedders import (
+    CachedEmbedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+)
+from luotuo_rpg.llm.redact import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +87,13 @@ def probe_dim(base_url: str, model: str, api_key: str | None, timeout_s: float) 
     try:
         response = client.embeddings.create(model=model, input=["维度"], encoding_format="float")
     except openai.OpenAIError as exc:
-        raise ValueError(f"embeddings: {base_url} model {model!r} did not answer: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(
+            f"embeddings: {mask_url(base_url)} model {model!r} did not answer: {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         client.close()
     if not response.data:
-        raise ValueError(f"embeddings: {base_url} model {model!r} returned no vector")
+        raise ValueError(f"embeddings: {mask_url(base_url)} model {model!r} returned no vector")
     return len(response.data[0].embedding)
 
 
@@ -103,6 +110,6 @@ def build_embedder(options: EmbeddingOptions, chat_base_urls: list[str] | None =
     assert options.model is not None
     key = options.api_key.get_secret_value() if options.api_key else None
     dim = options.dim or probe_dim(base_url, options.model, key, options.timeout_s)
-    log.info("embeddings: %s at %s, %d dimensions", options.model, base_url, dim)
+    log.info("embeddings: %s at %s, %d dimensions", options.model, mask_url(base_url), dim)
     return CachedEmbedder(OpenAIEmbedder(base_url, options.model, dim, api_key=key, timeout_s=options.timeout_s))
 

@@ -25,8 +25,9 @@ import numpy as np
 import openai
 from pydantic import SecretStr
 
+from luotuo_rpg.llm.backends.retry import backoff_delay, classify_failure
 from luotuo_rpg.llm.chat import Embedder, LLMUnavailable
-from luotuo_rpg.llm.openai_backend import backoff_delay, classify_failure
+from luotuo_rpg.llm.redact import failure_text, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class OpenAIEmbedder:
         self.counters: dict[str, int] = {"requests": 0, "texts": 0, "retries": 0}
 
     def __repr__(self) -> str:
-        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, dim={self.dim})"
+        return f"OpenAIEmbedder(model={self.model!r}, base_url={mask_url(self.base_url)!r}, dim={self.dim})"
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -100,9 +101,11 @@ class OpenAIEmbedder:
                 except Exception as exc:
                     failure = classify_failure(exc)
                     if failure is None or retries >= self._max_retries:
+                        # The server's words go to the log only: a run's files never quote a server.
+                        log.warning("embeddings from %s failed: %.300s", mask_url(self.base_url), exc)
                         raise LLMUnavailable(
-                            f"embeddings from {self.base_url} failed after {retries + 1} attempts: "
-                            f"{type(exc).__name__}: {exc}"
+                            f"embeddings from {mask_url(self.base_url)} failed after {retries + 1} attempts: "
+                            f"{failure_text(exc)}"
                         ) from exc
                     counter, retry_after = failure
             retries += 1
@@ -115,7 +118,7 @@ class OpenAIEmbedder:
         vectors = np.asarray([row.embedding for row in rows], dtype=np.float32)
         if vectors.shape != (len(texts), self.dim):
             raise ValueError(
-                f"embedding server {self.base_url} model {self.model!r} returned shape {vectors.shape}, "
+                f"embedding server {mask_url(self.base_url)} model {self.model!r} returned shape {vectors.shape}, "
                 f"expected ({len(texts)}, {self.dim}): is dim right for this model?"
             )
         self.counters["texts"] += len(texts)

@@ -35,8 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
+from luotuo_rpg.authoring.yaml_writer import (
+    RoomDraft,
+    YamlWriter,
+    write_area,
+    write_map,
+)
 from luotuo_rpg.world.loader import WorldError, parse_world_text
-from luotuo_rpg.world.schema import SCHEMA_REF_FROM_WORLDS
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 log = logging.getLogger(__name__)
@@ -141,10 +147,7 @@ def import_tiled_map(
     if len(collision) > 1:
         raise TiledImportError(f"{source}: {len(collision)} tile layers are named '{COLLISION_LAYER}'; keep one")
     gids = _layer_gids(collision[0], width, height, source)
-    rows = [
-        "".join("#" if gids[y * width + x] else "." for x in range(width))
-        for y in range(height)
-    ]
+    rows = ["".join("#" if gids[y * width + x] else "." for x in range(width)) for y in range(height)]
 
     rooms: dict[str, _Room] = {}
     pending_objects: list[tuple[str, str, tuple[int, int], str]] = []  # (room address, object, tile, state)
@@ -158,7 +161,7 @@ def import_tiled_map(
                 continue
             where = f"{source}: object '{label}' (id {obj.get('id')}, layer '{layer.get('name')}')"
             if label.startswith(SPAWN_PREFIX):
-                persona = label[len(SPAWN_PREFIX):].strip()
+                persona = label[len(SPAWN_PREFIX) :].strip()
                 if not persona:
                     raise TiledImportError(f"{where}: a spawn point needs a persona name after '{SPAWN_PREFIX}'")
                 if persona in spawns:
@@ -178,7 +181,9 @@ def import_tiled_map(
                     raise TiledImportError(f"{where}: room '{address}' is drawn twice; draw one rectangle per room")
                 public = props.get("public")
                 rooms[address] = _Room(
-                    parts[0], parts[1], _tile_rect(obj, tile_w, tile_h, where),
+                    parts[0],
+                    parts[1],
+                    _tile_rect(obj, tile_w, tile_h, where),
                     public if isinstance(public, bool) else None,
                 )
             else:
@@ -311,8 +316,10 @@ def _centre_tile(obj: dict[str, Any], tile_w: int, tile_h: int, where: str) -> t
     return (math.floor((x + w / 2) / tile_w), math.floor((y + h / 2) / tile_h))
 
 
-def _q(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+_LEGEND = {
+    "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
+    ".": {"name": "地面", "walkable": True, "color": "#d7ccc8"},
+}
 
 
 def _world_yaml(
@@ -323,63 +330,51 @@ def _world_yaml(
     spawns: dict[str, tuple[int, int]],
     schema_ref: str | None,
 ) -> str:
-    out: list[str] = [f"# yaml-language-server: $schema={schema_ref}"] if schema_ref else []
-    out += [
-        "# Imported from a Tiled map by `luotuo-rpg import-tiled`. Rooms, objects and spawn points come",
-        "# from the map; the personas below are placeholders to rewrite (docs/worlds.md explains each field).",
-        "world:",
-        f"  name: {_q(name)}",
-        f'  start: "{start.isoformat()}"',
-        "  tick_seconds: 10",
-        "  language: zh",
-        "  description: \"\"",
-        "map:",
-        "  legend:",
-        '    "#": {name: 墙, walkable: false, color: "#5d4037"}',
-        '    ".": {name: 地面, walkable: true, color: "#d7ccc8"}',
-        "  rows: |",
-        *(f"    {row}" for row in rows),
-        "areas:",
-    ]
+    out = YamlWriter()
+    if schema_ref:
+        out.line(f"# yaml-language-server: $schema={schema_ref}")
+    out.comment("Imported from a Tiled map by `luotuo-rpg import-tiled`. Rooms, objects and spawn points come")
+    out.comment("from the map; the personas below are placeholders to rewrite (docs/worlds.md explains each field).")
+    out.field("world")
+    out.field("name", name, 1)
+    out.field("start", start.isoformat(), 1)
+    out.field("tick_seconds", 10, 1)
+    out.field("language", "zh", 1)
+    out.field("description", "", 1)
+    write_map(out, _LEGEND, rows)
+    out.field("areas")
     by_area: dict[str, list[_Room]] = {}
     for room in rooms.values():
         by_area.setdefault(room.area, []).append(room)
     for index, (area, area_rooms) in enumerate(by_area.items()):
         public = next((room.public for room in area_rooms if room.public is not None), True)
-        out += [
-            f"  - name: {_q(area)}",
-            f'    color: "{_AREA_COLORS[index % len(_AREA_COLORS)]}"',
-            f"    public: {'true' if public else 'false'}",
-            "    rooms:",
+        drafts = [
+            RoomDraft(
+                room.name,
+                room.rect,
+                [{"name": obj, "tile": list(tile), "state": state} for obj, tile, state in room.objects],
+            )
+            for room in area_rooms
         ]
-        for room in area_rooms:
-            out += [f"      - name: {_q(room.name)}", f"        rect: [{', '.join(map(str, room.rect))}]"]
-            if room.objects:
-                out.append("        objects:")
-                out += [
-                    f"          - {{name: {_q(obj)}, tile: [{tx}, {ty}], state: {_q(state)}}}"
-                    for obj, (tx, ty), state in room.objects
-                ]
+        write_area(out, area, _AREA_COLORS[index % len(_AREA_COLORS)], drafts, public=public)
     first_room = next(iter(rooms.values()))
     people: dict[str, tuple[int, int] | None] = dict(spawns) or {"居民一": None}
-    out.append("personas:")
+    out.field("personas")
     for persona, tile in people.items():
         home = _room_at(rooms, tile) or first_room
         address = f"{home.area}{PLACE_SEPARATOR}{home.name}"
-        out += [
-            f"  - name: {_q(persona)}",
-            "    age: 30",
-            "    traits: [待补充]",
-            f"    background: {_q(f'{persona}：请在这里写人物背景。')}",
-            "    routine:",
-            f'      - {{at: "07:00", do: "起床", place: {_q(address)}}}',
-            f'      - {{at: "22:00", do: "睡觉", place: {_q(address)}}}',
-            f"    home: {_q(address)}",
-        ]
+        out.field("name", persona, 1, item=True)
+        out.field("age", 30, 2)
+        out.field("traits", ["待补充"], 2)
+        out.field("background", f"{persona}：请在这里写人物背景。", 2)
+        out.field("routine", level=2)
+        out.entry({"at": "07:00", "do": "起床", "place": address}, 3)
+        out.entry({"at": "22:00", "do": "睡觉", "place": address}, 3)
+        out.field("home", address, 2)
         if tile is not None:
-            out.append(f"    spawn: [{tile[0]}, {tile[1]}]")
-    out.append("events: []")
-    return "\n".join(out) + "\n"
+            out.field("spawn", list(tile), 2)
+    out.field("events", [])
+    return out.text()
 
 
 def _room_at(rooms: dict[str, _Room], tile: tuple[int, int] | None) -> _Room | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from luotuo_rpg.llm.offline import OfflineMind, dump_answer
+from luotuo_rpg.llm.offline.mind import OfflineMind, dump_answer
 from luotuo_rpg.llm.prompts import recover_request
 
 

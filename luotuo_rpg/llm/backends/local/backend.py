@@ -7,13 +7,18 @@ So the backend never generates for one request alone if others are waiting:
 milliseconds for the rest of the tick's requests, and the whole group is
 generated as one left-padded batch on a single worker thread, which keeps
 the event loop free and the model single-threaded. Rows may name different
-LoRA adapters; :mod:`luotuo_rpg.llm.lora_batch` serves them in the same pass.
+LoRA adapters; :mod:`luotuo_rpg.llm.backends.local.lora_batch` serves them in the same pass.
 
 The decode loop is our own rather than ``model.generate`` because rows in a
 batch differ in temperature, ``max_tokens``, stop strings and adapter, and
 each row must stop (and be counted) on its own.
 
-``json_mode`` is not enforced here: the structured layer parses and repairs.
+A request's ``json_schema`` is enforced while decoding: :mod:`luotuo_rpg.llm.backends.local.grammar` masks,
+at every step, the tokens that would leave the schema (llguidance), so a row can only write
+an answer that fits. Without a schema, the structured layer parses and repairs as for any server.
+
+``LocalBackend(path)`` takes a transformers model folder or a ``.gguf`` file (read through the
+``gguf`` package, dequantised once into a folder cache beside it: ``gguf_cache.py``).
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from luotuo_rpg.llm.backends.local.gguf_cache import gguf_folder
+from luotuo_rpg.llm.backends.local.grammar import BatchConstraint, Grammar
+from luotuo_rpg.llm.backends.local.lora_batch import BASE, MultiLoRA
 from luotuo_rpg.llm.chat import ChatRequest, ChatResult, LLMUnavailable
-from luotuo_rpg.llm.lora_batch import BASE, MultiLoRA
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,7 @@ class _Row:
     temperature: float
     stop: list[str]
     adapter: int  # index into MultiLoRA, or BASE
+    schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -90,6 +98,8 @@ class LocalBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         folder = Path(model_path).expanduser()
+        if folder.suffix == ".gguf":
+            folder = gguf_folder(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"local model folder {folder} does not exist (hub names are never downloaded)")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -135,7 +145,11 @@ class LocalBackend:
             "decode_steps": 0,
             "adapters_loaded": 0,
             "generation_errors": 0,
+            "constrained_requests": 0,  # rows decoded under their JSON Schema
+            "grammar_errors": 0,  # rows whose grammar failed; they finished unconstrained
+            "grammar_ms": 0,  # time spent computing and applying masks
         }
+        self._grammar: Grammar | None | Literal[False] = None  # False: this tokenizer cannot be constrained
         self._max_batch = max_batch
         self._batch_window_s = batch_window_s
         self._device = next(model.parameters()).device
@@ -257,6 +271,7 @@ class LocalBackend:
                     temperature=request.temperature,
                     stop=[s for s in request.stop if s],
                     adapter=adapter,
+                    schema=request.json_schema if request.json_mode else None,
                 )
             )
             row_of.append(position)
@@ -321,6 +336,7 @@ class LocalBackend:
         done = [False] * batch
         by_eos = [False] * batch
         steps = max(row.max_new for row in rows)
+        constraint = self._constraint(rows)
 
         cache = _new_cache(self.model)
         kwargs: dict[str, Any] = {self._cache_kwarg: cache, "use_cache": True}
@@ -334,6 +350,9 @@ class LocalBackend:
                 logits = self.model(
                     input_ids=step_ids, attention_mask=mask, position_ids=step_pos, **kwargs
                 ).logits[:, -1, :]
+                if constraint is not None:
+                    logits = logits.float()
+                    constraint.apply(logits, done)
                 next_ids = self._pick(logits, temperatures, sampling)
                 self.counters["decode_steps"] += 1
                 for i, token in enumerate(next_ids.tolist()):
@@ -341,8 +360,10 @@ class LocalBackend:
                         continue
                     out_ids[i].append(token)
                     by_eos[i] = token in self._eos_ids
+                    complete = constraint is not None and not by_eos[i] and constraint.consume(i, token)
                     done[i] = (
                         by_eos[i]
+                        or complete
                         or len(out_ids[i]) >= rows[i].max_new
                         or bool(stop_window[i] and self._hit_stop(out_ids[i], rows[i].stop, stop_window[i]))
                     )
@@ -353,7 +374,28 @@ class LocalBackend:
                 if mask is not None:
                     mask = torch.cat([mask, mask.new_ones((batch, 1))], dim=1)
                 step_pos = step_pos[:, -1:] + 1
+        if constraint is not None:
+            self.counters["grammar_errors"] += constraint.errors
+            self.counters["grammar_ms"] += round(constraint.seconds * 1000)
         return [_Generated(token_ids=ids, ended_by_eos=eos) for ids, eos in zip(out_ids, by_eos)]
+
+    def _constraint(self, rows: Sequence[_Row]) -> BatchConstraint | None:
+        schemas = [row.schema for row in rows]
+        if not any(schema is not None for schema in schemas):
+            return None
+        if self._grammar is None:
+            try:
+                self._grammar = Grammar(self.tokenizer, self._eos_ids)
+            except Exception as exc:  # noqa: BLE001 - no llguidance, or a tokenizer it cannot read
+                log.warning("decoding unconstrained: no grammar for this tokenizer (%s: %s)", type(exc).__name__, exc)
+                self._grammar = False
+        if self._grammar is False:
+            self.counters["grammar_errors"] += len([s for s in schemas if s is not None])
+            return None
+        constraint = self._grammar.constraint(schemas)
+        if constraint is not None:
+            self.counters["constrained_requests"] += constraint.rows
+        return constraint
 
     def _pick(self, logits: torch.Tensor, temperatures: torch.Tensor, sampling: bool) -> torch.Tensor:
         greedy = logits.argmax(dim=-1)

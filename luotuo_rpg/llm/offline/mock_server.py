@@ -10,6 +10,16 @@ What it answers is up to the caller: ``create_app(answer)`` takes a function
 :class:`FaultPlan`, given at creation or loaded later with ``POST /faults``;
 each chat request takes the next fault off the plan until it is empty.
 ``GET /stats`` says what the server saw.
+
+By default it answers every request at once. With ``slots=N`` it works like llama.cpp's
+server (or llama-cpp-python's, or Ollama's) on a small machine: N requests at a time, the
+rest wait in its queue in arrival order, and a request whose client hung up (timed out) is
+worked on all the same — the work is *abandoned*, and a retry of it is *served twice*. It
+tells those apart by the ``X-Luotuo-Request`` header the openai backend sends (or, without
+it, by the request's body). ``POST
+/config`` changes the latency and the slots mid-run (a server that gets faster or slower).
+``GET /props`` states ``total_slots`` as llama.cpp does, unless told not to (Ollama and
+llama-cpp-python state nothing).
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -47,6 +57,7 @@ EmbedFn = Callable[[list[str]], np.ndarray]
 REFUSAL_TEXT = "作为一个AI语言模型，我无法……"
 
 FaultKind = Literal[
+    "401",
     "429",
     "500",
     "502",
@@ -65,6 +76,7 @@ class Fault(BaseModel):
         default=None, ge=0, description="429/5xx: send a Retry-After header with these seconds."
     )
     seconds: float = Field(default=5.0, ge=0, description="timeout: how long the server stalls before answering.")
+    message: str | None = Field(default=None, description="401/429/5xx: the error text the server sends.")
 
 
 class FaultPlan(BaseModel):
@@ -91,8 +103,55 @@ class MockStats(BaseModel):
     requests_by_model: dict[str, int]
     json_mode_requests: int = Field(description="Chat requests that asked for response_format.")
     json_mode_rejections: int
+    response_formats: dict[str, int] = Field(description="Chat requests by response_format dialect (plain: none).")
     embedding_requests: int
     embedded_texts: int
+    served: int = Field(description="Chat requests worked on (given a slot and the model time).")
+    abandoned: int = Field(description="Worked on for a client that had hung up by the time the answer was ready.")
+    served_twice: int = Field(description="Worked on although a copy with the same request id had been already.")
+    in_flight_twice: int = Field(description="Arrived while a copy with the same request id was still connected.")
+    max_queued: int = Field(description="Most requests waiting for a slot at once.")
+    slots: int | None
+    latency_s: float
+
+
+class ServerConfig(BaseModel):
+    """``POST /config``: what changes mid-run; fields left out stay."""
+
+    latency_s: float | None = Field(default=None, ge=0)
+    slots: int | None = Field(default=None, ge=1)
+
+
+class SlotQueue:
+    """N requests at a time, the rest in arrival order (asyncio's own locks are not FIFO-fair)."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.busy = 0
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.busy < self.slots and not self.waiting:
+            self.busy += 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        await future
+
+    def release(self) -> None:
+        self.busy -= 1
+        self._wake()
+
+    def resize(self, slots: int) -> None:
+        self.slots = slots
+        self._wake()
+
+    def _wake(self) -> None:
+        while self.waiting and self.busy < self.slots:
+            future = self.waiting.popleft()
+            if not future.done():
+                self.busy += 1
+                future.set_result(None)
 
 
 @dataclass
@@ -108,8 +167,18 @@ class MockState:
     requests_by_model: Counter[str] = field(default_factory=Counter)
     json_mode_requests: int = 0
     json_mode_rejections: int = 0
+    response_formats: Counter[str] = field(default_factory=Counter)
     embedding_requests: int = 0
     embedded_texts: int = 0
+    latency_s: float = 0.0
+    slot_queue: SlotQueue | None = None
+    served: int = 0
+    abandoned: int = 0
+    served_twice: int = 0
+    in_flight_twice: int = 0
+    max_queued: int = 0
+    served_ids: set[str] = field(default_factory=set)
+    connected_ids: Counter[str] = field(default_factory=Counter)
 
     def load(self, plan: FaultPlan) -> None:
         self.faults = deque(plan.faults)
@@ -133,8 +202,16 @@ class MockState:
             requests_by_model=dict(self.requests_by_model),
             json_mode_requests=self.json_mode_requests,
             json_mode_rejections=self.json_mode_rejections,
+            response_formats=dict(self.response_formats),
             embedding_requests=self.embedding_requests,
             embedded_texts=self.embedded_texts,
+            served=self.served,
+            abandoned=self.abandoned,
+            served_twice=self.served_twice,
+            in_flight_twice=self.in_flight_twice,
+            max_queued=self.max_queued,
+            slots=self.slot_queue.slots if self.slot_queue is not None else None,
+            latency_s=self.latency_s,
         )
 
 
@@ -164,6 +241,17 @@ class _TruncatedJSONResponse(Response):
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
 
 
+def dialect_of(fmt: Any) -> str:
+    """The ``response_format`` dialect a request body speaks (the names of ``llm/backends/response_format.py``)."""
+    if not isinstance(fmt, dict):
+        return "plain"
+    if fmt.get("type") == "json_schema":
+        return "json_schema_strict" if (fmt.get("json_schema") or {}).get("strict") else "json_schema"
+    if fmt.get("type") == "json_object":
+        return "json_object_schema" if "schema" in fmt else "json_object"
+    return str(fmt.get("type"))
+
+
 def _error(status: int, message: str, kind: str, retry_after: float | None = None) -> JSONResponse:
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
@@ -184,6 +272,12 @@ def _cut_json(text: str) -> str:
     if text.lstrip().startswith(("{", "[")) and len(text) > 2:
         return text[: len(text) // 2]
     return '{"action": "在客栈吃早饭", "location": "同福客栈'
+
+
+async def _gone(request: Request) -> None:
+    """Returns when the client hangs up (uvicorn delivers ``http.disconnect`` once the body is read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _stall(request: Request, seconds: float) -> None:
@@ -207,6 +301,10 @@ def create_app(
     models: Sequence[str] = ("luotuo-mock",),
     json_mode_supported: bool = True,
     include_usage: bool = True,
+    dialects: Collection[str] | None = None,
+    dialect_refusal_status: int = 400,
+    slots: int | None = None,
+    state_slots: bool = True,
 ) -> FastAPI:
     """An OpenAI-compatible app.
 
@@ -214,11 +312,15 @@ def create_app(
     ``latency_s`` is added to every answered chat request, as model time;
     ``embed`` replaces the hashed vectors of ``/v1/embeddings``;
     ``json_mode_supported=False`` makes the server reject ``response_format``
-    with a 400 the way some real servers do; ``include_usage=False`` leaves
-    ``usage`` out, as some servers do.
+    with a 400 the way some real servers do; ``dialects`` names the
+    ``response_format`` dialects it takes (``llm/backends/response_format.py``; default all)
+    and refuses the others with ``dialect_refusal_status`` (llama-cpp-python's
+    server answers ``json_schema`` with a 500); ``include_usage=False`` leaves
+    ``usage`` out, as some servers do; ``slots`` makes it serve that many requests at a time
+    and queue the rest (see the module's docstring); ``state_slots=False`` leaves ``/props`` out.
     """
     app = FastAPI(title="luotuo-rpg mock OpenAI server")
-    state = MockState()
+    state = MockState(latency_s=latency_s, slot_queue=SlotQueue(slots) if slots is not None else None)
     if faults is not None:
         state.load(faults)
     app.state.mock = state
@@ -247,6 +349,44 @@ def create_app(
             text = await text
         return str(text)
 
+    async def model_time(request: Request) -> None:
+        """The model's work: a slot (waiting in line for it), then the latency. A client that
+        hangs up does not stop it, as on llama-cpp-python's server."""
+        # A client that sends no request id (an older one) is told apart by what it asks.
+        request_id = request.headers.get("x-luotuo-request") or hashlib.sha256(await request.body()).hexdigest()
+        queue = state.slot_queue
+        if queue is None:
+            if state.latency_s > 0:
+                await asyncio.sleep(state.latency_s)
+            return
+        if state.connected_ids[request_id] > 0:
+            state.in_flight_twice += 1
+        state.connected_ids[request_id] += 1
+        watcher = asyncio.ensure_future(_gone(request))
+
+        def hung_up(task: asyncio.Future[None]) -> None:
+            if not task.cancelled():
+                state.connected_ids[request_id] -= 1
+
+        watcher.add_done_callback(hung_up)
+        try:
+            state.max_queued = max(state.max_queued, len(queue.waiting) + 1 if queue.busy >= queue.slots else 0)
+            await queue.acquire()
+            try:
+                state.served += 1
+                state.served_twice += request_id in state.served_ids
+                state.served_ids.add(request_id)
+                if state.latency_s > 0:
+                    await asyncio.sleep(state.latency_s)
+            finally:
+                queue.release()
+            if watcher.done():
+                state.abandoned += 1
+        finally:
+            if not watcher.done():
+                watcher.cancel()
+                state.connected_ids[request_id] -= 1
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         state.requests += 1
@@ -257,6 +397,11 @@ def create_app(
             model = str(body.get("model", ""))
             messages = list(body.get("messages") or [])
             state.requests_by_model[model] += 1
+            dialect = dialect_of(body.get("response_format"))
+            state.response_formats[dialect] += 1
+            if dialect != "plain" and dialects is not None and dialect not in dialects:
+                state.json_mode_rejections += 1
+                return _error(dialect_refusal_status, f"response_format {dialect} is not supported", "invalid_request_error")
             if body.get("response_format") is not None:
                 state.json_mode_requests += 1
                 if not json_mode_supported:
@@ -266,15 +411,17 @@ def create_app(
             fault = state.next_fault()
             if fault is not None:
                 log.debug("injecting fault %s", fault.kind)
+                if fault.kind == "401":
+                    return _error(401, fault.message or "invalid API key", "invalid_request_error")
                 if fault.kind == "429":
-                    return _error(429, "rate limit reached", "rate_limit_error", fault.retry_after)
+                    return _error(429, fault.message or "rate limit reached", "rate_limit_error", fault.retry_after)
                 if fault.kind in ("500", "502", "503"):
-                    return _error(int(fault.kind), "injected server error", "server_error", fault.retry_after)
+                    text = fault.message or "injected server error"
+                    return _error(int(fault.kind), text, "server_error", fault.retry_after)
                 if fault.kind == "timeout":
                     await _stall(request, fault.seconds)
 
-            if latency_s > 0:
-                await asyncio.sleep(latency_s)
+            await model_time(request)
             prompt_tokens = _content_tokens(messages)
             if fault is not None and fault.kind == "empty_content":
                 text = ""
@@ -329,6 +476,24 @@ def create_app(
 
     @app.get("/stats")
     async def stats() -> MockStats:
+        return state.stats()
+
+    if state_slots:
+
+        @app.get("/props")
+        async def props() -> dict[str, Any]:
+            # llama.cpp's shape; without slots it serves everything at once, so it says a lot.
+            return {"total_slots": state.slot_queue.slots if state.slot_queue is not None else 1024}
+
+    @app.post("/config")
+    async def configure(change: ServerConfig) -> MockStats:
+        if change.latency_s is not None:
+            state.latency_s = change.latency_s
+        if change.slots is not None:
+            if state.slot_queue is None:
+                state.slot_queue = SlotQueue(change.slots)
+            else:
+                state.slot_queue.resize(change.slots)
         return state.stats()
 
     @app.post("/faults")

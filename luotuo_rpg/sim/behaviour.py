@@ -1,0 +1,267 @@
+"""What agents actually did, measured from a run's frames — the stream every viewer reads.
+
+A feature is done when the town behaves, so every run is judged from its own frames:
+
+- *awake* agent-minutes, and *stuck* minutes among them: awake, not in a conversation, on the
+  same tile as the tick before, and outside the room of the current action (the frame's
+  ``place``);
+- for each action (a stretch of the same action at the same place), whether its room was
+  reached and how many minutes that took;
+- for each scheduled or injected event: who knew before it began and when each learned
+  (told at the start, heard it in a line, or saw it), who stood in its room while it ran and
+  for how long;
+- the share of lines that repeat one the same speaker said to the same partner that day;
+- on a model, the share of requests answered by a fallback, by kind.
+
+Only frames (and the world spec in meta.json) are read, so the measures work on any replay,
+old ones included: where an agent stands is taken from its tile, not from a newer field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from luotuo_rpg.llm import LLMStats
+from luotuo_rpg.sim.files import (
+    CAME_MINUTES,
+    ActionReach,
+    BehaviourMeasures,
+    EventAttendance,
+    EventLearned,
+    Frame,
+)
+from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class _Event:
+    what: str
+    where: str
+    start: int
+    end: int
+    injected: bool
+    learned: dict[int, tuple[int, str]] = field(default_factory=dict)  # agent → (tick, how)
+    ticks_in_room: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Action:
+    start: int
+    action: str
+    room: str
+    reached_at: int | None = None
+
+
+def _room(address: str) -> str:
+    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+
+
+class _Rooms:
+    """Room rectangles (the same test the outside check uses: a tile inside the rectangle)."""
+
+    def __init__(self, spec: WorldSpec):
+        self.rects = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
+
+    def has(self, room: str, pos: tuple[int, int]) -> bool:
+        rect = self.rects.get(room)
+        if rect is None:
+            return False
+        x, y, w, h = rect
+        return x <= pos[0] < x + w and y <= pos[1] < y + h
+
+
+def iter_frames(path: Path) -> Iterator[Frame]:
+    """frames.jsonl frame by frame; a torn last line (a killed run) is skipped with a warning."""
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        lines = handle.readlines()
+    for number, line in enumerate(lines):
+        try:
+            yield Frame.model_validate_json(line)
+        except ValidationError:
+            if number == len(lines) - 1:
+                log.warning("%s: ignoring a torn last line", path)
+                return
+            raise ValueError(f"{path}:{number + 1}: not a frame") from None
+
+
+class _Tally:
+    """The measures, fed one frame at a time (as a viewer would see them)."""
+
+    def __init__(self, spec: WorldSpec):
+        self.spec = spec
+        self.rooms = _Rooms(spec)
+        self.names = [p.name for p in spec.personas]
+        self.start = spec.world.start
+        self.tick_seconds = spec.world.tick_seconds
+        self.tick_minutes = spec.world.tick_seconds / 60
+        count = len(self.names)
+        self.pos: list[tuple[int, int] | None] = [None] * count
+        self.prev: list[tuple[int, int] | None] = [None] * count
+        self.place = [""] * count
+        self.action = [""] * count
+        self.conv = [-1] * count
+        self.asleep = [True] * count
+        self.awake_ticks = 0
+        self.stuck_ticks = [0] * count
+        self.current: list[_Action | None] = [None] * count
+        self.actions: list[tuple[int, _Action]] = []
+        self.events: dict[str, _Event] = {}
+        for event in spec.events:
+            start = int((event.when - self.start).total_seconds() // self.tick_seconds)
+            end = start + max(1, round(event.minutes * 60 / self.tick_seconds))
+            record = _Event(event.what, _room(event.where), start, end, injected=False)
+            for name in event.known_by:
+                if name in self.names:
+                    record.learned[self.names.index(name)] = (0, "told at start")
+            self.events[event.what] = record
+        self.lines = 0
+        self.repeats = 0
+        self.said: set[tuple[str, int, int, str]] = set()
+        self.last_tick = -1
+
+    def _date(self, tick: int) -> str:
+        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d")
+
+    def label(self, tick: int) -> str:
+        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d %H:%M")
+
+    def feed(self, frame: Frame) -> None:
+        tick = frame.tick
+        self.last_tick = tick
+        for agent, change in frame.agents.items():
+            if agent >= len(self.names):
+                continue
+            if change.pos is not None:
+                self.pos[agent] = (change.pos[0], change.pos[1])
+            if change.place is not None:
+                self.place[agent] = change.place
+            if change.action is not None:
+                self.action[agent] = change.action
+            if change.conv is not None:
+                self.conv[agent] = change.conv
+            if change.asleep is not None:
+                self.asleep[agent] = change.asleep
+        for event in frame.events:
+            self._event(tick, event.type, event.agent, event.to, event.text or "", event.place or "")
+        running = [e for e in self.events.values() if e.start <= tick < e.end]
+        for agent, pos in enumerate(self.pos):
+            if pos is None:
+                continue
+            for record in running:
+                if self.rooms.has(record.where, pos):
+                    record.ticks_in_room[agent] = record.ticks_in_room.get(agent, 0) + 1
+                    if not self.asleep[agent] and agent not in record.learned:
+                        record.learned[agent] = (tick, "saw it")
+            self._agent_tick(agent, tick, pos)
+            self.prev[agent] = pos
+
+    def _agent_tick(self, agent: int, tick: int, pos: tuple[int, int]) -> None:
+        room = _room(self.place[agent])
+        known_room = room in self.rooms.rects
+        if self.asleep[agent]:
+            self.current[agent] = None
+            return
+        self.awake_ticks += 1
+        conversing = self.conv[agent] != -1
+        inside = self.rooms.has(room, pos)
+        if not conversing and self.prev[agent] == pos and known_room and not inside:
+            self.stuck_ticks[agent] += 1
+        if conversing or not known_room:
+            self.current[agent] = None
+            return
+        current = self.current[agent]
+        if current is None or (current.action, current.room) != (self.action[agent], room):
+            current = _Action(tick, self.action[agent], room)
+            self.current[agent] = current
+            self.actions.append((agent, current))
+        if inside and current.reached_at is None:
+            current.reached_at = tick
+
+    def _event(self, tick: int, kind: str, agent: int | None, to: int | None, text: str, place: str) -> None:
+        if kind == "event_start" and text and text not in self.events:
+            # An injected event: its end comes with its own event_end frame event.
+            self.events[text] = _Event(text, _room(place), tick, 1 << 62, injected=True)
+        elif kind == "event_end" and text in self.events and self.events[text].injected:
+            self.events[text].end = tick
+        elif kind == "say" and agent is not None and to is not None:
+            self.lines += 1
+            key = (self._date(tick), agent, to, text)
+            if key in self.said:
+                self.repeats += 1
+            self.said.add(key)
+            for record in self.events.values():
+                if record.what in text and to not in record.learned and 0 <= to < len(self.names):
+                    record.learned[to] = (tick, f"heard from {self.names[agent]}")
+
+    def measures(self, stats: LLMStats | None) -> BehaviourMeasures:
+        minutes = self.tick_minutes
+        awake = self.awake_ticks * minutes
+        stuck = sum(self.stuck_ticks) * minutes
+        worst = sorted(
+            ((self.names[i], t * minutes) for i, t in enumerate(self.stuck_ticks) if t), key=lambda kv: (-kv[1], kv[0])
+        )[:5]
+        reached = [a for _, a in self.actions if a.reached_at is not None]
+        unreached: dict[str, int] = {}
+        for agent, action in self.actions:
+            if action.reached_at is None:
+                unreached[self.names[agent]] = unreached.get(self.names[agent], 0) + 1
+        mean_reach = sum((a.reached_at - a.start) for a in reached) * minutes / len(reached) if reached else 0.0  # type: ignore[operator]
+        events = [self._attendance(record) for record in self.events.values()]
+        fallback_share = {}
+        if stats is not None:
+            fallback_share = {
+                kind: round(k.fallbacks / k.requests, 4) for kind, k in sorted(stats.by_kind.items()) if k.requests
+            }
+        return BehaviourMeasures(
+            awake_minutes=round(awake, 1),
+            stuck_minutes=round(stuck, 1),
+            stuck_share=round(stuck / awake, 4) if awake else 0.0,
+            stuck_by_agent={name: round(m, 1) for name, m in worst},
+            action_reach=ActionReach(
+                actions=len(self.actions), reached=len(reached), mean_minutes_to_reach=round(mean_reach, 1),
+                unreached_by_agent=dict(sorted(unreached.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
+            ),
+            events=events,
+            lines=self.lines,
+            repeated_lines=self.repeats,
+            repeated_share=round(self.repeats / self.lines, 4) if self.lines else 0.0,
+            fallback_share_by_kind=fallback_share,
+        )
+
+    def _attendance(self, record: _Event) -> EventAttendance:
+        minutes = self.tick_minutes
+        end = min(record.end, self.last_tick + 1)
+        learned = sorted(record.learned.items(), key=lambda kv: (kv[1][0], kv[0]))
+        in_room = sorted(record.ticks_in_room.items(), key=lambda kv: (-kv[1], kv[0]))
+        came = [self.names[a] for a, t in in_room if t * minutes >= CAME_MINUTES]
+        told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
+        return EventAttendance(
+            what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
+            injected=record.injected,
+            learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
+            known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
+            minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
+            came=came,
+            came_uninvited=[name for name in came if name not in told],
+        )
+
+
+def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
+    tally = _Tally(spec)
+    for frame in frames:
+        tally.feed(frame)
+    return tally.measures(stats)
+
+
+def measure_run(run_dir: Path, spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
+    """The measures of a run folder (any replay: only frames.jsonl is read)."""
+    return measure_frames(iter_frames(Path(run_dir) / "frames.jsonl"), spec, stats)

@@ -1,0 +1,125 @@
+"""The real-model tier: Qwen2.5-Coder-0.5B-Instruct plays 小小客栈 for a game hour, with every answer
+constrained by its request's JSON Schema — through llama-cpp-python's OpenAI-compatible server on
+loopback, and through the local transformers backend on CPU.
+
+The model file comes from ``scripts/test_models.py`` (``scripts/test.sh`` runs it and exports
+``LUOTUO_TEST_MODEL``); without it these tests are skipped. Run the tier alone with
+``pytest -m model``. The town is tuned (:data:`TIER_CONFIG`) so that within the hour every kind
+of request is asked: planning at wake-up, importance and reflection early, reactions and
+conversations when the three meet in the inn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from luotuo_rpg.config import SimConfig
+from luotuo_rpg.llm.accounting import LLMStats
+from luotuo_rpg.llm.factory import MindOptions, build_mind, for_world
+from luotuo_rpg.sim.interviews import interview_run
+from luotuo_rpg.sim.runner import RunOptions, run_async
+from luotuo_rpg.world.loader import load_world_spec
+
+pytestmark = pytest.mark.model
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "worlds" / "tiny.yaml"
+DEFAULT_MODEL = Path.home() / ".cache" / "luotuo-rpg" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"
+# Importance is scored in pairs and a reflection needs little of it, so both come within the
+# first game hour (defaults: batches of 8, reflection at 150, i.e. late in the day).
+TIER_CONFIG = SimConfig(reflection_threshold=10, importance_batch=2, importance_max_wait_minutes=15,
+                        reflection_questions=1, insights_per_question=2)
+RUN_KINDS = {"plan_day", "plan_block", "importance", "react", "converse", "chat_summary",
+             "reflect_questions", "reflect_insights"}
+
+
+@pytest.fixture(scope="module")
+def model_file() -> Path:
+    path = Path(os.environ.get("LUOTUO_TEST_MODEL") or DEFAULT_MODEL)
+    if not path.is_file():
+        pytest.skip(f"no model at {path}: run `python scripts/test_models.py` (scripts/test.sh does)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(model_file: Path):
+    pytest.importorskip("llama_cpp.server.app")
+    port = _free_port()
+    threads = str(max(1, min(4, os.cpu_count() or 1)))
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_file), "--host", "127.0.0.1", "--port",
+         str(port), "--n_ctx", "8192", "--n_threads", threads, "--model_alias", "qwen", "--chat_format", "chatml"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(600):
+            if server.poll() is not None:
+                pytest.fail(f"llama-cpp-python server exited: see {log.name}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _tier_run(mind: MindOptions, out: Path) -> tuple[LLMStats, LLMStats]:
+    """One game hour of tiny.yaml, then one interview from its checkpoint: (run stats, interview stats)."""
+    spec = load_world_spec(TINY)
+    options = RunOptions(hours=1, out=out, mind=mind, config=TIER_CONFIG)
+    summary, _ = asyncio.run(run_async(spec, str(TINY), options))
+    interviewer = build_mind(for_world(mind, spec, TINY))
+    answers = asyncio.run(interview_run(out, "你今天早上在忙什么？", agents=[spec.personas[0].name], mind=interviewer))
+    assert answers and answers[0].answer.strip()
+    return summary.llm, interviewer.stats
+
+
+def _assert_real_answers(run: LLMStats, interview: LLMStats) -> None:
+    report = json.dumps(run.model_dump(), ensure_ascii=False, indent=1)
+    asked = sum(kind.requests - kind.repairs for kind in run.by_kind.values())
+    assert RUN_KINDS <= set(run.by_kind), f"kinds never asked: {RUN_KINDS - set(run.by_kind)}\n{report}"
+    assert not [r for r in run.fallback_reasons if "invalid after repair" in r], report  # 0 invalid answers
+    assert run.fallbacks <= 0.05 * asked, report
+    assert interview.by_kind["interview"].requests >= 1 and interview.fallbacks == 0, interview
+
+
+def test_an_hour_through_llama_cpp_pythons_server_is_answered_by_the_model(llama_server: str, tmp_path: Path) -> None:
+    mind = MindOptions(llm="openai", openai={"base_urls": [llama_server], "model": "qwen", "timeout_s": 600,
+                                              "max_concurrency": 1})
+    run, interview = _tier_run(mind, tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["llm"]["openai"]["response_formats"] == {llama_server: "json_object_schema"}
+    assert run.response_formats == {llama_server: "json_object_schema"}
+    _assert_real_answers(run, interview)
+
+
+def test_an_hour_through_the_local_backend_decodes_under_the_schema(model_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("gguf")
+    pytest.importorskip("llguidance")
+    mind = MindOptions(llm="local", local_model=str(model_file))
+    run, interview = _tier_run(mind, tmp_path / "run")
+    assert run.backend_counters["constrained_requests"] == run.requests
+    assert run.backend_counters["grammar_errors"] == 0
+    _assert_real_answers(run, interview)
