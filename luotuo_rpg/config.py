@@ -11,28 +11,30 @@ from pydantic import BaseModel, Field
 
 # Thinking takes game time (DESIGN.md): while a thought's answers travel, the world runs on and the
 # thinker carries on with what it was doing. The engine waits on the wall clock only when a decision
-# is due and its answer has not come, so the longer these are the less a slow model is felt; they are
+# is due and its answer has not come; requests whose due ticks fall within one such wait share it, so
+# the longer these are the more of them overlap (benchmarks/llm_concurrency.py measures it). They are
 # kept to how long a person would take, since the thinker meanwhile neither reacts nor answers.
 THINK_DELAY_SECONDS: dict[str, int] = {
     # Scoring what one saw runs beside the agent's other thoughts (its decisions never wait for it),
-    # and memories a minute late change nothing: a minute.
-    "importance": 60,
-    # Whether to greet or step aside is decided on the spot, within a tick.
-    "react": 10,
-    # A line of dialogue is found and spoken in a few seconds: one tick, so a six-line talk still
-    # lasts about two game minutes (each side also hears the other's line a tick after it is said).
-    "converse": 10,
-    # Taking stock of a talk as one walks away: half a minute.
-    "chat_summary": 30,
-    # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins.
+    # and a memory is only read when recalled later: stored five minutes on, it changes nothing.
+    "importance": 300,
+    # Noticing someone and weighing whether to go over or greet them, walking on meanwhile: half a minute.
+    "react": 30,
+    # A line of dialogue is found and said in about twenty seconds (two ticks; each side also hears the
+    # other's line a tick after it is said), so a six-line talk lasts about three game minutes.
+    "converse": 20,
+    # Taking stock of a talk: a minute.
+    "chat_summary": 60,
+    # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins, and
+    # after a talk the agent stands where it talked meanwhile, so not longer.
     "plan_block": 60,
     # The day is planned lying awake after waking: five minutes in bed.
     "plan_day": 300,
     # Whether to go to an event one has heard of is weighed against the day's plan for a minute.
     "attend": 60,
-    # Reflection is slow musing and runs beside the day, so it may take ten minutes.
-    "reflect_questions": 600,
-    "reflect_insights": 600,
+    # Reflection is slow musing and runs beside the day: half an hour.
+    "reflect_questions": 1800,
+    "reflect_insights": 1800,
     # Asked from outside the run (a viewer, `interview`), answered at once; never part of a tick.
     "interview": 0,
 }
