@@ -7,7 +7,9 @@ seconds. *Barrier* is the old tick: it waits for every thought started in it
 time after its thought began and waits only when a decision is due and its
 answer has not come (``SimConfig.think_delays``). Each mode's frames are
 checked against the offline run of the same mode: latency changes nothing.
-Peak in flight is the most chat requests the server was answering at once.
+Peak in flight is the most chat requests the server was answering at once. Ticks waited: the ticks
+in which the engine waited for an answer on the wire, and per request kind the ticks in which a due
+thought was waiting for one (a tick may wait on several kinds).
 
     python benchmarks/llm_concurrency.py [--hours 24] [--latencies 0.2,1] [--modes barrier,pipelined]
 
@@ -97,6 +99,7 @@ async def _day(spec, ticks: int, pipelined: bool, base_url: str | None) -> dict:
     return {
         "wall_s": round(wall, 1), "requests": stats.requests, "fallbacks": stats.fallbacks,
         "tokens": stats.tokens_in + stats.tokens_out, "frames_sha256": digest.hexdigest(),
+        "ticks_waited": sim.thoughts.ticks_waited, "waited_on": dict(sim.thoughts.waited_on.most_common()),
     }
 
 
@@ -132,6 +135,13 @@ def main() -> None:
             _write_table(rows)
 
 
+def _waits(row: dict) -> str:
+    if "ticks_waited" not in row:
+        return "–"
+    kinds = ", ".join(f"{kind} {ticks}" for kind, ticks in row["waited_on"].items())
+    return f"{row['ticks_waited']} ({kinds})"
+
+
 def _write_table(rows: dict) -> None:
     lines = [
         "# A game day of 七侠镇 through the real openai client: barrier vs pipelined thinking", "",
@@ -144,16 +154,16 @@ def _write_table(rows: dict) -> None:
         "six-line talk is six round trips in a row whatever the delays, and 七侠镇's ≈ 120 talks a day seldom",
         "overlap (lines, reactions and the re-plan after a talk make up most of the waits).", "",
         "Command: `python benchmarks/llm_concurrency.py --hours 24 --latencies 0.2,1 --modes barrier,pipelined`", "",
-        "| mode | latency s | game hours | requests | tokens | wall s | peak in flight | frames (sha256) "
-        "| machine, load |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| mode | latency s | game hours | requests | tokens | wall s | peak in flight | ticks waited "
+        "(on: kind × ticks) | frames (sha256) | machine, load |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for key in sorted(rows, key=lambda k: (k.split("@")[0], float(k.split("@")[1]))):
         row = rows[key]
         mode, latency = key.split("@")
         lines.append(
             f"| {mode} | {latency} | {row['hours']:g} | {row['requests']} | {row['tokens']} | {row['wall_s']} | "
-            f"{row['peak_in_flight']} | `{row['frames_sha256'][:12]}` | "
+            f"{row['peak_in_flight']} | {_waits(row)} | `{row['frames_sha256'][:12]}` | "
             f"{row['machine']} {row['note']} ({row['date']}) |"
         )
     (RESULTS / "llm_concurrency.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -90,6 +91,7 @@ class Thought:
         self.not_before = not_before
         self.bound = max(view.tick, not_before)
         self.answers: list[Answer] = []
+        self.asking: str | None = None  # the kind on the wire now
         self._delays = delays
         self._unknown = unknown
         self.task: asyncio.Task[Decision] | None = None
@@ -126,6 +128,15 @@ class ThoughtMind:
     async def ask(self, request: Request) -> BaseModel:
         self._thought.asked(request.kind)
         self._progress()
+        self._thought.asking = request.kind
+        try:
+            output = await self._answer(request)
+        finally:
+            self._thought.asking = None
+        self._thought.answers.append(Answer(kind=request.kind, output=output.model_dump(mode="json")))
+        return output
+
+    async def _answer(self, request: Request) -> BaseModel:
         if self._replay:
             answer = self._replay.pop(0)
             if answer.kind != request.kind:
@@ -133,11 +144,8 @@ class ThoughtMind:
                     f"agent {self._thought.agent}'s thought from tick {self._thought.start} asked {request.kind} "
                     f"where the checkpoint has {answer.kind}: resume with the code and world the run used"
                 )
-            output = type(request).output.model_validate(answer.output)
-        else:
-            output = await self._mind.ask(request)
-        self._thought.answers.append(Answer(kind=request.kind, output=output.model_dump(mode="json")))
-        return output
+            return type(request).output.model_validate(answer.output)
+        return await self._mind.ask(request)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         return await self._mind.embed(texts)
@@ -166,6 +174,10 @@ class Pipeline:
         self._restored: list[ThoughtRecord] = []
         self._restored_views: dict[int, dict[str, Any]] = {}
         self.peak = 0
+        # Where the wall clock goes (for benchmarks; never read by the run): ticks that waited for an
+        # answer on the wire, and per kind the ticks in which a due thought was waiting for one.
+        self.ticks_waited = 0
+        self.waited_on: Counter[str] = Counter()
 
     def busy(self, agent_id: int, slot: Slot = "think") -> bool:
         return (agent_id, slot) in self.thoughts
@@ -222,12 +234,18 @@ class Pipeline:
     async def settle(self, tick: int) -> None:
         """Return once every thought whose decision may be due at ``tick`` has finished."""
         progress = self._event()
+        waited: set[str] = set()
         while True:
             progress.clear()
             self._raise_failures()
-            if not any(not t.done and t.bound <= tick for t in self.thoughts.values()):
-                return
+            due = [t for t in self.thoughts.values() if not t.done and t.bound <= tick]
+            if not due:
+                break
+            waited.update(t.asking for t in due if t.asking is not None)
             await progress.wait()
+        if waited:
+            self.ticks_waited += 1
+            self.waited_on.update(waited)
 
     def _event(self) -> asyncio.Event:
         # Made in the loop that steps the simulation (a test or a command may run several loops).
