@@ -77,6 +77,14 @@ class SimConfig(BaseModel):
         description="Decompose the next block this long before it begins (ours): much longer than a decomposition's "
         "think delay, so its answer has game time to come while the world runs on; 0 turns plan-ahead off.",
     )
+    full_room_wait_minutes: int = Field(
+        default=3, ge=1,
+        description="Stood still in sight of the room of one's action this long, not let in: it is packed (ours).",
+    )
+    full_room_avoid_minutes: int = Field(
+        default=45, ge=1,
+        description="A room found full is left out of the places offered to plans this long (ours: about a block).",
+    )
 
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")

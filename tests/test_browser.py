@@ -186,6 +186,11 @@ def test_clicking_tong_xiangyu_shows_schedule_and_memories(page, server):
         assert HERO in page.inner_text("#insp-title")
         assert page.locator("#insp-body [data-field=schedule] li").count() > 0
         assert page.locator("#insp-body [data-field=memories] li").count() > 0
+        # Where she stands (the room of her tile, or the street), beside where her action is.
+        stands = httpx.get(f"{server.base}/api/agents/{hero}", timeout=10).json()["at"]
+        assert stands is not None
+        shown = page.inner_text("#insp-body [data-field=at]")
+        assert shown == "身在：" + (stands.replace("/", "›") if stands else "街上"), (shown, stands)
         page.screenshot(path=str(ARTIFACTS / "viewer-inspector.png"))
     finally:
         _control(server, action="resume")

@@ -13,6 +13,7 @@ import pytest
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
+from luotuo_rpg.sim.behaviour import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 李大嘴
@@ -50,9 +51,15 @@ def test_every_agent_answers_from_the_latest_checkpoint_and_the_run_is_untouched
 def test_an_earlier_checkpoint_gives_the_agent_as_it_was_then(
     finished_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", "400")
-    assert early["tick"] == 360 and early["time"].endswith("07:00")
-    assert NEWS not in early["answer"]  # 李大嘴 tells him just after seven
+    # When 白展堂 was first told the news, read from the run's frames (whoever told him, whenever).
+    hero = 1
+    told = next(
+        frame.tick for frame in iter_frames(finished_run / "frames.jsonl")
+        if any(e.type == "say" and e.to == hero and NEWS in (e.text or "") for e in frame.events)
+    )
+    (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", str(told - 1))
+    assert early["tick"] < told and early["tick"] % 360 == 0  # the last hourly checkpoint before he heard
+    assert NEWS not in early["answer"]  # nobody had told him yet
 
 
 def test_plain_output_is_one_line_per_agent(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

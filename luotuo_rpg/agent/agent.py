@@ -222,7 +222,7 @@ class Agent:
     ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
-        return [MemoryRef(id=n.id, text=n.text[: width(self.language, 60)]) for n in nodes]
+        return [MemoryRef(id=n.id, text=n.text[: width(self.language, 60)], kind=n.kind) for n in nodes]
 
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         return await reflection.reflect(self, view, mind, decision)

@@ -10,10 +10,12 @@ so a run stays a function of (world, seed, answers) however long the answers tak
 At the due tick :func:`commit` makes the draft the agent, keeping what perception
 gathered meanwhile. Fields are owned by one side each:
 
-* perception alone writes ``last_seen``; the live value is kept;
-* observations, people to react to and events still to weigh (go or skip) are
-  handed to the thought at its start (the live lists are emptied), so the committed
-  lists are the thought's leftovers plus what was perceived meanwhile, in that order;
+* perception alone writes ``last_seen``, where one stands still (``still_*``) and the
+  rooms found full (``full_rooms``); the live values are kept;
+* observations, people to react to, events still to weigh (go or skip) and the call
+  to re-plan are handed to the thought at its start (the live ones are emptied), so
+  the committed lists are the thought's leftovers plus what was perceived meanwhile,
+  in that order, and a re-plan asked for meanwhile (a room found full) still stands;
 * ``known_places`` and ``known_events`` grow on both sides: their union;
 * ``importance_since_reflection`` and the counters: the live value plus what the
   thought added;
@@ -64,11 +66,15 @@ def hand_over(agent: Agent) -> None:
     agent.state.pending = []
     agent.state.react_to = []
     agent.state.to_decide = []
+    agent.state.replan = False
 
 
 def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
     live, thought, begun = agent.state, draft.state, start["state"]
     thought.last_seen = live.last_seen
+    thought.still_at, thought.still_for, thought.still_since = live.still_at, live.still_for, live.still_since
+    thought.full_rooms = live.full_rooms
+    thought.replan = thought.replan or live.replan
     thought.pending = thought.pending + live.pending
     thought.react_to = thought.react_to + [i for i in live.react_to if i not in thought.react_to]
     # Events seen meanwhile are still to be weighed (go or skip) by the next thought.

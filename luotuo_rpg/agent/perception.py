@@ -13,6 +13,7 @@ from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, r
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
 from luotuo_rpg.phrases import phrase
+from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 
@@ -44,6 +45,7 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             state.pending.append(PendingObservation(text=text, tick=now, trivial=trivial))
             if may_react_to(agent, other, now):
                 state.react_to.append(other.id)
+        notice_full_room(agent, view, me.pos, room)
         for event in view.events:
             key = f"event:{event.what}"
             if key in state.last_seen or room_of(event.where) != room:
@@ -54,7 +56,36 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
             brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
             learn_event(agent, brief)
+    else:
+        state.still_at = None  # a conversation or sleep is not waiting at a door
     return agent.wants_to_think(view)
+
+
+def notice_full_room(agent: Agent, view: WorldView, pos: Tile, room: str | None) -> None:
+    """Stood still in sight of the room of one's action for a few minutes, unable to get in (it is packed,
+    or the crowd at its door is): remember that, and re-plan the block without it for a while
+    (agent/planning.py), instead of waiting at the door all day."""
+    state = agent.state
+    now = view.tick
+    target = room_of(state.action.place) if state.action is not None else ""
+    if state.still_at != pos or state.still_for != target or target == room:
+        # The wait counts from when one stopped short of this room, not from whenever one last moved.
+        state.still_at, state.still_for, state.still_since = pos, target, now
+        return
+    places = view.places
+    if target not in places.room_tiles or state.full_rooms.get(target, -1) > now:
+        return
+    if now - state.still_since < agent.clock.ticks_for_minutes(agent.config.full_room_wait_minutes):
+        return
+    if places.distance_to(target, pos) > agent.config.vision_radius:
+        return
+    state.full_rooms = {r: until for r, until in state.full_rooms.items() if until > now}
+    state.full_rooms[target] = now + agent.clock.ticks_for_minutes(agent.config.full_room_avoid_minutes)
+    name = target.replace(PLACE_SEPARATOR, phrase(agent.language, "place_joiner"))
+    packed = 2 * places.free_tiles(target, view.positions) <= len(places.room_tiles[target])
+    text = phrase(agent.language, "room_packed" if packed else "room_jammed", place=name)
+    state.pending.append(PendingObservation(text=text, tick=now))
+    state.replan = True
 
 
 def describe(agent: Agent, other: AgentSeen) -> str:

@@ -103,16 +103,26 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
         return [PlannedAction(activity=block.activity, minutes=minutes, place=block.place, emoji="😴")]
     room = room_of(block.place)
     area = room.split(PLACE_SEPARATOR)[0]
-    offered = [p for p in agent.state.known_places if p.startswith(area + PLACE_SEPARATOR) and p.count(PLACE_SEPARATOR) == 1]
-    offered += view.places.objects_in(room)
+    full = sorted(r for r, until in agent.state.full_rooms.items() if until > view.tick)
+    rooms = [p for p in agent.state.known_places if p.count(PLACE_SEPARATOR) == 1]
+    if room in full:
+        # The block's room was found packed: every other room one knows is a place to go instead.
+        offered = rooms
+    else:
+        offered = [p for p in rooms if p.startswith(area + PLACE_SEPARATOR)]
+        offered += view.places.objects_in(room)
+        offered += [block.place, room]
     offered += [e.where for e in agent.state.known_events]
-    offered = sorted(set(offered) | {block.place, room})
+    offered = sorted(p for p in set(offered) if room_of(p) not in full)
+    if not offered:  # every place one knows is packed: try the block's own again
+        offered, full = sorted({block.place, room}), []
     memories = await agent.recall(block.activity, view, mind, k=2, kinds=CONVERSABLE)
     request = PlanBlockRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(detail="short"),
         block=block, minutes=minutes, known_places=offered,
         known_events=[e for e in agent.state.known_events if e.when[:10] == view.date],
         memories=memories, min_minutes=agent.config.action_min_minutes, max_minutes=agent.config.action_max_minutes,
+        full_places=full,
     )
     output = await mind.ask(request)
     assert isinstance(output, PlanBlockOutput)

@@ -88,3 +88,11 @@ class AgentState(BaseModel):
     ahead: PlannedBlock | None = Field(
         default=None, description="Written by plan-ahead only; used when its block begins."
     )
+    still_at: tuple[int, int] | None = Field(
+        default=None, description="Tile stood on since still_since, out of conversation, outside still_for."
+    )
+    still_for: str = Field(default="", description="The room of the action one stands still outside of.")
+    still_since: int = 0
+    full_rooms: dict[str, int] = Field(
+        default_factory=dict, description="Room found full → tick until which plans leave it out."
+    )

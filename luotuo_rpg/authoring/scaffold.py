@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+from pydantic import BaseModel, ConfigDict
 
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
 from luotuo_rpg.authoring.yaml_writer import (
@@ -45,80 +50,23 @@ _PALETTE = (
 _NUMERALS = "零一二三四五六七八九"
 
 
-@dataclass(frozen=True)
-class _Role:
-    """A placeholder occupation: traits, background and a day, with {home} for the house."""
+class _Role(BaseModel):
+    """A placeholder occupation: traits, background and a day (``roles.yaml``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     traits: tuple[str, ...]
     background: str
     lifestyle: str
-    routine: tuple[tuple[str, str, str], ...]  # (at, do, place)
+    routine: tuple[tuple[str, str, str], ...]  # (at, do, place) with {home}, {teahouse}, {park}, {street}
     catchphrase: str
     memory: str
 
 
-_ROLES = (
-    _Role(
-        ("热心", "精明", "爱操心"),
-        "悦来茶馆的掌柜，认识镇上每一个人，总想让茶馆更热闹。",
-        "早起开门，白天守着柜台，晚上算完账就睡。",
-        (
-            ("06:30", "起床梳洗", "{home}"),
-            ("07:00", "开门迎客，在柜台招呼客人", f"{_TEAHOUSE}/大堂/柜台"),
-            ("12:00", "吃午饭", f"{_TEAHOUSE}/大堂/茶桌"),
-            ("13:00", "招呼客人，和熟客聊天", f"{_TEAHOUSE}/大堂"),
-            ("19:00", "打烊，盘点一天的账目", f"{_TEAHOUSE}/大堂/柜台"),
-            ("21:30", "睡觉", "{home}/床"),
-        ),
-        "来都来了，喝碗茶再走",
-        "茶馆开张快满一年了，想办个茶会谢谢街坊。",
-    ),
-    _Role(
-        ("憨厚", "贪吃", "手艺好"),
-        "茶馆的厨子，做点心是一把好手，就是嘴馋。",
-        "天不亮就进后厨，吃得多睡得香。",
-        (
-            ("05:30", "起床", "{home}"),
-            ("06:00", "做早点", f"{_TEAHOUSE}/后厨/灶台"),
-            ("11:00", "做午饭", f"{_TEAHOUSE}/后厨/灶台"),
-            ("14:00", "在公园长椅上打个盹", f"{_PARK}/草地/长椅"),
-            ("16:30", "做晚饭", f"{_TEAHOUSE}/后厨/灶台"),
-            ("21:00", "睡觉", "{home}/床"),
-        ),
-        "尝尝，刚出锅的",
-        "最近想琢磨一道新点心。",
-    ),
-    _Role(
-        ("安静", "好学", "有点固执"),
-        "镇上的读书人，准备明年的考试，爱在公园里背书。",
-        "晚睡晚起，白天读书，傍晚去茶馆听人聊天。",
-        (
-            ("07:30", "起床", "{home}"),
-            ("08:00", "在书桌前读书", "{home}/书桌"),
-            ("12:00", "去茶馆吃午饭", f"{_TEAHOUSE}/大堂/茶桌"),
-            ("13:00", "在公园里背书", f"{_PARK}/草地/长椅"),
-            ("17:00", "在茶馆听人聊天", f"{_TEAHOUSE}/大堂"),
-            ("22:30", "睡觉", "{home}/床"),
-        ),
-        "书中自有黄金屋",
-        "先生说今年的题目会很难。",
-    ),
-    _Role(
-        ("机灵", "话多", "爱打听"),
-        "走街串巷的货郎，镇上的新鲜事他总是头一个知道。",
-        "起得早，一天都在街上转，晚上去茶馆歇脚。",
-        (
-            ("06:00", "起床", "{home}"),
-            ("06:30", "挑着担子沿街叫卖", f"{_STREET}/街道"),
-            ("12:00", "在茶馆吃午饭", f"{_TEAHOUSE}/大堂/茶桌"),
-            ("13:00", "在公园门口摆摊", f"{_PARK}/草地"),
-            ("18:00", "在茶馆歇脚，打听消息", f"{_TEAHOUSE}/大堂"),
-            ("21:00", "睡觉", "{home}/床"),
-        ),
-        "走过路过，不要错过",
-        "听说最近镇上要来一位新的客商。",
-    ),
-)
+@cache
+def _roles() -> tuple[_Role, ...]:
+    text = resources.files("luotuo_rpg.authoring").joinpath("roles.yaml").read_text(encoding="utf-8")
+    return tuple(_Role.model_validate(role) for role in yaml.safe_load(text)["roles"])
 
 
 def _numeral(n: int) -> str:
@@ -327,7 +275,8 @@ def _write_persona(
     first: bool,
 ) -> None:
     """One placeholder persona; the first carries a comment above every field."""
-    role = _ROLES[index % len(_ROLES)]
+    roles = _roles()
+    role = roles[index % len(roles)]
     home_room, (spawn_x, spawn_y) = home
 
     def field(key: str, value: object = ..., comment: str = "", *, item: bool = False) -> None:
@@ -346,7 +295,8 @@ def _write_persona(
         "unquoted, YAML 1.1 reads 17:00 as a number",
     )
     for at, do, place in role.routine:
-        out.entry({"at": at, "do": do, "place": place.format(home=home_room)}, 3)
+        place = place.format(home=home_room, teahouse=_TEAHOUSE, park=_PARK, street=_STREET)
+        out.entry({"at": at, "do": do, "place": place}, 3)
     relation_help = "relationships (optional): other persona's name → how this one sees them"
     if len(everyone) > 1:
         friend = everyone[(index + 1) % len(everyone)]

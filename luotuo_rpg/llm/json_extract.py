@@ -34,21 +34,37 @@ def clean_text(text: str) -> str:
     return _CONTROL.sub("", text).replace("\ufffd", "")
 
 
+class _StringTracker:
+    """Follows JSON text a character at a time and tells structure from string contents."""
+
+    def __init__(self) -> None:
+        self.in_string = False
+        self._escaped = False
+
+    def is_structure(self, ch: str) -> bool:
+        """True for a character outside every string (quotes themselves count as inside)."""
+        if self.in_string:
+            if self._escaped:
+                self._escaped = False
+            elif ch == "\\":
+                self._escaped = True
+            elif ch == '"':
+                self.in_string = False
+            return False
+        if ch == '"':
+            self.in_string = True
+            return False
+        return True
+
+
 def nesting_depth(text: str) -> int:
     """Deepest bracket nesting outside strings, counted without recursion."""
     depth = deepest = 0
-    in_string = escaped = False
+    tracker = _StringTracker()
     for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
+        if not tracker.is_structure(ch):
+            continue
+        if ch in "{[":
             depth += 1
             deepest = max(deepest, depth)
         elif ch in "}]":
@@ -83,24 +99,16 @@ def extract_json(text: str) -> dict[str, Any]:
 def close_truncated(fragment: str) -> str:
     """Close the strings, arrays and objects a cut-off answer left open."""
     stack: list[str] = []
-    in_string = escaped = False
+    tracker = _StringTracker()
     for ch in fragment:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
+        if not tracker.is_structure(ch):
             continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
+        if ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and stack:
             stack.pop()
     repaired = fragment
-    if in_string:
+    if tracker.in_string:
         repaired += '"'
     repaired = re.sub(r"[,:]\s*$", "", repaired.rstrip())
     # A key left without its value ('{"a": 1, "b"') cannot be saved; drop it.

@@ -58,6 +58,9 @@ class PersonaBrief(BaseModel):
 class MemoryRef(BaseModel):
     id: int
     text: str
+    kind: str = Field(
+        default="", description="What the memory is: observation (seen), chat (heard), thought, plan or event."
+    )
 
 
 class EventBrief(BaseModel):
@@ -176,6 +179,10 @@ class PlanBlockRequest(Request):
     memories: list[MemoryRef] = Field(default_factory=list)
     min_minutes: int = 5
     max_minutes: int = 15
+    full_places: list[str] = Field(
+        default_factory=list,
+        description="Rooms this agent just found with no room to stand (the block's own among them): go elsewhere.",
+    )
 
     def check(self, output: BaseModel) -> BaseModel:
         assert isinstance(output, PlanBlockOutput)

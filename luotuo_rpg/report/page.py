@@ -98,6 +98,8 @@ def _events_table(data: RunData) -> str:
         before = len(came.known_before) if came else "—"
         end = spread.known_at_end if spread else (len(came.learned) if came else "—")
         guests = "、".join(f"{n}（{came.minutes_in_room[n]:.0f} 分）" for n in came.came) if came and came.came else "—"
+        if came and not came.began:
+            guests = "运行结束时尚未开始"  # "came 0" would read as nobody coming
         rows.append(
             f"<tr><td>事件{i + 1}{'（插入）' if came and came.injected else ''}：{escape(what)}</td>"
             f"<td>{escape(came.where if came else spec_event.where if spec_event else '')}</td>"

@@ -93,7 +93,7 @@ def iter_frames(path: Path) -> Iterator[Frame]:
             raise ValueError(f"{path}:{number + 1}: not a frame") from None
 
 
-class _Tally:
+class Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
@@ -113,6 +113,9 @@ class _Tally:
         self.awake_ticks = 0
         self.stuck_ticks = [0] * count
         self.current: list[_Action | None] = [None] * count
+        # The action a conversation broke into: the walk resumes after it, and so does the action's record.
+        self.paused: list[_Action | None] = [None] * count
+        self.conv_ended = [-1] * count  # the tick a conversation ended: its last line is still being said
         self.actions: list[tuple[int, _Action]] = []
         self.events: dict[str, _Event] = {}
         for event in spec.events:
@@ -147,6 +150,8 @@ class _Tally:
             if change.action is not None:
                 self.action[agent] = change.action
             if change.conv is not None:
+                if change.conv == -1 and self.conv[agent] != -1:
+                    self.conv_ended[agent] = tick
                 self.conv[agent] = change.conv
             if change.asleep is not None:
                 self.asleep[agent] = change.asleep
@@ -175,14 +180,24 @@ class _Tally:
         inside = self.rooms.has(room, pos)
         if not conversing and self.prev[agent] == pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
-        if conversing or not known_room:
+        if conversing or self.conv_ended[agent] == tick:
+            # The talk, and the tick it ends in (its action is restored in the next frame), are not an action.
+            self.paused[agent] = self.current[agent] or self.paused[agent]
             self.current[agent] = None
+            return
+        if not known_room:
+            self.current[agent] = self.paused[agent] = None
             return
         current = self.current[agent]
         if current is None or (current.action, current.room) != (self.action[agent], room):
-            current = _Action(tick, self.action[agent], room)
+            paused = self.paused[agent]
+            if paused is not None and (paused.action, paused.room) == (self.action[agent], room):
+                current = paused
+            else:
+                current = _Action(tick, self.action[agent], room)
+                self.actions.append((agent, current))
             self.current[agent] = current
-            self.actions.append((agent, current))
+            self.paused[agent] = None
         if inside and current.reached_at is None:
             current.reached_at = tick
 
@@ -214,7 +229,8 @@ class _Tally:
         for agent, action in self.actions:
             if action.reached_at is None:
                 unreached[self.names[agent]] = unreached.get(self.names[agent], 0) + 1
-        mean_reach = sum((a.reached_at - a.start) for a in reached) * minutes / len(reached) if reached else 0.0  # type: ignore[operator]
+        waits = [a.reached_at - a.start for a in reached if a.reached_at is not None]
+        mean_reach = sum(waits) * minutes / len(waits) if waits else 0.0
         events = [self._attendance(record) for record in self.events.values()]
         fallback_share = {}
         if stats is not None:
@@ -246,7 +262,7 @@ class _Tally:
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
             what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
-            injected=record.injected,
+            injected=record.injected, began=record.start <= self.last_tick,
             learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
@@ -256,7 +272,7 @@ class _Tally:
 
 
 def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
-    tally = _Tally(spec)
+    tally = Tally(spec)
     for frame in frames:
         tally.feed(frame)
     return tally.measures(stats)

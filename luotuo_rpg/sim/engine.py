@@ -27,11 +27,12 @@ from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.sim.thoughts import Pipeline
 from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
-from luotuo_rpg.world.spec import WorldSpec
+from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
 
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
+_WAIT_RETRY = 6  # ticks between looks at a full room for a tile that has come free (a game minute)
 _KEEP_ENDED_CONVERSATIONS = 6
 _KEEP_UNHANDLED_CONVERSATIONS = 360  # a game hour: longer than any thought's delay
 _LINES_KEPT = 200
@@ -99,7 +100,7 @@ class Simulation:
                 events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
         for decision in decisions:
             self._apply(decision, events)
-        self._move()
+        self._move(events)
         frame = self._frame(events)
         self._prune_conversations()
         world.tick += 1
@@ -132,20 +133,23 @@ class Simulation:
             action = decision.action
             body.action, body.emoji, body.place = action.activity, action.emoji, action.place
             body.asleep = is_sleep(action.activity)
-            self._use_object(body, action.place, action.object_state, events)
+            self._put_back(body, action.place, events)
+            use = action.object_state and action.place in world.objects
+            body.to_use = (action.place, action.object_state) if use else None  # type: ignore[assignment]
             if action.place != body.target or not body.path:
                 # An empty path is re-made too: a conversation on the way stopped the walk,
                 # and the next action at the same place must not leave the agent standing there.
                 body.target = action.place
                 self._route(body)
+            self._arrive(body, events)
         if decision.talk_to is not None:
             self._start_conversation(body, world.bodies[decision.talk_to], events)
         if decision.say is not None and body.conversation is not None:
             self._say(body, decision.say, decision.end_conversation, events)
 
-    def _use_object(self, body: Body, place: str, state: str | None, events: list[FrameEvent]) -> None:
-        """Using an object changes its state; moving on to something else puts it back at rest
-        (the stove is lit while cooking, cold after), unless someone else has put it to use since."""
+    def _put_back(self, body: Body, place: str, events: list[FrameEvent]) -> None:
+        """Moving on to something elsewhere puts the object one was using back at rest (the stove
+        is cold after cooking), unless someone else has put it to use since."""
         world = self.world
         if body.using and body.using != place:
             resting = world.places.initial_states.get(body.using)
@@ -154,17 +158,29 @@ class Simulation:
                 world.objects[body.using] = resting
                 events.append(FrameEvent(type="object", agent=body.id, place=body.using, text=resting))
             body.using = ""
-        if state and place in world.objects:
-            body.using = place
-            if world.objects[place] != state:
-                world.objects[place] = state
-                events.append(FrameEvent(type="object", agent=body.id, place=place, text=state))
+
+    def _arrive(self, body: Body, events: list[FrameEvent]) -> None:
+        """Using an object changes its state once the body is there, on the object's tile or stopped
+        in its room (the stove is lit when the cook reaches it, not when she sets off for the kitchen)."""
+        if body.to_use is None or body.conversation is not None:
+            return
+        place, state = body.to_use
+        places = self.world.places
+        tile = places.object_tiles[place]
+        if body.pos != tile and (body.path or places.room_of_tile(body.pos) != places.room_of_tile(tile)):
+            return
+        body.to_use = None
+        body.using = place
+        if self.world.objects[place] != state:
+            self.world.objects[place] = state
+            events.append(FrameEvent(type="object", agent=body.id, place=place, text=state))
 
     def _route(self, body: Body) -> None:
         """A path to the tile of the body's target place (none when it is already there)."""
         goal = self.world.places.tile_for(body.target, body.name) if body.target else None
         body.path = self._path(body, goal) if goal and goal != body.pos else []
         body.blocked_ticks = 0
+        body.waiting = False
 
     def _path(self, body: Body, goal: Tile) -> list[Tile]:
         # Plain shortest path; others standing in the way are walked around only
@@ -209,29 +225,71 @@ class Simulation:
                 self._route(world.bodies[member])  # the walk the conversation interrupted resumes
             events.append(FrameEvent(type="conversation_end", agent=body.id, to=partner))
 
-    def _move(self) -> None:
+    def _move(self, events: list[FrameEvent]) -> None:
         at = {b.pos: b for b in self.world.bodies}
+        behind: list[Body] = []
         for body in self.world.bodies:
-            if not body.path or body.conversation is not None:
+            if body.conversation is not None:
                 continue
-            step = body.path[0]
-            other = at.get(step)
-            if other is not None:
-                if len(body.path) == 1:
-                    self._goal_taken(body, at)
-                    continue
-                if other.path and other.path[0] == body.pos and other.conversation is None:
-                    self._swap(body, other, at)  # head on in a one-tile passage: they pass each other
-                    continue
-                body.blocked_ticks += 1
-                if body.blocked_ticks >= _BLOCKED_REPATH:
-                    self._unblock(body, other, at)
+            if not body.path:
+                if body.waiting:
+                    self._wait(body)
                 continue
-            del at[body.pos]
-            at[step] = body
-            body.pos = step
-            body.path.pop(0)
-            body.blocked_ticks = 0
+            other = at.get(body.path[0])
+            if other is None:
+                self._step(body, at)
+            elif other.id > body.id and other.path and other.conversation is None and other.path[0] != body.pos:
+                behind.append(body)  # following someone who has yet to step this tick: try again after
+            else:
+                self._blocked(body, other, at)
+        while behind:  # a queue moves up a tile each tick, whatever order its people are in
+            still = []
+            for body in behind:
+                if not body.path:
+                    continue  # someone squeezed past it meanwhile, which took its step
+                if body.path[0] in at:
+                    still.append(body)
+                else:
+                    self._step(body, at)
+            if len(still) == len(behind):
+                break
+            behind = still
+        for body in behind:
+            if body.path and body.path[0] in at:
+                self._blocked(body, at[body.path[0]], at)
+            elif body.path:
+                self._step(body, at)
+        for body in self.world.bodies:
+            if body.to_use is not None:
+                self._arrive(body, events)
+
+    @staticmethod
+    def _step(body: Body, at: dict[Tile, Body]) -> None:
+        del at[body.pos]
+        body.pos = body.path.pop(0)
+        at[body.pos] = body
+        body.blocked_ticks = 0
+
+    def _blocked(self, body: Body, other: Body, at: dict[Tile, Body]) -> None:
+        if len(body.path) == 1:
+            self._goal_taken(body, at)
+        elif other.path and other.path[0] == body.pos and other.conversation is None:
+            self._swap(body, other, at)  # head on in a one-tile passage: they pass each other
+        else:
+            body.blocked_ticks += 1
+            if body.blocked_ticks >= _BLOCKED_REPATH:
+                self._unblock(body, other, at)
+
+    def _wait(self, body: Body) -> None:
+        """Stopped short of its goal (its room was full, or it stepped aside for someone): look again
+        now and then for a way in. If the room stays full, the agent re-plans elsewhere (agent/perception.py)."""
+        body.blocked_ticks += 1
+        if body.blocked_ticks < _WAIT_RETRY:
+            return
+        if self.world.places.room_of_tile(body.pos) == _room_of(body.target):
+            body.waiting, body.blocked_ticks = False, 0
+        else:
+            self._route(body)
 
     def _unblock(self, body: Body, other: Body, at: dict[Tile, Body]) -> None:
         """Blocked for a while: stop if already in the goal's room; else go round, or take another
@@ -242,7 +300,7 @@ class Simulation:
         goal_room = places.room_of_tile(goal)
         body.blocked_ticks = 0
         if goal_room is not None and places.room_of_tile(body.pos) == goal_room:
-            body.path = []  # the way to the object is crowded: inside the room is close enough
+            self._settle(body, at, goal_room)  # the way to the object is crowded: inside the room is close enough
             return
         occupied = set(at)
         detour = self._detour(body, goal, occupied)
@@ -268,6 +326,8 @@ class Simulation:
         body.pos, other.pos = step, body.pos
         if other.path:
             other.path.pop(0)
+        else:
+            other.waiting = True  # pushed off its spot: it walks back in a while
         body.blocked_ticks = other.blocked_ticks = 0
 
     def _goal_taken(self, body: Body, at: dict[Tile, Body]) -> None:
@@ -277,16 +337,40 @@ class Simulation:
         goal = body.path[-1]
         room = places.room_of_tile(goal)
         body.path = []
-        if room is None or places.room_of_tile(body.pos) == room:
+        if room is None:
+            return
+        if places.room_of_tile(body.pos) == room:
+            self._settle(body, at, room)
             return
         free = [t for t in places.room_tiles[room] if t not in at]
         if free:
             tile = min(free, key=lambda t: (_distance(t, goal), t))
             body.path = self._path(body, tile)
+        else:
+            body.waiting = True
+
+    def _settle(self, body: Body, at: dict[Tile, Body], room: str) -> None:
+        """In its goal's room, the way on crowded: stop here, unless here is just inside a way in, where
+        one would keep everyone else out; then take a free tile further in, if one can be reached."""
+        places = self.world.places
+        body.path = []
+        entries = places.entries[room]
+        if body.pos not in entries:
+            return
+        free = sorted(
+            (t for t in places.room_tiles[room] if t not in at and t not in entries),
+            key=lambda t: (_distance(t, body.pos), t),
+        )
+        occupied = set(at)
+        for tile in free[:3]:
+            detour = self._detour(body, tile, occupied)
+            if detour:
+                body.path = detour
+                return
 
     def _step_aside(self, parked: Body, blocked: Body, at: dict[Tile, Body]) -> bool:
         """A parked body (in a one-tile door, on another's way) steps onto a free neighbouring
-        tile off the other's path, its own room first; it walks back to its goal when it next acts."""
+        tile off the other's path, its own room first; it walks back to its goal after a while."""
         places = self.world.places
         room = places.room_of_tile(parked.pos)
         way = set(blocked.path)
@@ -297,6 +381,7 @@ class Simulation:
         del at[parked.pos]
         at[tile] = parked
         parked.pos = tile
+        parked.waiting, parked.blocked_ticks = True, 0  # it walks back in a while
         return True
 
     def _prune_conversations(self) -> None:
@@ -377,6 +462,10 @@ class Simulation:
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
         self.thoughts.set_state(state.get("thoughts"))
+
+
+def _room_of(address: str) -> str:
+    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
 
 
 def _distance(a: Tile, b: Tile) -> int:

@@ -101,6 +101,7 @@ class EventAttendance(BaseModel):
     start: str
     end: str
     injected: bool = False
+    began: bool = Field(default=True, description="False when the run ended before the event's start.")
     learned: list[EventLearned] = Field(default_factory=list, description="In the order they learned.")
     known_before: list[str] = Field(default_factory=list, description="Knew of it before it began.")
     minutes_in_room: dict[str, float] = Field(default_factory=dict, description="Per agent, while it ran.")

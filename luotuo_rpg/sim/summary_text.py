@@ -31,7 +31,9 @@ def format_summary(summary: RunSummary, out: Path) -> str:
         if seen is not None:
             line += f" → {len(seen.known_before)} before it began"
         line += f" → {event.known_at_end} at end"
-        if seen is not None:
+        if seen is not None and not seen.began:
+            line += f"; it had not begun when the run ended (starts {seen.start})"
+        elif seen is not None:
             line += f"; came (≥ {CAME_MINUTES} min) {len(seen.came)}, {len(seen.came_uninvited)} of them not told at start"
             if seen.came:
                 line += "：" + "、".join(seen.came[:8]) + ("…" if len(seen.came) > 8 else "")

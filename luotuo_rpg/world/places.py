@@ -18,6 +18,7 @@ class Places:
         self.initial_states: dict[str, str] = {}
         self.public_rooms: list[str] = []
         self.room_color: dict[str, str] = {}
+        self.room_rects: dict[str, tuple[int, int, int, int]] = {}
         # room index per tile, −1 outside any room (streets count as rooms if declared)
         self.room_at = np.full((grid.height, grid.width), -1, dtype=np.int32)
         for area in spec.areas:
@@ -27,6 +28,7 @@ class Places:
                 index = len(self.rooms)
                 self.rooms.append(address)
                 self.room_color[address] = room.color or area.color
+                self.room_rects[address] = (x, y, w, h)
                 tiles = [(tx, ty) for ty in range(y, y + h) for tx in range(x, x + w) if grid.walkable(tx, ty)]
                 self.room_tiles[address] = tiles
                 for tx, ty in tiles:
@@ -38,9 +40,26 @@ class Places:
                     self.object_tiles[obj_address] = tuple(obj.tile)  # type: ignore[assignment]
                     self.initial_states[obj_address] = obj.state
 
+        # Tiles just inside a room's ways in: someone who stops there keeps the others out.
+        self.entries: dict[str, set[Tile]] = {
+            room: {t for t in tiles if any(self.room_at[n[1], n[0]] != index for n in grid.neighbours(t))}
+            for index, (room, tiles) in enumerate(self.room_tiles.items())
+        }
+
     def room_of_tile(self, tile: Tile) -> str | None:
         index = int(self.room_at[tile[1], tile[0]])
         return self.rooms[index] if index >= 0 else None
+
+    def free_tiles(self, room: str, positions: np.ndarray) -> int:
+        """Tiles of ``room`` nobody stands on, given everyone's positions (an N×2 array of x, y)."""
+        index = self.rooms.index(room)
+        inside = int(np.count_nonzero(self.room_at[positions[:, 1], positions[:, 0]] == index)) if len(positions) else 0
+        return len(self.room_tiles[room]) - inside
+
+    def distance_to(self, room: str, tile: Tile) -> int:
+        """Tiles (Chebyshev, as far as one sees) from ``tile`` to the nearest edge of ``room``; 0 inside."""
+        x, y, w, h = self.room_rects[room]
+        return max(x - tile[0], tile[0] - (x + w - 1), y - tile[1], tile[1] - (y + h - 1), 0)
 
     def objects_in(self, room: str) -> list[str]:
         prefix = room + PLACE_SEPARATOR

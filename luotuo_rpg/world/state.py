@@ -81,6 +81,12 @@ class Body(BaseModel):
     conversation: int | None = None
     asleep: bool = True
     using: str = Field(default="", description="Object whose state this body's action changed, to put back after.")
+    to_use: tuple[str, str] | None = Field(
+        default=None, description="(object, state) the current action gives an object once the body gets to it."
+    )
+    waiting: bool = Field(
+        default=False, description="Stopped short of its goal (a full room, pushed aside): it looks again now and then."
+    )
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,9 @@ class OfflineMind:
             return PlanBlockOutput(
                 actions=[PlannedAction(activity=block.activity, minutes=request.minutes, place=block.place, emoji="😴")]
             )
+        first = None
+        if _room(block.place) in request.full_places:
+            block, first = self._elsewhere(request, rng)
         objects = [p for p in request.known_places if p.startswith(block.place + "/")]
         if block.place.count("/") == 2:
             objects = [block.place]
@@ -172,7 +175,7 @@ class OfflineMind:
         index = 0
         while remaining > 0:
             minutes = min(remaining, rng.choice((10, 15, 15)) if remaining > request.max_minutes else remaining)
-            activity = steps[min(index, len(steps) - 1)].format(a=block.activity)
+            activity = first if first and not index else steps[min(index, len(steps) - 1)].format(a=block.activity)
             place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
             actions.append(
                 PlannedAction(
@@ -183,6 +186,30 @@ class OfflineMind:
             remaining -= minutes
             index += 1
         return PlanBlockOutput(actions=actions)
+
+    def _elsewhere(self, request: PlanBlockRequest, rng: random.Random) -> tuple[ScheduleBlock, str]:
+        """The block's room is packed: the same work at another place of its kind if one is known
+        (医馆2 for 医馆), else somewhere that suits one's nature — the lively places for the sociable,
+        a quiet one for the rest — until it empties. Returns the block moved there and its first step."""
+        block = request.block
+        language = self.language
+        full = _room(block.place)
+        kind = _kind_of(full)
+        rooms = [p for p in request.known_places if p.count("/") == 1]
+        same = [p for p in rooms if _kind_of(p) == kind]
+        names = {"full": _place_name(full, language)}
+        if same:
+            place = rng.choice(same)
+            activity = block.activity
+            first = phrase(language, "moved_from_full", place=_place_name(place, language), activity=activity, **names)
+        else:
+            lively = [p for p in rooms if any(w in p for w in phrases(language, "lively_places"))]
+            quiet = [p for p in rooms if p not in lively]
+            sociable = any(w in "".join(request.persona.traits) for w in _SOCIABLE)
+            place = rng.choice((lively if sociable else quiet) or rooms)
+            activity = phrase(language, "wait_among_people" if sociable else "wait_quietly")
+            first = phrase(language, "detour_from_full", place=_place_name(place, language), activity=activity, **names)
+        return ScheduleBlock(start=block.start, activity=activity, place=place), first
 
     def _react(self, request: ReactRequest) -> ReactOutput:
         rng = self._rng(request, request.other, request.observation)
@@ -220,7 +247,9 @@ class OfflineMind:
             return ConverseOutput(line=self._news(untold[0], persona.name, request.time), end=False)
         last = theirs[-1].text if theirs else ""
         if any(marker in last for marker in phrases(language, "news_markers")):  # the partner just passed on news
-            line = rng.choice(phrases(language, "news_replies"))
+            # Told several things in a row: a different answer to each.
+            replies = phrases(language, "news_replies")
+            line = rng.choice([r for r in replies if not any(said_line.startswith(r) for said_line in said)] or replies)
             line += (gap + _exclaim(catch, language)) if catch and rng.random() < 0.4 else ""
             return ConverseOutput(line=line, end=len(mine) >= 2)
         if request.turns_left <= 1 or len(mine) >= 3:
@@ -231,7 +260,9 @@ class OfflineMind:
         told_events = [e.what for e in request.known_events if e.what in told]
         gossip = [
             m.text for m in request.memories
-            if not m.text.startswith(request.partner) and m.text not in told
+            # Gossip is what one saw or heard, not one's own notes on people (the persona's relationships).
+            if m.kind in _GOSSIP_KINDS
+            and not m.text.startswith(request.partner) and m.text not in told
             and _trim(m.text, width(language, 40)) not in told
             and f"和{request.partner}聊" not in m.text and f"{request.partner}说" not in m.text
             and not any(what in m.text for what in told_events)
@@ -347,6 +378,9 @@ _RESERVED = ("寡言", "内向", "孤僻", "清高", "吝啬", "抠门", "胆小
 _DUTIES = ("坐诊", "巡", "升堂", "上课", "讲", "当班", "守", "打更", "看店", "work", "shift", "class")
 
 
+_GOSSIP_KINDS = ("observation", "chat")
+
+
 def _exclaim(catchphrase: str, language: str) -> str:
     """A catchphrase said aloud: with one "!", unless it already ends in its own punctuation."""
     return catchphrase if catchphrase[-1] in "！？。…!?~～." else phrase(language, "exclaim", text=catchphrase)
@@ -380,6 +414,16 @@ def _farewell(rng: random.Random, said: set[str], language: str) -> str:
 def _trim(text: str, limit: int) -> str:
     text = text.strip().rstrip("。！!.")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _room(address: str) -> str:
+    return "/".join(address.split("/")[:2])
+
+
+def _kind_of(room: str) -> tuple[str, str]:
+    """A room by its kind: copies of one place (医馆, 医馆2 …) differ only in the area's number."""
+    area, _, name = room.partition("/")
+    return area.rstrip("0123456789"), name
 
 
 def _place_name(address: str, language: str) -> str:
