@@ -77,7 +77,8 @@ def _write(args: argparse.Namespace, header: str, rows: list[str]) -> None:
         "# Engine speed (offline mind)", "", describe_machine(), "",
         f"Command: `python benchmarks/engine.py --hours {args.hours:g} --sizes {args.sizes}`", "",
         "Target (issue 2): one game day of 25 agents in under 30 s on 2 cores.",
-        "stuck: awake agent-minutes stood still outside the room of one's action (sim/behaviour.py; issue 12: ≤ 1 %).",
+        "stuck: awake agent-minutes stood still outside the room of one's action "
+        "(sim/behaviour.py; issue 12: ≤ 1 %).",
         "", header, RULE, *rows, "",
     ])
     args.out.parent.mkdir(parents=True, exist_ok=True)

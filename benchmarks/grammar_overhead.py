@@ -63,6 +63,7 @@ class LLGuidance:
     def __init__(self, tokenizer: Any, eos: int) -> None:
         import llguidance
         import llguidance.hf
+        import llguidance.torch  # noqa: F401 - fill_next_token_bitmask
         import torch
 
         self.lib, self.torch = llguidance, torch

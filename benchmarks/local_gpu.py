@@ -329,14 +329,17 @@ def render(card: str, rows: list[Row], adapter_rows: list[AdapterRow], args: arg
         ref = 25 if 25 in by_batch else max(by_batch)
         if ref in by_batch:
             ratio = by_batch[ref].backend / by_batch[ref].plain
-            lines.append(f"- {shape}: backend / plain at batch {ref}: {ratio:.0%} ({verdict(ratio, TARGETS['backend_vs_plain'])} ≥ 85 %)")
+            lines.append(f"- {shape}: backend / plain at batch {ref}: {ratio:.0%} "
+                         f"({verdict(ratio, TARGETS['backend_vs_plain'])} ≥ 85 %)")
         if 1 in by_batch and ref != 1:
             speedup = by_batch[ref].backend / by_batch[1].backend
-            lines.append(f"- {shape}: backend batch {ref} vs its batch 1: {speedup:.1f}× ({verdict(speedup, TARGETS['batch_speedup'])} ≥ 20×)")
+            lines.append(f"- {shape}: backend batch {ref} vs its batch 1: {speedup:.1f}× "
+                         f"({verdict(speedup, TARGETS['batch_speedup'])} ≥ 20×)")
         for a in adapter_rows:
             if a.shape == shape:
                 ratio = a.mixed / a.single
-                lines.append(f"- {shape}: mixed / single adapter at batch {a.batch}: {ratio:.0%} ({verdict(ratio, TARGETS['mixed_vs_single'])} ≥ 70 %)")
+                lines.append(f"- {shape}: mixed / single adapter at batch {a.batch}: {ratio:.0%} "
+                             f"({verdict(ratio, TARGETS['mixed_vs_single'])} ≥ 70 %)")
     return "\n".join(lines) + "\n"
 
 

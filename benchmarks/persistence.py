@@ -207,7 +207,8 @@ def render(
         f"# Persistence: checkpoints and memory over {days} game days of {world}",
         "",
         describe_machine(),
-        f"Command: `python benchmarks/persistence.py --days {days} --world {world_path.relative_to(ROOT)} --seed {seed}`;"
+        f"Command: `python benchmarks/persistence.py --days {days} --world {world_path.relative_to(ROOT)} --seed "
+        f"{seed}`;"
         " offline mind; checkpoint every 60 game minutes (default); history kept for fork.",
         f"Load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores"
         + (" — the machine was busy with other work, so wall times are upper bounds." if max(load) > (os.cpu_count() or 1) * 0.75 else "."),
@@ -218,7 +219,8 @@ def render(
         "",
         "## Checkpoints",
         "",
-        "| after day | tick | wall s | memories | checkpoint.json MB | capture s | write s (day mean) | working set MB |"
+        "| after day | tick | wall s | memories | checkpoint.json MB | capture s | write s (day mean) | working "
+        "set MB |"
         " load s | restore s | history MB (files) | fork load s | frames MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -230,10 +232,13 @@ def render(
         )
     lines += [
         "",
-        "- *capture*: `Simulation.get_state()` and friends (embeddings to base64); *write*: `checkpoint.json` (compact JSON,"
-        " temp file + fsync + rename) plus the gzipped history delta, the day's last one and the mean over the day's 24;"
+        "- *capture*: `Simulation.get_state()` and friends (embeddings to base64); *write*: `checkpoint.json` "
+        "(compact JSON,"
+        " temp file + fsync + rename) plus the gzipped history delta, the day's last one and the mean over the "
+        "day's 24;"
         " *working set*: Python memory allocated at peak by one capture + write (tracemalloc), all of it freed after;"
-        " *load*: parse `checkpoint.json`; *restore*: a fresh simulation built and set from it (resume does exactly this);"
+        " *load*: parse `checkpoint.json`; *restore*: a fresh simulation built and set from it (resume does exactly "
+        "this);"
         " *fork load*: reassemble that day's last history checkpoint from its chain of gzipped deltas.",
         f"- History keeps every checkpoint ({rows[-1].history_files} files) in {rows[-1].history_mb:.2f} MB — each file"
         f" holds only the memories added since the one before — against {rows[-1].checkpoint_mb:.2f} MB for one full"
@@ -257,12 +262,14 @@ def render(
     per_day_mem = (last.memories - first.memories) / span
     lines += [
         "",
-        f"- {start_rss:.0f} MB resident before the first tick (interpreter, numpy, pydantic, the world). After day 1 RSS"
+        f"- {start_rss:.0f} MB resident before the first tick (interpreter, numpy, pydantic, the world). After day "
+        "1 RSS"
         f" grows by about {per_day_rss:.0f} MB per game day while the memory streams grow by about {per_day_mem:,.0f}"
         " nodes a day.",
         "- What grows is the simulation's own state, linear in game time; checkpointing adds a transient proportional"
         " to that state, not a leak:",
-        "  - memory streams keep every node, as in the paper (retrieval ranks them; nothing is forgotten): linear in game"
+        "  - memory streams keep every node, as in the paper (retrieval ranks them; nothing is forgotten): linear "
+        "in game"
         " time. A retention policy (e.g. dropping low-importance observations older than N days) would bound them; none"
         " is implemented yet;",
         "  - the offline hash embedder caches every distinct text it has embedded (≈ 1 KiB each);",

@@ -103,9 +103,12 @@ def table(label: str, result: dict) -> list[str]:
     return [
         "| measure | Park et al. 2023 (gpt-3.5-turbo) | " + label + " |",
         "|---|---:|---:|",
-        f"| knew of Sam's candidacy, start → end | {share(PAPER['sam_known'], paper_n)} | {share(result['sam_known'], n)} |",
-        f"| knew of the Valentine's party, start → end | {share(PAPER['party_known'], paper_n)} | {share(result['party_known'], n)} |",
-        f"| came to the party (besides the host) | {PAPER['came']} of {PAPER['invited']} invited | {len(result['came'])} |",
+        f"| knew of Sam's candidacy, start → end | {share(PAPER['sam_known'], paper_n)} | "
+        f"{share(result['sam_known'], n)} |",
+        f"| knew of the Valentine's party, start → end | {share(PAPER['party_known'], paper_n)} | "
+        f"{share(result['party_known'], n)} |",
+        f"| came to the party (besides the host) | {PAPER['came']} of {PAPER['invited']} invited | "
+        f"{len(result['came'])} |",
         f"| heard of it before it began → came (≥ 30 min) | {PAPER['invited']} → {PAPER['came']} | "
         f"{len(result['heard'])} → {len(result['heard_came'])} |",
     ]
@@ -132,13 +135,16 @@ def main() -> None:
     text = "\n".join([
         "# Smallville: news spreading and the Valentine's Day party", "",
         describe_machine(), "",
-        f"Command: `python benchmarks/smallville_diffusion.py{' --base-url … --model ' + args.model if args.base_url else ''}`; "
+        "Command: `python "
+        f"benchmarks/smallville_diffusion.py{' --base-url … --model ' + args.model if args.base_url else ''}`; "
         f"{result['agents']} agents, {args.days:g} game days from 2023-02-13 06:00; {result['requests']} requests, "
         f"{result['fallbacks']} fallbacks; wall {result['wall']:.0f} s.", "",
         *rows, "",
         f"Came to the party: {came}.", "",
-        "Knowing is counted from what each agent was told or holds in memory (the reference interviewed its agents;",
-        "`luotuo-rpg interview` does that for a run folder). The offline mind tells every piece of news it knows in",
+        "Knowing is counted from what each agent was told or holds in memory (the reference interviewed its "
+        "agents;",
+        "`luotuo-rpg interview` does that for a run folder). The offline mind tells every piece of news it "
+        "knows in",
         "every conversation, so news spreads faster than with a model; each who hears decides whether to go",
         "(the `attend` request kind). Run the script with `--base-url` and `--model` for the comparison.", "",
     ])

@@ -129,7 +129,8 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
-        f"{os.cpu_count()} CPU cores (nproc {len(os.sched_getaffinity(0))}), {model}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPU cores (nproc {len(os.sched_getaffinity(0))}), {model}, Python "
+        f"{platform.python_version()}, "
         f"{platform.system()} {platform.release()}; load average before the run {load} (other jobs share the cores)"
     )
 
@@ -140,7 +141,8 @@ def _ms(value: float | None) -> str:
 
 def table(passes: list[Pass]) -> str:
     lines = [
-        "| viewers | speed (ticks/s asked) | ticks/s done | frames per viewer | resyncs per viewer | latency p50 ms | latency p99 ms |",
+        "| viewers | speed (ticks/s asked) | ticks/s done | frames per viewer | resyncs per viewer | latency p50 ms "
+        "| latency p99 ms |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in passes:

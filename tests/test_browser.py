@@ -154,11 +154,13 @@ def test_map_and_agents_render_with_chinese_glyphs(page):
 
 
 def test_positions_change_across_frames(page):
-    page.evaluate("window.__before = JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => [i, [a.x, a.y]])))")
+    page.evaluate("window.__before = JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => "
+                  "[i, [a.x, a.y]])))")
     start = page.evaluate("window.__luotuo.tick")
     page.wait_for_function(
         f"""window.__luotuo.tick > {start} + 10 &&
-        JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => [i, [a.x, a.y]]))) !== window.__before""",
+        JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents)
+          .map(([i, a]) => [i, [a.x, a.y]]))) !== window.__before""",
         timeout=30_000,
     )
 
@@ -213,7 +215,8 @@ def test_interview_gets_an_answer(page, server):
     page.fill("#interview-question", "掌柜的，今天生意怎么样？")
     page.click("#interview-form button")
     page.wait_for_function(
-        "(() => { const a = document.querySelector('#interview-log .a'); return a && !a.classList.contains('muted'); })()",
+        "(() => { const a = document.querySelector('#interview-log .a'); return a && "
+        "!a.classList.contains('muted'); })()",
         timeout=30_000,
     )
     answer = page.inner_text("#interview-log .a")

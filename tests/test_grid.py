@@ -26,7 +26,7 @@ def _bfs_length(grid: Grid, start, goal) -> int | None:
 
 def test_paths_are_shortest_and_never_cross_walls():
     rng = random.Random(7)
-    for trial in range(30):
+    for _ in range(30):
         walkable = np.array([[rng.random() > 0.28 for _ in range(24)] for _ in range(18)])
         grid = Grid(walkable)
         free = [(x, y) for y in range(18) for x in range(24) if walkable[y, x]]

@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from cli_server import serve_process
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
-from luotuo_rpg.sim.behaviour import iter_frames
+from luotuo_rpg.sim.frame_stream import FrameFile
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 李大嘴
@@ -54,7 +54,7 @@ def test_an_earlier_checkpoint_gives_the_agent_as_it_was_then(
     # When 白展堂 was first told the news, read from the run's frames (whoever told him, whenever).
     hero = 1
     told = next(
-        frame.tick for frame in iter_frames(finished_run / "frames.jsonl")
+        frame.tick for frame in FrameFile(finished_run / "frames.jsonl")
         if any(e.type == "say" and e.to == hero and NEWS in (e.text or "") for e in frame.events)
     )
     (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", str(told - 1))

@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import (
     BudgetExceeded,
     ChatBackend,
@@ -28,7 +29,6 @@ from luotuo_rpg.llm.chat import (
 )
 from luotuo_rpg.llm.embeddings.embedders import CachedEmbedder, OpenAIEmbedder, SentenceTransformerEmbedder
 from luotuo_rpg.llm.offline.mock_server import REFUSAL_TEXT, FaultPlan, RunningServer, create_app, serve_in_thread
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 
 SECRET = "sk-test-SECRET"
 ANSWER = '{"action": "在同福客栈吃早饭", "emoji": "🍚"}'

@@ -227,7 +227,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path, baseline: Path
 def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
 
-    from luotuo_rpg.commands.persist import run_mind_options_from_flags, register
+    from luotuo_rpg.commands.persist import register, run_mind_options_from_flags
     from luotuo_rpg.llm.factory import MindOptions, describe
 
     recorded = describe(

@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from luotuo_rpg.cli import main as cli_main
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.backends.preflight import probe_dialects
 from luotuo_rpg.llm.chat import ChatRequest
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
-from luotuo_rpg.llm.backends.preflight import probe_dialects
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = {"type": "object", "properties": {"line": {"type": "string", "maxLength": 20}}, "required": ["line"],

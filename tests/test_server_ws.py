@@ -283,6 +283,10 @@ async def test_interview_and_inject_work_live(live):
             assert (await control(ws, action="step")).ok
             events += (await next_of(ws, FrameMessage)).frame.events
         assert any(e.type == "event_start" and e.text == "镇上来了个说书先生" for e in events)
+        told = [e for e in events if e.type == "interview"]
+        assert [(e.agent, e.question, e.text) for e in told] == [(0, "你今天过得怎么样？", answer.answer)], (
+            "the frame after a live interview records it, so a recording's replay shows it"
+        )
         nowhere = await control(ws, action="inject", what="地震", where="没有/这个地方")
         assert not nowhere.ok and "unknown place" in (nowhere.error or "")
         seek = await control(ws, action="seek", value=5)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
-from luotuo_rpg.llm.chat import ChatRequest, LLMUnavailable
 from luotuo_rpg.llm.backends.concurrency_limit import PROBE_EVERY, TOLERANCE, AdaptiveLimit, RequestQueue
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.chat import ChatRequest, LLMUnavailable
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_S = 0.5

@@ -12,13 +12,13 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import BackendDown
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
 from luotuo_rpg.llm.kinds import ConverseRequest, ImportanceRequest, OutputRejected, PersonaBrief
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.offline.mind import OfflineMind
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind, parse_output
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec

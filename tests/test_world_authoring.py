@@ -16,13 +16,13 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from luotuo_rpg.authoring.scaffold import new_world
+from luotuo_rpg.authoring.schema import schema_text, world_schema, yaml_as_json
+from luotuo_rpg.authoring.tiled import TiledImportError, import_tiled_file, import_tiled_map
 from luotuo_rpg.cli import main
 from luotuo_rpg.world.grid import Grid
 from luotuo_rpg.world.loader import WorldError, load_world_spec, parse_world_text
-from luotuo_rpg.authoring.scaffold import new_world
-from luotuo_rpg.authoring.schema import schema_text, world_schema, yaml_as_json
 from luotuo_rpg.world.spec import PersonaSpec, WorldSpec
-from luotuo_rpg.authoring.tiled import TiledImportError, import_tiled_file, import_tiled_map
 
 REPO = Path(__file__).resolve().parents[1]
 WORLDS = REPO / "worlds"

@@ -132,6 +132,9 @@ export class Town {
       case "reflect":
         text = `💭 ${this._name(event.agent)}：${event.text}`;
         break;
+      case "interview":
+        text = `🎤 ${this._name(event.agent)} 答「${event.question || ""}」：${event.text}`;
+        break;
       case "object":
         text = `${this._name(event.agent)} 让 ${(event.place || "").split("/").pop()} ${event.text}`;
         break;

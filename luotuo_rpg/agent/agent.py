@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from luotuo_rpg.agent import attending, perception, planning, reflection, social
 from luotuo_rpg.agent.intents import Decision
-from luotuo_rpg.agent.state import AgentState, minute_of, room_of
+from luotuo_rpg.agent.state import AgentState
 from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     EventBrief,
-    InterviewOutput,
     InterviewRequest,
     MemoryRef,
     PersonaBrief,
@@ -26,7 +25,8 @@ from luotuo_rpg.llm.kinds import (
 from luotuo_rpg.memory.retrieval import RetrievalWeights
 from luotuo_rpg.memory.stream import MemoryKind, MemoryNode, MemoryStream
 from luotuo_rpg.phrases import phrase, width
-from luotuo_rpg.world.clock import GameClock
+from luotuo_rpg.world.clock import GameClock, format_label, minute_of
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PersonaSpec, WorldSpec
 from luotuo_rpg.world.state import WorldView
 
@@ -54,7 +54,7 @@ class Agent:
             if persona.name in event.known_by:
                 self.state.known_events.append(
                     EventBrief(
-                        what=event.what, where=event.where, when=event.when.strftime("%Y-%m-%d %H:%M"),
+                        what=event.what, where=event.where, when=format_label(event.when),
                         minutes=event.minutes,
                     )
                 )
@@ -87,12 +87,12 @@ class Agent:
         if detail == "voice":
             return PersonaBrief(
                 name=self.name, age=persona.age, traits=persona.traits,
-                background=persona.background[: width(self.language, 60)],
-                catchphrases=persona.catchphrases[:3], relationships=relationships,
+                background=persona.background[: width(self.language, self.config.persona_background_chars)],
+                catchphrases=persona.catchphrases[: self.config.voice_catchphrases], relationships=relationships,
             )
         return PersonaBrief(
-            name=self.name, age=persona.age, traits=persona.traits[:3],
-            background=persona.background[: width(self.language, 40)],
+            name=self.name, age=persona.age, traits=persona.traits[: self.config.brief_traits],
+            background=persona.background[: width(self.language, self.config.brief_background_chars)],
             relationships=relationships if about else {},
         )
 
@@ -101,7 +101,7 @@ class Agent:
         persona = self.persona
         return phrase(
             self.language, "one_line", name=self.name, age=persona.age, traits=traits,
-            background=persona.background[: width(self.language, 60)],
+            background=persona.background[: width(self.language, self.config.persona_background_chars)],
         )
 
     @property
@@ -202,11 +202,12 @@ class Agent:
             return  # restored from a checkpoint
         # (text, importance): what the persona knows of an event matters more than the rest.
         language = self.language
-        initial = [(text, 5) for text in self.persona.memories]
+        known, told = self.config.known_importance, self.config.known_event_importance
+        initial = [(text, known) for text in self.persona.memories]
         for other, how in self.persona.relationships.items():
-            initial.append((phrase(language, "relationship_memory", other=other, how=how), 5))
+            initial.append((phrase(language, "relationship_memory", other=other, how=how), known))
         for e in self.state.known_events:
-            initial.append((phrase(language, "known_event_memory", what=e.what, where=e.where, when=e.when), 8))
+            initial.append((phrase(language, "known_event_memory", what=e.what, where=e.where, when=e.when), told))
         if initial:
             vectors = await mind.embed([text for text, _ in initial])
             for (text, importance), vector in zip(initial, vectors):
@@ -222,7 +223,8 @@ class Agent:
     ) -> list[MemoryRef]:
         vector = (await mind.embed([query]))[0]
         nodes = self.memory.retrieve(vector, view.tick, k or self.config.retrieve_k, self.weights, kinds=kinds)
-        return [MemoryRef(id=n.id, text=n.text[: width(self.language, 60)], kind=n.kind) for n in nodes]
+        cut = width(self.language, self.config.recalled_memory_chars)
+        return [MemoryRef(id=n.id, text=n.text[:cut], kind=n.kind) for n in nodes]
 
     async def reflect(self, view: WorldView, mind: Mind, decision: Decision | None = None) -> list[str]:
         return await reflection.reflect(self, view, mind, decision)
@@ -234,7 +236,6 @@ class Agent:
             current_action=self.current_activity, question=question, memories=memories,
         )
         output = await mind.ask(request)
-        assert isinstance(output, InterviewOutput)
         return output.answer
 
     def knows_event(self, what: str) -> bool:

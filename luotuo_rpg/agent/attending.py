@@ -13,35 +13,28 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.intents import Decision
-from luotuo_rpg.agent.state import DAY, minute_of
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    AttendOutput,
     AttendRequest,
     EventBrief,
     PersonaBrief,
     ScheduleBlock,
     insert_event,
 )
+from luotuo_rpg.phrases import width
+from luotuo_rpg.world.clock import DAY_MINUTES, hhmm, minute_of, minute_of_day, parse_label
 from luotuo_rpg.world.state import WorldView
 
 if TYPE_CHECKING:
     from luotuo_rpg.agent.agent import Agent
-
-_TIME = "%Y-%m-%d %H:%M"
-
 
 def event_label(agent: Agent, event: EventBrief) -> str:
     return f"去参加{event.what}" if agent.language == "zh" else f"attend: {event.what}"
 
 
 def _span(event: EventBrief) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.strptime(event.when, _TIME)
+    start = parse_label(event.when)
     return start, start + dt.timedelta(minutes=event.minutes)
-
-
-def _hhmm(moment: dt.datetime) -> str:
-    return moment.strftime("%H:%M")
 
 
 def planned_during(agent: Agent, event: EventBrief) -> list[ScheduleBlock]:
@@ -50,11 +43,11 @@ def planned_during(agent: Agent, event: EventBrief) -> list[ScheduleBlock]:
     if event.when[:10] != state.plan_date or not state.schedule:
         return []
     start, end = _span(event)
-    lo, hi = start.hour * 60 + start.minute, end.hour * 60 + end.minute if end.date() == start.date() else DAY
+    lo, hi = minute_of_day(start), minute_of_day(end) if end.date() == start.date() else DAY_MINUTES
     starts = [minute_of(b.start) for b in state.schedule]
     out = []
     for index, block in enumerate(state.schedule):
-        block_end = starts[index + 1] if index + 1 < len(starts) else DAY
+        block_end = starts[index + 1] if index + 1 < len(starts) else DAY_MINUTES
         if starts[index] < hi and block_end > lo:
             out.append(block)
     return out
@@ -69,15 +62,15 @@ def schedule_event(agent: Agent, event: EventBrief, now: dt.datetime, minutes: i
         return False
     begin = max(start, now.replace(second=0, microsecond=0))
     stay = (end - begin).total_seconds() / 60 if minutes is None else min(minutes, (end - begin).total_seconds() / 60)
-    stay = max(1, int(min(stay, DAY - (begin.hour * 60 + begin.minute))))
-    state.schedule = insert_event(state.schedule, _hhmm(begin), stay, event_label(agent, event), event.where)
+    stay = max(1, int(min(stay, DAY_MINUTES - minute_of_day(begin))))
+    state.schedule = insert_event(state.schedule, hhmm(minute_of_day(begin)), stay, event_label(agent, event), event.where)
     return begin <= now
 
 
 async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -> None:
     """Answer every event heard of since the last think: go or skip."""
     state = agent.state
-    now = dt.datetime.strptime(view.time, _TIME)
+    now = parse_label(view.time)
     pending, state.to_decide = state.to_decide, []
     for heard in pending:
         event = next((e for e in state.known_events if e.what == heard.what), None)
@@ -89,15 +82,15 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             who: how for who, how in agent.persona.relationships.items() if who in event.what or who == heard.told_by
         }
         persona = PersonaBrief(
-            name=agent.name, age=agent.persona.age, traits=agent.persona.traits[:3],
-            background=agent.persona.background[:40], relationships=relationships,
+            name=agent.name, age=agent.persona.age, traits=agent.persona.traits[: agent.config.brief_traits],
+            background=agent.persona.background[: width(agent.language, agent.config.brief_background_chars)],
+            relationships=relationships,
         )
         request = AttendRequest(
             agent=agent.name, time=view.time, language=agent.language, persona=persona, event=event,
             told_by=heard.told_by, planned=planned_during(agent, event),
         )
         output = await mind.ask(request)
-        assert isinstance(output, AttendOutput)
         if output.decision == "skip":
             state.declined.append(event.what)
             continue
@@ -106,4 +99,4 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             state.replan = True
         note = f"决定去：{event.what}（{output.reason}）" if agent.language == "zh" else f"will go: {event.what} ({output.reason})"
         decision.plan_change = note
-        await agent.remember("plan", note, view.tick, 6, mind)
+        await agent.remember("plan", note, view.tick, agent.config.attend_importance, mind)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial, room_of
+from luotuo_rpg.agent.state import HeardEvent, PendingObservation, is_trivial
 from luotuo_rpg.llm import Mind
-from luotuo_rpg.llm.kinds import EventBrief, ImportanceOutput, ImportanceRequest
+from luotuo_rpg.llm.kinds import EventBrief, ImportanceRequest
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.grid import Tile
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import AgentSeen, WorldView
 
@@ -145,7 +146,6 @@ async def flush_observations(agent: Agent, view: WorldView, mind: Mind) -> None:
             observations=[p.text for p in scored],
         )
         output = await mind.ask(request)
-        assert isinstance(output, ImportanceOutput)
         scores = output.scores
     score_of = iter(scores)
     for item in pending:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent import planning
 from luotuo_rpg.agent.intents import Decision
-from luotuo_rpg.agent.state import DAY, PlannedBlock, minute_of
+from luotuo_rpg.agent.state import PlannedBlock
+from luotuo_rpg.world.clock import DAY_MINUTES, minute_of
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.state import WorldView
@@ -32,7 +33,7 @@ def _next_block(agent: Agent, view: WorldView) -> tuple[int, int, int] | None:
     if state.ahead is not None and state.ahead.date == view.date and state.ahead.start > minute:
         return None  # the coming block is planned already (checked first: this runs every tick)
     _, _, end = planning.current_block(agent, minute)
-    if end >= DAY or end - minute > agent.config.plan_ahead_minutes or end <= minute:
+    if end >= DAY_MINUTES or end - minute > agent.config.plan_ahead_minutes or end <= minute:
         return None  # tomorrow's blocks come with tomorrow's plan
     starts = [minute_of(b.start) for b in state.schedule]
     index = starts.index(end) if end in starts else None
@@ -40,7 +41,7 @@ def _next_block(agent: Agent, view: WorldView) -> tuple[int, int, int] | None:
         return None  # sleep needs no decomposition
     if state.ahead is not None and (state.ahead.date, state.ahead.start) == (view.date, end):
         return None
-    following = starts[index + 1] if index + 1 < len(starts) else agent.wake_minute + DAY
+    following = starts[index + 1] if index + 1 < len(starts) else agent.wake_minute + DAY_MINUTES
     return index, end, following
 
 
@@ -53,7 +54,7 @@ def quiet_until(agent: Agent, view: WorldView) -> int:
     _, _, end = planning.current_block(agent, view.minute_of_day)
     # A minute short of exact: this tick may be anywhere within its minute.
     early = end - view.minute_of_day - agent.config.plan_ahead_minutes - 1
-    return view.tick + agent.clock.ticks_for_minutes(early) if early > 0 and end < DAY else view.tick
+    return view.tick + agent.clock.ticks_for_minutes(early) if early > 0 and end < DAY_MINUTES else view.tick
 
 
 def needed_by(agent: Agent, view: WorldView) -> int | None:

@@ -3,17 +3,14 @@ decomposed and grounded in one request (place among known places, emoji, event).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.attending import schedule_event
 from luotuo_rpg.agent.intents import ActionIntent, Decision
-from luotuo_rpg.agent.state import CONVERSABLE, DAY, minute_of, room_of
+from luotuo_rpg.agent.state import CONVERSABLE
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    PlanBlockOutput,
     PlanBlockRequest,
-    PlanDayOutput,
     PlanDayRequest,
     PlannedAction,
     RoutineBrief,
@@ -21,6 +18,8 @@ from luotuo_rpg.llm.kinds import (
 )
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.activity import is_sleep
+from luotuo_rpg.world.clock import DAY_MINUTES, minute_of, parse_label
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 from luotuo_rpg.world.state import WorldView
 
@@ -38,11 +37,10 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
         known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
     )
     output = await mind.ask(request)
-    assert isinstance(output, PlanDayOutput)
     state.plan_date = view.date
     state.outline = output.outline
     state.schedule = sorted(output.schedule, key=lambda b: minute_of(b.start))
-    now = dt.datetime.strptime(view.time, "%Y-%m-%d %H:%M")
+    now = parse_label(view.time)
     for event in state.known_events:
         if event.what in state.attending:
             schedule_event(agent, event, now)  # for its real duration, whatever the plan made of it
@@ -54,7 +52,7 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     decision.plan_outline = output.outline
     outline = phrase(agent.language, "outline_separator").join(output.outline)
     plan = phrase(agent.language, "plan_memory", date=view.date, outline=outline)
-    await agent.remember("plan", plan, view.tick, 5, mind)
+    await agent.remember("plan", plan, view.tick, agent.config.plan_importance, mind)
 
 
 def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:
@@ -66,9 +64,9 @@ def current_block(agent: Agent, minute: int) -> tuple[ScheduleBlock, int, int]:
     if index + 1 < len(schedule):
         end = starts[index + 1]
     else:
-        end = agent.wake_minute + DAY
+        end = agent.wake_minute + DAY_MINUTES
     if start > minute:  # before the day's first block: still in last night's block
-        start -= DAY
+        start -= DAY_MINUTES
     return schedule[index], start, end
 
 
@@ -81,7 +79,7 @@ async def next_action(agent: Agent, view: WorldView, mind: Mind, decision: Decis
         # Decomposed before the block began (agent.plan_ahead): no request, no wait.
         state.queue, state.block_start, state.replan = list(ahead.queue), start, False
     if state.replan or state.block_start != start or not state.queue:
-        remaining = (end - minute) if end > minute else (end + DAY - minute)
+        remaining = (end - minute) if end > minute else (end + DAY_MINUTES - minute)
         state.queue = await plan_block(agent, view, mind, block, max(1, remaining))
         state.block_start = start
         state.replan = False
@@ -116,7 +114,7 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
     offered = sorted(p for p in set(offered) if room_of(p) not in full)
     if not offered:  # every place one knows is packed: try the block's own again
         offered, full = sorted({block.place, room}), []
-    memories = await agent.recall(block.activity, view, mind, k=2, kinds=CONVERSABLE)
+    memories = await agent.recall(block.activity, view, mind, k=agent.config.recall_k_plan_block, kinds=CONVERSABLE)
     request = PlanBlockRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(detail="short"),
         block=block, minutes=minutes, known_places=offered,
@@ -125,6 +123,5 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
         full_places=full,
     )
     output = await mind.ask(request)
-    assert isinstance(output, PlanBlockOutput)
     agent.state.counters.block_plans += 1
     return list(output.actions)

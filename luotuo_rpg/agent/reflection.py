@@ -9,9 +9,7 @@ from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     MemoryRef,
-    ReflectInsightsOutput,
     ReflectInsightsRequest,
-    ReflectQuestionsOutput,
     ReflectQuestionsRequest,
 )
 from luotuo_rpg.phrases import width
@@ -25,14 +23,14 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
     state = agent.state
     state.importance_since_reflection = 0.0
     state.reflected_on = view.date
-    recent = agent.memory.recent(15)
+    recent = agent.memory.recent(agent.config.recent_for_questions)
+    cut = width(agent.language, agent.config.question_memory_chars)
     request = ReflectQuestionsRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
-        memories=[MemoryRef(id=n.id, text=n.text[: width(agent.language, 80)]) for n in recent],
+        memories=[MemoryRef(id=n.id, text=n.text[:cut]) for n in recent],
         count=agent.config.reflection_questions,
     )
     questions = await mind.ask(request)
-    assert isinstance(questions, ReflectQuestionsOutput)
     thoughts: list[str] = []
     for question in questions.questions:
         memories = await agent.recall(question, view, mind)
@@ -43,10 +41,9 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
             question=question, memories=memories, max_insights=agent.config.insights_per_question,
         )
         insights = await mind.ask(ask)
-        assert isinstance(insights, ReflectInsightsOutput)
         for insight in insights.insights:
             vector = (await mind.embed([insight.text]))[0]
-            agent.memory.add("thought", insight.text, view.tick, 6, vector, insight.cites)
+            agent.memory.add("thought", insight.text, view.tick, agent.config.insight_importance, vector, insight.cites)
             thoughts.append(insight.text)
     state.counters.reflections += 1
     if decision is not None:

@@ -11,16 +11,14 @@ from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
     ChatLine,
-    ChatSummaryOutput,
     ChatSummaryRequest,
-    ConverseOutput,
     ConverseRequest,
     EventBrief,
     PlannedAction,
-    ReactOutput,
     ReactRequest,
 )
 from luotuo_rpg.world.activity import emoji_for
+from luotuo_rpg.world.clock import format_label
 from luotuo_rpg.world.news import mentions
 from luotuo_rpg.world.state import ConversationView, WorldView
 
@@ -35,14 +33,15 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
     other = view.agents[state.react_to[0]]
     for other_id in state.react_to:
         state.react_cooldown[view.agents[other_id].name] = now + cooldown
-    memories = await agent.recall(f"{other.name} {other.action}", view, mind, k=3, kinds=CONVERSABLE)
+    memories = await agent.recall(
+        f"{other.name} {other.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
+    )
     request = ReactRequest(
         agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(about=other.name, detail="short"),
         current_action=agent.current_activity, observation=perception.describe(agent, other),
         other=other.name, other_action=other.action, memories=memories,
     )
     output = await mind.ask(request)
-    assert isinstance(output, ReactOutput)
     state.counters.reactions += 1
     if output.decision == "talk":
         decision.talk_to = other.id
@@ -58,7 +57,7 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     partner_id = conversation.members[0] if conversation.members[1] == agent.id else conversation.members[1]
     partner = view.agents[partner_id].name
     topic = conversation.lines[-1].text if conversation.lines else partner
-    memories = await agent.recall(f"{partner} {topic}", view, mind, k=3, kinds=CONVERSABLE)
+    memories = await agent.recall(f"{partner} {topic}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE)
     turns_left = agent.config.conversation_max_turns - len(conversation.lines)
     state = agent.state
     if state.said_on != view.date:
@@ -73,7 +72,6 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
         memories=memories, known_events=news, turns_left=turns_left, said_before=said[-12:],
     )
     output = await mind.ask(request)
-    assert isinstance(output, ConverseOutput)
     said.append(output.line)
     del said[:-12]
     decision.say = output.line
@@ -93,7 +91,7 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         return
     heard = [line.text for line in conversation.lines if line.speaker != agent.name]
     events = [
-        EventBrief(what=e.what, where=e.where, when=e.when.strftime("%Y-%m-%d %H:%M"), minutes=e.minutes)
+        EventBrief(what=e.what, where=e.where, when=format_label(e.when), minutes=e.minutes)
         for e in agent.world_events
     ]
     events += [
@@ -111,7 +109,6 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
     )
     output = await mind.ask(request)
-    assert isinstance(output, ChatSummaryOutput)
     state.pending.append(PendingObservation(text=output.summary, tick=view.tick, kind="chat"))
     # The conversation interrupted the plan: re-plan the rest of the block around it.
     state.replan = True

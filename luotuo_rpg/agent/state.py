@@ -7,20 +7,9 @@ from pydantic import BaseModel, Field
 from luotuo_rpg.llm.kinds import EventBrief, PlannedAction, ScheduleBlock
 from luotuo_rpg.memory.stream import MemoryKind
 from luotuo_rpg.phrases import phrases
-from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
-DAY = 24 * 60
 # Memory kinds worth recalling in dialogue and planning (plans are not).
 CONVERSABLE = {"observation", "chat", "thought", "event"}
-
-
-def minute_of(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def room_of(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
 
 
 def is_trivial(text: str, language: str) -> bool:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
 from luotuo_rpg.authoring.yaml_writer import (
     RoomDraft,
+    Scalar,
     YamlWriter,
     write_area,
     write_map,
@@ -189,7 +190,7 @@ def new_world(
     return out.text()
 
 
-_LEGEND = {
+_LEGEND: dict[str, dict[str, Scalar]] = {
     "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
     ".": {"name": "地板", "walkable": True, "color": "#d7ccc8"},
     ",": {"name": "石板路", "walkable": True, "color": "#bcaaa4"},

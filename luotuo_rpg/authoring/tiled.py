@@ -38,11 +38,13 @@ from typing import Any
 from luotuo_rpg.authoring.schema import SCHEMA_REF_FROM_WORLDS
 from luotuo_rpg.authoring.yaml_writer import (
     RoomDraft,
+    Scalar,
     YamlWriter,
     write_area,
     write_map,
 )
 from luotuo_rpg.world.loader import WorldError, parse_world_text
+from luotuo_rpg.world.places import in_rect
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 log = logging.getLogger(__name__)
@@ -316,7 +318,7 @@ def _centre_tile(obj: dict[str, Any], tile_w: int, tile_h: int, where: str) -> t
     return (math.floor((x + w / 2) / tile_w), math.floor((y + h / 2) / tile_h))
 
 
-_LEGEND = {
+_LEGEND: dict[str, dict[str, Scalar]] = {
     "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
     ".": {"name": "地面", "walkable": True, "color": "#d7ccc8"},
 }
@@ -380,8 +382,4 @@ def _world_yaml(
 def _room_at(rooms: dict[str, _Room], tile: tuple[int, int] | None) -> _Room | None:
     if tile is None:
         return None
-    for room in rooms.values():
-        x, y, w, h = room.rect
-        if x <= tile[0] < x + w and y <= tile[1] < y + h:
-            return room
-    return None
+    return next((room for room in rooms.values() if in_rect(room.rect, tile)), None)

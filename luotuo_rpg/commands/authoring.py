@@ -119,7 +119,8 @@ def _import_tiled(args: argparse.Namespace) -> int:
             return code
     spawns = ", ".join(f"{who} [{x}, {y}]" for who, (x, y) in result.spawns.items()) or "none"
     print(
-        f"imported {source} → {'stdout' if out == '-' else out}: {result.width}x{result.height} tiles, {len(result.rooms)} rooms, "
+        f"imported {source} → {'stdout' if out == '-' else out}: {result.width}x{result.height} tiles, "
+        f"{len(result.rooms)} rooms, "
         f"{len(result.objects)} objects; spawn points: {spawns}.\n"
         "The residents are placeholders: write their background, routine and relationships (docs/worlds.md).",
         file=sys.stderr,

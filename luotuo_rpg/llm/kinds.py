@@ -9,9 +9,12 @@ Checks raise :class:`OutputRejected` with a message the repair prompt quotes.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+
+from luotuo_rpg.world.clock import DAY_MINUTES, hhmm, minute_of
+from luotuo_rpg.world.places import room_of
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -78,7 +81,13 @@ class RoutineBrief(BaseModel):
     place: str
 
 
-class Request(BaseModel):
+Out = TypeVar("Out", bound=BaseModel)
+
+
+class Request(BaseModel, Generic[Out]):
+    """A request kind's input; ``Out`` is its output model, so ``Mind.ask`` returns that type.
+    ``output`` names the same class at run time (a ClassVar cannot hold a type variable)."""
+
     kind: ClassVar[str]
     output: ClassVar[type[BaseModel]]
     max_tokens: ClassVar[int] = 300
@@ -86,7 +95,7 @@ class Request(BaseModel):
     time: str = Field(description="Game date-time, 'YYYY-MM-DD HH:MM'.")
     language: str = "zh"
 
-    def check(self, output: BaseModel) -> BaseModel:
+    def check(self, output: Out) -> Out:
         return output
 
 
@@ -96,15 +105,14 @@ class ImportanceOutput(BaseModel):
     scores: list[int] = Field(description="One 1–10 score per observation, in order.")
 
 
-class ImportanceRequest(Request):
+class ImportanceRequest(Request[ImportanceOutput]):
     kind: ClassVar[str] = "importance"
     output: ClassVar[type[BaseModel]] = ImportanceOutput
     max_tokens: ClassVar[int] = 60
     persona: str = Field(description="One line: who is judging.")
     observations: list[str]
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ImportanceOutput)
+    def check(self, output: ImportanceOutput) -> ImportanceOutput:
         if len(output.scores) != len(self.observations):
             raise OutputRejected(f"expected {len(self.observations)} scores, got {len(output.scores)}")
         output.scores = [min(10, max(1, s)) for s in output.scores]
@@ -129,7 +137,7 @@ class PlanDayOutput(BaseModel):
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
-class PlanDayRequest(Request):
+class PlanDayRequest(Request[PlanDayOutput]):
     kind: ClassVar[str] = "plan_day"
     output: ClassVar[type[BaseModel]] = PlanDayOutput
     max_tokens: ClassVar[int] = 700
@@ -139,8 +147,7 @@ class PlanDayRequest(Request):
     known_events: list[EventBrief] = Field(default_factory=list)
     known_places: list[str]
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, PlanDayOutput)
+    def check(self, output: PlanDayOutput) -> PlanDayOutput:
         if not _HHMM.match(output.wake_up):
             raise OutputRejected(f"wake_up must be HH:MM, got {output.wake_up!r}")
         known = set(self.known_places)
@@ -148,7 +155,7 @@ class PlanDayRequest(Request):
             if not _HHMM.match(block.start):
                 raise OutputRejected(f"schedule start must be HH:MM, got {block.start!r}")
             require_text(block.activity, self.language, "activity")
-            if _room(block.place) not in known:
+            if room_of(block.place) not in known:
                 raise OutputRejected(f"unknown place {block.place!r}; choose one of known_places")
         return output
 
@@ -167,7 +174,7 @@ class PlanBlockOutput(BaseModel):
     actions: list[PlannedAction] = Field(min_length=1)
 
 
-class PlanBlockRequest(Request):
+class PlanBlockRequest(Request[PlanBlockOutput]):
     kind: ClassVar[str] = "plan_block"
     output: ClassVar[type[BaseModel]] = PlanBlockOutput
     max_tokens: ClassVar[int] = 500
@@ -184,8 +191,7 @@ class PlanBlockRequest(Request):
         description="Rooms this agent just found with no room to stand (the block's own among them): go elsewhere.",
     )
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, PlanBlockOutput)
+    def check(self, output: PlanBlockOutput) -> PlanBlockOutput:
         known = set(self.known_places)
         for action in output.actions:
             require_text(action.activity, self.language, "activity")
@@ -232,12 +238,14 @@ class ReactOutput(BaseModel):
         "needs": {"continue": [], "react": ["new_activity"], "talk": []},
         "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "other", None) else []),
     }
-    decision: Literal["continue", "react", "talk"]
+    # The reason comes first, so a model writes what it thinks before it decides (and a small
+    # model, which picks the first option it was shown, reads the prompt's order: talk first).
     reason: str = Field(default="", json_schema_extra=cap(60))
+    decision: Literal["continue", "react", "talk"]
     new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
 
 
-class ReactRequest(Request):
+class ReactRequest(Request[ReactOutput]):
     kind: ClassVar[str] = "react"
     output: ClassVar[type[BaseModel]] = ReactOutput
     max_tokens: ClassVar[int] = 120
@@ -248,8 +256,7 @@ class ReactRequest(Request):
     other_action: str | None = None
     memories: list[MemoryRef] = Field(default_factory=list)
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ReactOutput)
+    def check(self, output: ReactOutput) -> ReactOutput:
         if output.decision == "talk" and self.other is None:
             raise OutputRejected("decision 'talk' needs a person to talk to; use continue or react")
         if output.decision == "react":
@@ -267,7 +274,7 @@ class ConverseOutput(BaseModel):
     end: bool = False
 
 
-class ConverseRequest(Request):
+class ConverseRequest(Request[ConverseOutput]):
     kind: ClassVar[str] = "converse"
     output: ClassVar[type[BaseModel]] = ConverseOutput
     max_tokens: ClassVar[int] = 150
@@ -281,8 +288,7 @@ class ConverseRequest(Request):
         default_factory=list, max_length=12, description="Lines already said to this partner today: say something new."
     )
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ConverseOutput)
+    def check(self, output: ConverseOutput) -> ConverseOutput:
         require_text(output.line, self.language, "line")
         output.line = output.line.strip()[:200]
         return output
@@ -292,7 +298,7 @@ class ChatSummaryOutput(BaseModel):
     summary: str = Field(json_schema_extra=cap(200))
 
 
-class ChatSummaryRequest(Request):
+class ChatSummaryRequest(Request[ChatSummaryOutput]):
     kind: ClassVar[str] = "chat_summary"
     output: ClassVar[type[BaseModel]] = ChatSummaryOutput
     max_tokens: ClassVar[int] = 120
@@ -300,8 +306,7 @@ class ChatSummaryRequest(Request):
     partner: str
     history: list[ChatLine]
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ChatSummaryOutput)
+    def check(self, output: ChatSummaryOutput) -> ChatSummaryOutput:
         require_text(output.summary, self.language, "summary")
         return output
 
@@ -312,7 +317,7 @@ class ReflectQuestionsOutput(BaseModel):
     questions: list[str] = Field(min_length=1, max_length=5, json_schema_extra={"items": cap(60)})
 
 
-class ReflectQuestionsRequest(Request):
+class ReflectQuestionsRequest(Request[ReflectQuestionsOutput]):
     kind: ClassVar[str] = "reflect_questions"
     output: ClassVar[type[BaseModel]] = ReflectQuestionsOutput
     max_tokens: ClassVar[int] = 150
@@ -320,8 +325,7 @@ class ReflectQuestionsRequest(Request):
     memories: list[MemoryRef]
     count: int = 2
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ReflectQuestionsOutput)
+    def check(self, output: ReflectQuestionsOutput) -> ReflectQuestionsOutput:
         for question in output.questions:
             require_text(question, self.language, "question")
         output.questions = output.questions[: self.count]
@@ -337,7 +341,7 @@ class ReflectInsightsOutput(BaseModel):
     insights: list[Insight] = Field(min_length=1)
 
 
-class ReflectInsightsRequest(Request):
+class ReflectInsightsRequest(Request[ReflectInsightsOutput]):
     kind: ClassVar[str] = "reflect_insights"
     output: ClassVar[type[BaseModel]] = ReflectInsightsOutput
     max_tokens: ClassVar[int] = 300
@@ -346,8 +350,7 @@ class ReflectInsightsRequest(Request):
     memories: list[MemoryRef]
     max_insights: int = 3
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, ReflectInsightsOutput)
+    def check(self, output: ReflectInsightsOutput) -> ReflectInsightsOutput:
         ids = {m.id for m in self.memories}
         for insight in output.insights:
             require_text(insight.text, self.language, "insight")
@@ -366,7 +369,7 @@ class InterviewOutput(BaseModel):
     answer: str = Field(json_schema_extra=cap(200))
 
 
-class InterviewRequest(Request):
+class InterviewRequest(Request[InterviewOutput]):
     kind: ClassVar[str] = "interview"
     output: ClassVar[type[BaseModel]] = InterviewOutput
     max_tokens: ClassVar[int] = 250
@@ -375,8 +378,7 @@ class InterviewRequest(Request):
     question: str
     memories: list[MemoryRef] = Field(default_factory=list)
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, InterviewOutput)
+    def check(self, output: InterviewOutput) -> InterviewOutput:
         require_text(output.answer, self.language, "answer")
         return output
 
@@ -389,7 +391,7 @@ class AttendOutput(BaseModel):
     minutes: int = Field(default=60, ge=0, le=24 * 60, description="How long to stay if going.")
 
 
-class AttendRequest(Request):
+class AttendRequest(Request[AttendOutput]):
     kind: ClassVar[str] = "attend"
     output: ClassVar[type[BaseModel]] = AttendOutput
     max_tokens: ClassVar[int] = 100
@@ -398,8 +400,7 @@ class AttendRequest(Request):
     told_by: str | None = Field(default=None, description="Who told the agent, if someone did.")
     planned: list[ScheduleBlock] = Field(default_factory=list, description="What the agent had planned meanwhile.")
 
-    def check(self, output: BaseModel) -> BaseModel:
-        assert isinstance(output, AttendOutput)
+    def check(self, output: AttendOutput) -> AttendOutput:
         if output.decision == "go":
             output.minutes = min(max(output.minutes, 1), self.event.minutes)
         return output
@@ -408,27 +409,18 @@ class AttendRequest(Request):
 def insert_event(schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str) -> list[ScheduleBlock]:
     """The schedule with an event block over [start, start + minutes); what was planned then is dropped,
     and the block that would have been under way when the event ends resumes at its end. Idempotent."""
-    at = _minute_of(start)
+    at = minute_of(start)
     end = at + minutes
-    ordered = sorted(schedule, key=lambda b: _minute_of(b.start))
-    resume = next((b for b in reversed(ordered) if _minute_of(b.start) <= end), None)
-    kept = [b for b in ordered if not at <= _minute_of(b.start) < end]
+    ordered = sorted(schedule, key=lambda b: minute_of(b.start))
+    resume = next((b for b in reversed(ordered) if minute_of(b.start) <= end), None)
+    kept = [b for b in ordered if not at <= minute_of(b.start) < end]
     out = kept + [ScheduleBlock(start=start, activity=activity, place=place)]
-    if end < 24 * 60 and resume is not None and not any(_minute_of(b.start) == end for b in kept):
-        out.append(resume.model_copy(update={"start": f"{end // 60:02d}:{end % 60:02d}"}))
-    return sorted(out, key=lambda b: _minute_of(b.start))
+    if end < DAY_MINUTES and resume is not None and not any(minute_of(b.start) == end for b in kept):
+        out.append(resume.model_copy(update={"start": hhmm(end)}))
+    return sorted(out, key=lambda b: minute_of(b.start))
 
 
-def _minute_of(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _room(address: str) -> str:
-    return "/".join(address.split("/")[:2])
-
-
-REQUEST_KINDS: dict[str, type[Request]] = {
+REQUEST_KINDS: dict[str, type[Request[Any]]] = {
     cls.kind: cls
     for cls in (
         ImportanceRequest,

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import numpy as np
-from pydantic import BaseModel
 
 from luotuo_rpg.llm.accounting import LLMStats
-from luotuo_rpg.llm.kinds import Request
-
-Out = TypeVar("Out", bound=BaseModel)
+from luotuo_rpg.llm.kinds import Out, Request
 
 
 class Mind(Protocol):
     stats: LLMStats
 
-    async def ask(self, request: Request) -> BaseModel:
-        """Answer ``request`` with an instance of ``type(request).output``; never raises
+    async def ask(self, request: Request[Out]) -> Out:
+        """Answer ``request`` with an instance of its output model; never raises
         because of what a model said (only :class:`RunHalted` escapes: a spent budget, a backend gone)."""
         ...
 

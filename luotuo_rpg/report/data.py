@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from pydantic import ValidationError
 from luotuo_rpg.llm import LLMStats
 from luotuo_rpg.sim.behaviour import measure_run
 from luotuo_rpg.sim.checkpoint import CheckpointError, iter_history, load_latest
-from luotuo_rpg.sim.files import BehaviourMeasures, Frame, RunMeta, RunSummary
+from luotuo_rpg.sim.files import BehaviourMeasures, RunMeta, RunSummary
+from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError, TownState
 from luotuo_rpg.world.clock import GameClock
 from luotuo_rpg.world.spec import WorldSpec
 
@@ -99,31 +99,6 @@ def _read_summary(run_dir: Path) -> RunSummary | None:
         return None
 
 
-class FrameFile:
-    """frames.jsonl, frame by frame. A run killed mid-write leaves a torn last line: resume
-    drops it, so do readers (``torn_line`` says it happened); a bad line elsewhere is an error."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.torn_line = False
-
-    def __iter__(self) -> Iterator[Frame]:
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            lines = handle.readlines()
-        for number, line in enumerate(lines):
-            try:
-                frame = Frame.model_validate_json(line)
-            except ValidationError:
-                if number == len(lines) - 1:
-                    log.warning("%s: ignoring a torn last line", self.path)
-                    self.torn_line = True
-                    return
-                raise ReportError(f"{self.path}:{number + 1}: not a frame") from None
-            yield frame
-
-
 def read_frames(path: Path, spec: WorldSpec) -> FrameFacts:
     """Replay the frame deltas once, keeping only what the plots need."""
     rows = spec.map.lines()
@@ -131,48 +106,49 @@ def read_frames(path: Path, spec: WorldSpec) -> FrameFacts:
     agents = len(spec.personas)
     heat = np.zeros((height, width), dtype=np.int64)
     segments: list[list[Segment]] = [[] for _ in range(agents)]
-    pos: list[tuple[int, int] | None] = [None] * agents
     current: list[Segment | None] = [None] * agents
-    asleep = [True] * agents
     facts = FrameFacts(ticks=0, segments=segments, heat=heat)
     reader = FrameFile(path)
-    for frame in reader:
-        tick = frame.tick
-        for agent, change in frame.agents.items():
-            if agent >= agents:
-                continue
-            if change.pos is not None:
-                pos[agent] = change.pos
-            if change.asleep is not None:
-                asleep[agent] = change.asleep
-            seg = current[agent]
-            action = change.action if change.action is not None else (seg.action if seg else "")
-            place = change.place if change.place is not None else (seg.place if seg else "")
-            if seg is None or (action, place, asleep[agent]) != (seg.action, seg.place, seg.asleep):
+    town = TownState()
+    try:
+        for frame in reader:
+            tick = frame.tick
+            town.apply(frame)
+            for agent in frame.agents:
+                if agent >= agents:
+                    continue
+                now = town.agents[agent]
+                seg = current[agent]
+                if seg is None or (now.action, now.place, now.asleep) != (seg.action, seg.place, seg.asleep):
+                    if seg is not None:
+                        seg.end = tick
+                    seg = Segment(tick, tick + 1, now.action, now.place, now.asleep)
+                    segments[agent].append(seg)
+                    current[agent] = seg
+            for agent in range(agents):
+                seg = current[agent]
                 if seg is not None:
-                    seg.end = tick
-                seg = Segment(tick, tick + 1, action, place, asleep[agent])
-                segments[agent].append(seg)
-                current[agent] = seg
-        for agent in range(agents):
-            seg = current[agent]
-            if seg is not None:
-                seg.end = tick + 1
-            where = pos[agent]
-            if where is not None and not asleep[agent] and 0 <= where[1] < height and 0 <= where[0] < width:
-                heat[where[1], where[0]] += 1
-        for event in frame.events:
-            if event.type == "conversation_start" and event.agent is not None and event.to is not None:
-                facts.conversations[tuple(sorted((event.agent, event.to)))] += 1  # type: ignore[index]
-            elif event.type == "say" and event.agent is not None:
-                facts.said[event.agent] += 1
-                if event.to is not None:
-                    facts.lines[tuple(sorted((event.agent, event.to)))] += 1  # type: ignore[index]
-            elif event.type == "plan" and event.agent is not None:
-                facts.plans.append((tick, event.agent))
-            elif event.type == "reflect" and event.agent is not None:
-                facts.reflections.append((tick, event.agent))
-        facts.ticks = tick + 1
+                    seg.end = tick + 1
+                seen = town.agents.get(agent)
+                if seen is None or seen.asleep:
+                    continue
+                x, y = seen.pos
+                if 0 <= y < height and 0 <= x < width:
+                    heat[y, x] += 1
+            for event in frame.events:
+                if event.type == "conversation_start" and event.agent is not None and event.to is not None:
+                    facts.conversations[tuple(sorted((event.agent, event.to)))] += 1  # type: ignore[index]
+                elif event.type == "say" and event.agent is not None:
+                    facts.said[event.agent] += 1
+                    if event.to is not None:
+                        facts.lines[tuple(sorted((event.agent, event.to)))] += 1  # type: ignore[index]
+                elif event.type == "plan" and event.agent is not None:
+                    facts.plans.append((tick, event.agent))
+                elif event.type == "reflect" and event.agent is not None:
+                    facts.reflections.append((tick, event.agent))
+            facts.ticks = tick + 1
+    except FrameStreamError as error:
+        raise ReportError(str(error)) from None
     facts.torn_line = reader.torn_line
     return facts
 

@@ -21,7 +21,8 @@ main {{ max-width: 1060px; margin: 0 auto; padding: 16px 24px 48px; }}
 h1 {{ font-size: 24px; margin: 12px 0 4px; }}
 h2 {{ font-size: 18px; margin: 28px 0 6px; border-bottom: 1px solid #e0e0e0; padding-bottom: 4px; }}
 p.meta {{ color: #607d8b; margin: 2px 0; font-size: 13px; }}
-figure {{ margin: 8px 0 18px; background: #fff; border: 1px solid #eceff1; border-radius: 6px; padding: 10px; overflow-x: auto; }}
+figure {{ margin: 8px 0 18px; background: #fff; border: 1px solid #eceff1; border-radius: 6px; padding: 10px;
+  overflow-x: auto; }}
 figcaption {{ color: #607d8b; font-size: 13px; margin-top: 6px; }}
 svg.plot {{ display: block; max-width: 100%; height: auto; }}
 table {{ border-collapse: collapse; font-size: 13px; margin: 6px 0; }}
@@ -138,7 +139,8 @@ def render_report(data: RunData) -> str:
     mind = OFFLINE_LABEL if backend == "offline" else f"{backend} backend"
     model = (meta.llm.get("openai") or {}).get("model") or meta.llm.get("local_model")
     lines = [
-        f"运行 {escape(meta.run_id)} · 种子 {meta.seed} · 每 tick {world.tick_seconds} 秒 · 开始于 {world.start:%Y-%m-%d %H:%M}",
+        f"运行 {escape(meta.run_id)} · 种子 {meta.seed} · 每 tick {world.tick_seconds} 秒 · 开始于 "
+        f"{world.start:%Y-%m-%d %H:%M}",
         f"模型：{escape(mind)}" + (f"（{escape(str(model))}）" if model else ""),
     ]
     if meta.parent:

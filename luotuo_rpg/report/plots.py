@@ -16,6 +16,8 @@ from luotuo_rpg.report.svg import (
     short,
     text_width,
 )
+from luotuo_rpg.world.places import room_of
+from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 _AXIS = "#888"
 _GRID = "#e6e6e6"
@@ -49,8 +51,7 @@ def _room_colours(data: RunData) -> dict[str, str]:
 
 
 def _place_colour(place: str, rooms: dict[str, str], areas: dict[str, str]) -> str:
-    parts = place.split("/")
-    return rooms.get("/".join(parts[:2])) or areas.get(parts[0], "#bdbdbd")
+    return rooms.get(room_of(place)) or areas.get(place.split(PLACE_SEPARATOR)[0], "#bdbdbd")
 
 
 def _hours(data: RunData, ticks: int) -> float:

@@ -6,13 +6,16 @@ conversations; this gives their words), as Markdown or one JSON object each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from luotuo_rpg.report.data import FrameFile, ReportError
-from luotuo_rpg.sim.files import RunMeta
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.report.data import ReportError
+from luotuo_rpg.sim.files import Frame, RunMeta
+from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError, TownState
+from luotuo_rpg.world.places import room_containing, room_rects
+from luotuo_rpg.world.spec import WorldSpec
 
 
 class SaidLine(BaseModel):
@@ -43,25 +46,21 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
     if unknown:
         raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {'、'.join(names)}")
     spec = WorldSpec.model_validate(meta.world)
-    rooms = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
-    pos: dict[int, tuple[int, int]] = {}
+    rooms = room_rects(spec)
+    town = TownState()
     open_by_pair: dict[frozenset[int], Transcript] = {}
     transcripts: list[Transcript] = []
-    for frame in FrameFile(run_dir / "frames.jsonl"):
-        for agent, change in frame.agents.items():
-            if change.pos is not None:
-                pos[agent] = change.pos
+    for frame in _frames(run_dir):
+        town.apply(frame)
         for event in frame.events:
             if event.agent is None or event.to is None:
                 continue
             pair = frozenset((event.agent, event.to))
             if event.type == "conversation_start":
                 # Where the one who began it stands, not where its action was heading.
-                here = pos.get(event.agent)
-                where = next(
-                    (room for room, (x, y, w, h) in rooms.items() if here and x <= here[0] < x + w and y <= here[1] < y + h),
-                    None,
-                )
+                seen = town.agents.get(event.agent)
+                here = seen.pos if seen is not None else None
+                where = room_containing(rooms, here) if here else None
                 talk = Transcript(
                     number=len(transcripts) + 1, tick=frame.tick, start=frame.time, place=where,
                     members=[names[event.agent], names[event.to]],
@@ -75,6 +74,13 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
     if agents:
         transcripts = [t for t in transcripts if set(t.members) & set(agents)]
     return transcripts
+
+
+def _frames(run_dir: Path) -> Iterator[Frame]:
+    try:
+        yield from FrameFile(run_dir / "frames.jsonl")
+    except FrameStreamError as error:
+        raise ReportError(str(error)) from None
 
 
 def to_markdown(transcripts: list[Transcript], title: str) -> str:

@@ -1,4 +1,4 @@
-"""The full state a viewer sees, rebuilt from frames: keyframe + the deltas after it.
+"""The full state a viewer sees (a :class:`~luotuo_rpg.sim.frame_stream.TownState`), and what frames say in passing.
 
 The server keeps one :class:`FrameMirror` per session and feeds it every
 frame it broadcasts, so a ``hello`` (a keyframe of "now") can be built at any
@@ -14,7 +14,8 @@ from collections import defaultdict, deque
 
 from pydantic import BaseModel
 
-from luotuo_rpg.sim.files import AgentFrame, Frame
+from luotuo_rpg.sim.files import Frame, FrameEvent
+from luotuo_rpg.sim.frame_stream import TownState
 
 _LINES_KEPT = 60
 _THOUGHTS_KEPT = 20
@@ -34,34 +35,16 @@ class Noted(BaseModel):
     text: str
 
 
-class FrameMirror:
+class FrameMirror(TownState):
     def __init__(self) -> None:
-        self.tick = -1
-        self.time = ""
-        self.agents: dict[int, AgentFrame] = {}
-        self.objects: dict[str, str] = {}
+        super().__init__()
         self.lines: dict[int, deque[SpokenLine]] = defaultdict(lambda: deque(maxlen=_LINES_KEPT))
-        self.plans: dict[int, Noted] = {}
+        self.plans: dict[int, FrameEvent] = {}  # the last plan event of each agent
         self.reflections: dict[int, deque[Noted]] = defaultdict(lambda: deque(maxlen=_THOUGHTS_KEPT))
         self.conversations_with: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
     def apply(self, frame: Frame) -> None:
-        if frame.key:
-            self.agents = {i: a.model_copy() for i, a in frame.agents.items()}
-            self.objects = dict(frame.objects)
-        else:
-            for agent_id, delta in frame.agents.items():
-                current = self.agents.get(agent_id)
-                if current is None:
-                    self.agents[agent_id] = delta.model_copy()
-                    continue
-                # In place: this runs for every moving agent every tick; keyframe() copies.
-                for name, value in delta:
-                    if value is not None:
-                        setattr(current, name, value)
-            self.objects.update(frame.objects)
-        self.tick = frame.tick
-        self.time = frame.time
+        super().apply(frame)
         for event in frame.events:
             if event.agent is None:
                 continue
@@ -70,23 +53,10 @@ class FrameMirror:
                 self.lines[event.agent].append(line)
                 if event.to is not None:
                     self.lines[event.to].append(line)
-            elif event.type == "plan" and event.text:
-                self.plans[event.agent] = Noted(tick=frame.tick, time=frame.time, text=event.text)
+            elif event.type == "plan" and (event.text or event.outline):
+                self.plans[event.agent] = event
             elif event.type == "reflect" and event.text:
                 self.reflections[event.agent].append(Noted(tick=frame.tick, time=frame.time, text=event.text))
             elif event.type == "conversation_start" and event.to is not None:
                 self.conversations_with[event.agent][event.to] += 1
                 self.conversations_with[event.to][event.agent] += 1
-
-    def keyframe(self) -> Frame:
-        """The state now as a keyframe (no events: those belonged to their own tick)."""
-        return Frame(
-            tick=self.tick,
-            time=self.time,
-            key=True,
-            agents={i: a.model_copy() for i, a in sorted(self.agents.items())},
-            objects=dict(sorted(self.objects.items())),
-        )
-
-    def positions(self) -> dict[int, tuple[int, int]]:
-        return {i: a.pos for i, a in self.agents.items() if a.pos is not None}

@@ -180,5 +180,6 @@ class ReplaySession(Session):
             return ControlResult(action=action, ok=True, id=control.id)
         return ControlResult(
             action=action, ok=False, id=control.id,
-            error=f"回放里不能{'采访' if action == 'interview' else '发布事件'}，只有实时模拟可以 ({action} works only live)",
+            error=f"回放里不能{'采访' if action == 'interview' else '发布事件'}，只有实时模拟可以 ({action} works "
+                  "only live)",
         )

@@ -16,6 +16,9 @@ from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.mirror import FrameMirror, SpokenLine
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import AgentFrame
+from luotuo_rpg.sim.frame_stream import AgentNow
+from luotuo_rpg.world.clock import DAY_MINUTES, minute_of
+from luotuo_rpg.world.places import room_containing, room_rects
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 
 _RECENT_MEMORIES = 30
@@ -132,9 +135,9 @@ def agent_briefs(spec: WorldSpec, mirror: FrameMirror) -> list[AgentBrief]:
     return [_brief(i, spec, mirror.agents.get(i)) for i in range(len(spec.personas))]
 
 
-def _brief(agent_id: int, spec: WorldSpec, frame: AgentFrame | None) -> AgentBrief:
+def _brief(agent_id: int, spec: WorldSpec, now: AgentNow | None) -> AgentBrief:
     persona = spec.personas[agent_id]
-    frame = frame or AgentFrame()
+    frame = now.frame() if now is not None else AgentFrame()
     conv = frame.conv if frame.conv is not None and frame.conv >= 0 else None
     return AgentBrief(
         id=agent_id, name=persona.name, color=persona.color, pos=frame.pos, action=frame.action,
@@ -147,12 +150,7 @@ def _room_at(spec: WorldSpec, pos: tuple[int, int] | None) -> str | None:
     """Where an agent stands, for replays recorded before frames carried it."""
     if pos is None:
         return None
-    for area in spec.areas:
-        for room in area.rooms:
-            x, y, w, h = room.rect
-            if x <= pos[0] < x + w and y <= pos[1] < y + h:
-                return f"{area.name}/{room.name}"
-    return ""
+    return room_containing(room_rects(spec), pos) or ""
 
 
 def _chat_log(spec: WorldSpec, lines: list[SpokenLine]) -> list[ChatLineInfo]:
@@ -208,11 +206,11 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
     ][:_RECENT_REFLECTIONS]
     current_block = None
     if state.schedule and state.block_start is not None:
-        current_block = state.block_start % (24 * 60)
+        current_block = state.block_start % DAY_MINUTES
     schedule = [
         ScheduleItem(
             start=block.start, activity=block.activity, place=block.place,
-            current=current_block is not None and _minute(block.start) == current_block,
+            current=current_block is not None and minute_of(block.start) == current_block,
         )
         for block in state.schedule
     ]
@@ -252,7 +250,7 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         **_brief(agent_id, spec, frame).model_dump(),
         live=False, age=persona.age, traits=persona.traits, background=persona.background,
         current=current,
-        outline=plan.text.split(phrase(spec.world.language, "outline_separator")) if plan else [],
+        outline=plan.plan_items(phrase(spec.world.language, "outline_separator")) if plan else [],
         # The persona's usual day is the best schedule a replay can show.
         schedule=[ScheduleItem(start=r.at, activity=r.do, place=r.place) for r in persona.routine],
         reflections=[
@@ -261,8 +259,3 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         relationships=_relationships(spec, agent_id, mirror),
         conversation_log=_chat_log(spec, list(mirror.lines.get(agent_id, ()))),
     )
-
-
-def _minute(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)

@@ -64,7 +64,8 @@ class WorldWatcher:
             issues = [str(issue) for issue in error.issues]
             log.warning("world file not reloaded, %d problem(s): %s", len(issues), "; ".join(issues))
             self.session.reject_world(
-                f"世界文件有 {len(issues)} 处问题，继续运行原来的世界 (world file not reloaded: {len(issues)} problem(s))",
+                f"世界文件有 {len(issues)} 处问题，继续运行原来的世界 (world file not reloaded: {len(issues)} "
+                "problem(s))",
                 issues,
             )
             return

@@ -19,13 +19,10 @@ old ones included: where an agent stands is taken from its tile, not from a newe
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from luotuo_rpg.llm import LLMStats
 from luotuo_rpg.sim.files import (
@@ -36,7 +33,10 @@ from luotuo_rpg.sim.files import (
     EventLearned,
     Frame,
 )
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.sim.frame_stream import AgentNow, FrameFile, TownState
+from luotuo_rpg.world.clock import GameClock
+from luotuo_rpg.world.places import in_rect, room_of, room_rects
+from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,57 +59,18 @@ class _Action:
     reached_at: int | None = None
 
 
-def _room(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
-
-
-class _Rooms:
-    """Room rectangles (the same test the outside check uses: a tile inside the rectangle)."""
-
-    def __init__(self, spec: WorldSpec):
-        self.rects = {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
-
-    def has(self, room: str, pos: tuple[int, int]) -> bool:
-        rect = self.rects.get(room)
-        if rect is None:
-            return False
-        x, y, w, h = rect
-        return x <= pos[0] < x + w and y <= pos[1] < y + h
-
-
-def iter_frames(path: Path) -> Iterator[Frame]:
-    """frames.jsonl frame by frame; a torn last line (a killed run) is skipped with a warning."""
-    if not path.exists():
-        return
-    with open(path, "rb") as handle:
-        lines = handle.readlines()
-    for number, line in enumerate(lines):
-        try:
-            yield Frame.model_validate_json(line)
-        except ValidationError:
-            if number == len(lines) - 1:
-                log.warning("%s: ignoring a torn last line", path)
-                return
-            raise ValueError(f"{path}:{number + 1}: not a frame") from None
-
-
 class Tally:
     """The measures, fed one frame at a time (as a viewer would see them)."""
 
     def __init__(self, spec: WorldSpec):
         self.spec = spec
-        self.rooms = _Rooms(spec)
+        self.rooms = room_rects(spec)
         self.names = [p.name for p in spec.personas]
-        self.start = spec.world.start
-        self.tick_seconds = spec.world.tick_seconds
+        self.clock = GameClock(spec.world.start, spec.world.tick_seconds)
         self.tick_minutes = spec.world.tick_seconds / 60
         count = len(self.names)
-        self.pos: list[tuple[int, int] | None] = [None] * count
+        self.town = TownState()
         self.prev: list[tuple[int, int] | None] = [None] * count
-        self.place = [""] * count
-        self.action = [""] * count
-        self.conv = [-1] * count
-        self.asleep = [True] * count
         self.awake_ticks = 0
         self.stuck_ticks = [0] * count
         self.current: list[_Action | None] = [None] * count
@@ -119,9 +80,9 @@ class Tally:
         self.actions: list[tuple[int, _Action]] = []
         self.events: dict[str, _Event] = {}
         for event in spec.events:
-            start = int((event.when - self.start).total_seconds() // self.tick_seconds)
-            end = start + max(1, round(event.minutes * 60 / self.tick_seconds))
-            record = _Event(event.what, _room(event.where), start, end, injected=False)
+            start = self.clock.tick_of(event.when)
+            end = start + self.clock.ticks_for_minutes(event.minutes)
+            record = _Event(event.what, room_of(event.where), start, end, injected=False)
             for name in event.known_by:
                 if name in self.names:
                     record.learned[self.names.index(name)] = (0, "told at start")
@@ -131,54 +92,40 @@ class Tally:
         self.said: set[tuple[str, int, int, str]] = set()
         self.last_tick = -1
 
-    def _date(self, tick: int) -> str:
-        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d")
-
-    def label(self, tick: int) -> str:
-        return (self.start + dt.timedelta(seconds=tick * self.tick_seconds)).strftime("%Y-%m-%d %H:%M")
-
     def feed(self, frame: Frame) -> None:
         tick = frame.tick
         self.last_tick = tick
         for agent, change in frame.agents.items():
-            if agent >= len(self.names):
-                continue
-            if change.pos is not None:
-                self.pos[agent] = (change.pos[0], change.pos[1])
-            if change.place is not None:
-                self.place[agent] = change.place
-            if change.action is not None:
-                self.action[agent] = change.action
-            if change.conv is not None:
-                if change.conv == -1 and self.conv[agent] != -1:
-                    self.conv_ended[agent] = tick
-                self.conv[agent] = change.conv
-            if change.asleep is not None:
-                self.asleep[agent] = change.asleep
+            before = self.town.agents.get(agent)
+            if change.conv == -1 and before is not None and before.conv != -1 and agent < len(self.names):
+                self.conv_ended[agent] = tick
+        self.town.apply(frame)
         for event in frame.events:
             self._event(tick, event.type, event.agent, event.to, event.text or "", event.place or "")
         running = [e for e in self.events.values() if e.start <= tick < e.end]
-        for agent, pos in enumerate(self.pos):
-            if pos is None:
+        for agent in range(len(self.names)):
+            now = self.town.agents.get(agent)
+            if now is None:
                 continue
+            pos = now.pos
             for record in running:
-                if self.rooms.has(record.where, pos):
+                if self._inside(record.where, pos):
                     record.ticks_in_room[agent] = record.ticks_in_room.get(agent, 0) + 1
-                    if not self.asleep[agent] and agent not in record.learned:
+                    if not now.asleep and agent not in record.learned:
                         record.learned[agent] = (tick, "saw it")
-            self._agent_tick(agent, tick, pos)
+            self._agent_tick(agent, tick, now)
             self.prev[agent] = pos
 
-    def _agent_tick(self, agent: int, tick: int, pos: tuple[int, int]) -> None:
-        room = _room(self.place[agent])
-        known_room = room in self.rooms.rects
-        if self.asleep[agent]:
+    def _agent_tick(self, agent: int, tick: int, now: AgentNow) -> None:
+        room = room_of(now.place)
+        known_room = room in self.rooms
+        if now.asleep:
             self.current[agent] = None
             return
         self.awake_ticks += 1
-        conversing = self.conv[agent] != -1
-        inside = self.rooms.has(room, pos)
-        if not conversing and self.prev[agent] == pos and known_room and not inside:
+        conversing = now.conv != -1
+        inside = self._inside(room, now.pos)
+        if not conversing and self.prev[agent] == now.pos and known_room and not inside:
             self.stuck_ticks[agent] += 1
         if conversing or self.conv_ended[agent] == tick:
             # The talk, and the tick it ends in (its action is restored in the next frame), are not an action.
@@ -189,27 +136,32 @@ class Tally:
             self.current[agent] = self.paused[agent] = None
             return
         current = self.current[agent]
-        if current is None or (current.action, current.room) != (self.action[agent], room):
+        if current is None or (current.action, current.room) != (now.action, room):
             paused = self.paused[agent]
-            if paused is not None and (paused.action, paused.room) == (self.action[agent], room):
+            if paused is not None and (paused.action, paused.room) == (now.action, room):
                 current = paused
             else:
-                current = _Action(tick, self.action[agent], room)
+                current = _Action(tick, now.action, room)
                 self.actions.append((agent, current))
             self.current[agent] = current
             self.paused[agent] = None
         if inside and current.reached_at is None:
             current.reached_at = tick
 
+    def _inside(self, room: str, pos: tuple[int, int]) -> bool:
+        """Inside the room's rectangle (the same test for the outside check and for coming to an event)."""
+        rect = self.rooms.get(room)
+        return rect is not None and in_rect(rect, pos)
+
     def _event(self, tick: int, kind: str, agent: int | None, to: int | None, text: str, place: str) -> None:
         if kind == "event_start" and text and text not in self.events:
             # An injected event: its end comes with its own event_end frame event.
-            self.events[text] = _Event(text, _room(place), tick, 1 << 62, injected=True)
+            self.events[text] = _Event(text, room_of(place), tick, 1 << 62, injected=True)
         elif kind == "event_end" and text in self.events and self.events[text].injected:
             self.events[text].end = tick
         elif kind == "say" and agent is not None and to is not None:
             self.lines += 1
-            key = (self._date(tick), agent, to, text)
+            key = (self.clock.date(tick), agent, to, text)
             if key in self.said:
                 self.repeats += 1
             self.said.add(key)
@@ -261,9 +213,9 @@ class Tally:
         came = [self.names[a] for a, t in in_room if t * minutes >= CAME_MINUTES]
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
-            what=record.what, where=record.where, start=self.label(record.start), end=self.label(end),
+            what=record.what, where=record.where, start=self.clock.label(record.start), end=self.clock.label(end),
             injected=record.injected, began=record.start <= self.last_tick,
-            learned=[EventLearned(name=self.names[a], time=self.label(t), how=how) for a, (t, how) in learned],
+            learned=[EventLearned(name=self.names[a], time=self.clock.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},
             came=came,
@@ -280,4 +232,4 @@ def measure_frames(frames: Iterable[Frame], spec: WorldSpec, stats: LLMStats | N
 
 def measure_run(run_dir: Path, spec: WorldSpec, stats: LLMStats | None = None) -> BehaviourMeasures:
     """The measures of a run folder (any replay: only frames.jsonl is read)."""
-    return measure_frames(iter_frames(Path(run_dir) / "frames.jsonl"), spec, stats)
+    return measure_frames(FrameFile(Path(run_dir) / "frames.jsonl"), spec, stats)

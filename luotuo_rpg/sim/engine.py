@@ -27,7 +27,8 @@ from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
 from luotuo_rpg.sim.thoughts import Pipeline
 from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.world.places import room_of
+from luotuo_rpg.world.spec import WorldSpec
 from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Simulation:
         self.thoughts = Pipeline(
             mind, self.config.think_delays, spec.world.tick_seconds, pipelined=self.config.pipeline_thoughts
         )
+        self._told: list[FrameEvent] = []  # what happened between two ticks (a live interview): next frame's events
 
     @property
     def tick(self) -> int:
@@ -92,7 +94,7 @@ class Simulation:
                     thoughts.start_plan_ahead(agent, view, needed_by)
         await thoughts.settle(world.tick)
         decisions = thoughts.commit_due(world.tick, self.agents)
-        events: list[FrameEvent] = []
+        events, self._told = self._told, []
         for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
@@ -123,8 +125,7 @@ class Simulation:
         world = self.world
         body = world.bodies[decision.agent]
         if decision.plan_outline is not None:
-            outline = phrase(self.spec.world.language, "outline_separator").join(decision.plan_outline)
-            events.append(FrameEvent(type="plan", agent=body.id, text=outline))
+            events.append(FrameEvent(type="plan", agent=body.id, outline=list(decision.plan_outline)))
         if decision.plan_change is not None:
             events.append(FrameEvent(type="plan", agent=body.id, text=decision.plan_change))
         if decision.reflected:
@@ -286,7 +287,7 @@ class Simulation:
         body.blocked_ticks += 1
         if body.blocked_ticks < _WAIT_RETRY:
             return
-        if self.world.places.room_of_tile(body.pos) == _room_of(body.target):
+        if self.world.places.room_of_tile(body.pos) == room_of(body.target):
             body.waiting, body.blocked_ticks = False, 0
         else:
             self._route(body)
@@ -434,7 +435,10 @@ class Simulation:
         return [agent.name for agent in self.agents if agent.knows_event(what)]
 
     async def interview(self, agent_id: int, question: str) -> str:
-        return await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        """The agent's answer; the next frame records the question and the answer (a live run's replay shows them)."""
+        answer = await self.agents[agent_id].interview(question, self.world.snapshot(), self.mind)
+        self._told.append(FrameEvent(type="interview", agent=agent_id, question=question, text=answer))
+        return answer
 
     async def aclose(self) -> None:
         """Stop the thoughts still in flight (a checkpoint already holds them)."""
@@ -451,6 +455,7 @@ class Simulation:
             # The summary quotes the first lines, the viewers the latest: keep both ends.
             "lines_said": list(self.lines_said),
             "thoughts": self.thoughts.get_state(),
+            "told": [event.model_dump(mode="json", exclude_defaults=True) for event in self._told],
         }
 
     def set_state(self, state: dict) -> None:
@@ -462,10 +467,7 @@ class Simulation:
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
         self.thoughts.set_state(state.get("thoughts"))
-
-
-def _room_of(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+        self._told = [FrameEvent.model_validate(e) for e in state.get("told", [])]  # absent in older checkpoints
 
 
 def _distance(a: Tile, b: Tile) -> int:

@@ -29,7 +29,7 @@ class AgentFrame(BaseModel):
 
 
 EventType = Literal[
-    "say", "conversation_start", "conversation_end", "event_start", "event_end", "object", "plan", "reflect", "interview", "inject"
+    "say", "conversation_start", "conversation_end", "event_start", "event_end", "object", "plan", "reflect", "interview"
 ]
 
 
@@ -39,6 +39,18 @@ class FrameEvent(BaseModel):
     to: int | None = None
     text: str | None = None
     place: str | None = None
+    outline: list[str] | None = Field(
+        default=None,
+        description="plan: the day's outline, item by item. Runs before it was added joined it into text "
+        "with the language's outline separator; a change of plan (text only) has none.",
+    )
+    question: str | None = Field(default=None, description="interview: what was asked; text is the answer.")
+
+    def plan_items(self, separator: str) -> list[str]:
+        """A plan event's outline; for runs recorded before ``outline`` existed, split from text."""
+        if self.outline is not None:
+            return list(self.outline)
+        return self.text.split(separator) if self.text else []
 
 
 class Frame(BaseModel):

@@ -85,7 +85,8 @@ def check_frames(path: Path, mark: FramesMark) -> None:
     size = path.stat().st_size if path.exists() else 0
     if size < mark.bytes:
         raise ResumeError(
-            f"{path}: {size} bytes, but the checkpoint covers {mark.bytes} bytes ({mark.count} frames): frames were lost"
+            f"{path}: {size} bytes, but the checkpoint covers {mark.bytes} bytes ({mark.count} frames): frames "
+            "were lost"
         )
     if mark.count == 0:
         if mark.bytes != 0:

@@ -48,7 +48,8 @@ def format_summary(summary: RunSummary, out: Path) -> str:
         for seen in behaviour.events:
             if seen.injected:
                 lines.append(
-                    f"injected 「{seen.what}」: known by {len(seen.learned)}; came (≥ {CAME_MINUTES} min) {len(seen.came)}"
+                    f"injected 「{seen.what}」: known by {len(seen.learned)}; came (≥ {CAME_MINUTES} min) "
+                    f"{len(seen.came)}"
                 )
     if summary.sample_lines:
         lines.append("some lines:")

@@ -18,6 +18,7 @@ from luotuo_rpg.server.protocol import Hello
 from luotuo_rpg.viewer.fonts import FontSet
 from luotuo_rpg.viewer.layout import MapLayout
 from luotuo_rpg.viewer.state import Line, ViewerState
+from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR
 
 Color = tuple[int, int, int]
@@ -53,10 +54,6 @@ def ink_on(color: Color) -> Color:
     """Black or white, whichever reads better on ``color``."""
     luminance = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
     return (20, 20, 20) if luminance > 150 else (255, 255, 255)
-
-
-def _room(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
 
 
 def show_place(address: str) -> str:
@@ -224,10 +221,10 @@ class Renderer:
         self._draw_events(surface, state, layout)
         self._draw_conversations(surface, state, layout)
         order = sorted(state.agents.items(), key=lambda item: (item[1].pos[1], item[0]))
-        for agent_id, view in order:
+        for agent_id, _ in order:
             self._draw_agent(surface, state, layout, agent_id, selected == agent_id)
         if layout.tile >= 10 or selected is not None:
-            for agent_id, view in order:
+            for agent_id, _ in order:
                 if layout.tile >= 10 or agent_id == selected:
                     self._draw_name(surface, state, layout, agent_id)
         surface.set_clip(None)
@@ -384,7 +381,7 @@ class Renderer:
         pen.write(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
         if view.at is not None:
             pen.write(f"身在 {show_place(view.at) or '街上'}", 14, PANEL_TEXT, max_lines=2)
-        pen.write(f"{'去往' if view.at is not None and view.at != _room(view.place) else '地点'} {show_place(view.place)}",
+        pen.write(f"{'去往' if view.at is not None and view.at != room_of(view.place) else '地点'} {show_place(view.place)}",
                   14, PANEL_TEXT, max_lines=2)
         partners = [state.name(p) for p in state.partners_of(agent_id)]
         mood = "睡着 asleep" if view.asleep else "醒着 awake"

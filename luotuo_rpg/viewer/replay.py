@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from luotuo_rpg.server.protocol import Hello, ReplayInfo, hello_from_spec
 from luotuo_rpg.sim.files import Frame, RunMeta
+from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError
 from luotuo_rpg.viewer.playback import DEFAULT_REPLAY_SPEED, ViewerError, next_speed
 from luotuo_rpg.viewer.state import ViewerState
 from luotuo_rpg.world.spec import WorldSpec
@@ -55,18 +56,10 @@ class ReplayRun:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise ViewerError(f"{meta_path}: {where}: {first['msg']}") from None
-        frames: list[Frame] = []
-        with open(frames_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    frames.append(Frame.model_validate_json(line))
-                except ValidationError as error:
-                    if line.endswith("\n"):
-                        raise ViewerError(f"{frames_path}:{number}: not a frame: {error.errors()[0]['msg']}") from None
-                    # A run still being written may end in half a line: play what is complete.
-                    log.info("%s:%d: incomplete last line skipped", frames_path, number)
+        try:
+            frames = list(FrameFile(frames_path))
+        except FrameStreamError as error:
+            raise ViewerError(str(error)) from None
         keyframes = [i for i, frame in enumerate(frames) if frame.key]
         if not frames or keyframes[:1] != [0]:
             raise ViewerError(f"{frames_path}: the first frame must be a keyframe")

@@ -15,7 +15,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from luotuo_rpg.server.protocol import Hello, PersonaInfo
-from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.sim.files import Frame, FrameEvent
+from luotuo_rpg.sim.frame_stream import TownState
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +30,8 @@ BUBBLE_MAX_TICKS = 90
 """…and at most this many game ticks (15 game minutes at 10 s/tick), so a
 fast replay does not keep a line on screen long after the talk is over."""
 
-_NOTE_KINDS = ("plan", "reflect", "interview", "inject", "object")
-
-
-@dataclass
-class AgentView:
-    pos: tuple[int, int] = (0, 0)
-    action: str = ""
-    emoji: str = ""
-    place: str = ""
-    at: str | None = None  # where it stands; None for replays older than the field
-    conv: int = -1
-    asleep: bool = False
-
-    def update(self, delta: AgentFrame) -> None:
-        """Copy the fields the delta sets; unset fields keep their value."""
-        for name in delta.model_fields_set:
-            value = getattr(delta, name)
-            if value is not None:
-                setattr(self, name, value)
+_NOTE_KINDS = ("plan", "reflect", "interview", "object")
+_OUTLINE_SEPARATOR = "；"  # the panel's own way of writing a plan outline on one line
 
 
 @dataclass(frozen=True)
@@ -82,25 +66,20 @@ class TownEvent:
     end_tick: int | None = None
 
 
-class ViewerState:
-    """Agents, objects, recent speech and running town events, as of ``tick``."""
+class ViewerState(TownState):
+    """Agents, objects (the :class:`TownState`), recent speech and running town events, as of ``tick``."""
 
     def __init__(self, hello: Hello) -> None:
         self._start(hello)
 
     def _start(self, hello: Hello) -> None:
+        TownState.__init__(self)
         self.hello = hello
         self.personas: dict[int, PersonaInfo] = {p.id: p for p in hello.personas}
-        self.tick = -1
-        self.time = ""
-        self.agents: dict[int, AgentView] = {}
-        self.objects: dict[str, str] = {}
         self.lines: deque[Line] = deque(maxlen=LINES_KEPT)
         self.notes: dict[int, deque[Note]] = {}
         self.bubbles: dict[int, Bubble] = {}
         self.town_events: list[TownEvent] = []
-        self.gaps = 0
-        """Delta frames that did not follow the previous tick (a lossy stream)."""
         if not hello.state.key:
             log.warning("hello carried a delta frame at tick %d, not a keyframe; the picture may be incomplete",
                         hello.state.tick)
@@ -123,42 +102,28 @@ class ViewerState:
 
     def apply(self, frame: Frame) -> None:
         if frame.key:
-            self._reset_to(frame)
-        else:
-            if self.tick >= 0 and frame.tick != self.tick + 1:
-                self.gaps += 1
-                log.debug("frame gap: tick %d after %d", frame.tick, self.tick)
-            for agent_id, delta in frame.agents.items():
-                self.agents.setdefault(agent_id, AgentView()).update(delta)
-            self.objects.update(frame.objects)
-        self.tick = frame.tick
-        self.time = frame.time
+            self._forget_from(frame.tick)
+        super().apply(frame)
         for event in frame.events:
             self._record(frame, event)
 
-    def _reset_to(self, key: Frame) -> None:
-        """Take the keyframe's full state and drop history from its tick on.
+    def _forget_from(self, key_tick: int) -> None:
+        """Drop history from a keyframe's tick on.
 
         History at or after the keyframe's tick is dropped because either it is
         the future (seeking back) or it is about to be re-applied (the
         keyframe's own events, then the deltas after it).
         """
-        self.agents = {}
-        for agent_id, full in key.agents.items():
-            view = AgentView()
-            view.update(full)
-            self.agents[agent_id] = view
-        self.objects = dict(key.objects)
-        self.lines = deque((line for line in self.lines if line.tick < key.tick), maxlen=LINES_KEPT)
+        self.lines = deque((line for line in self.lines if line.tick < key_tick), maxlen=LINES_KEPT)
         self.notes = {
-            agent: deque((n for n in notes if n.tick < key.tick), maxlen=NOTES_KEPT) for agent, notes in self.notes.items()
+            agent: deque((n for n in notes if n.tick < key_tick), maxlen=NOTES_KEPT) for agent, notes in self.notes.items()
         }
-        self.bubbles = {agent: b for agent, b in self.bubbles.items() if b.tick < key.tick}
+        self.bubbles = {agent: b for agent, b in self.bubbles.items() if b.tick < key_tick}
         # An event that ended after the keyframe was still running at it: reopen it.
         self.town_events = [
-            e if e.end_tick is None or e.end_tick < key.tick else replace(e, end_tick=None)
+            e if e.end_tick is None or e.end_tick < key_tick else replace(e, end_tick=None)
             for e in self.town_events
-            if e.start_tick < key.tick
+            if e.start_tick < key_tick
         ]
 
     def _record(self, frame: Frame, event: FrameEvent) -> None:
@@ -172,9 +137,10 @@ class ViewerState:
                 replace(e, end_tick=frame.tick) if e.what == event.text and e.end_tick is None else e
                 for e in self.town_events
             ]
-        elif event.type in _NOTE_KINDS and event.agent is not None and event.text:
+        elif event.type in _NOTE_KINDS and event.agent is not None and (event.text or event.outline):
+            text = event.text or _OUTLINE_SEPARATOR.join(event.outline or [])
             notes = self.notes.setdefault(event.agent, deque(maxlen=NOTES_KEPT))
-            notes.append(Note(frame.tick, frame.time, event.type, event.text))
+            notes.append(Note(frame.tick, frame.time, event.type, text))
 
     # -- time passing on screen ---------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from luotuo_rpg.world.places import in_rect, room_of
 from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
 
 Loc = tuple[str | int, ...]
@@ -183,7 +184,7 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
             for o, obj in enumerate(room.objects):
                 ox, oy = obj.tile
                 places.add(f"{address}{PLACE_SEPARATOR}{obj.name}")
-                if not (x <= ox < x + w and y <= oy < y + h):
+                if not in_rect(room.rect, obj.tile):
                     problems.append(
                         (("areas", a, "rooms", r, "objects", o, "tile"), f"object '{obj.name}' at {obj.tile} is outside its room's rect {room.rect}")
                     )
@@ -220,7 +221,7 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
                 (("personas", i, "home"), f"home '{persona.home}' cannot be reached from the rest of the town (walled in)")
             )
         for j, item in enumerate(persona.routine):
-            if _room_of(item.place) not in room_tiles:
+            if room_of(item.place) not in room_tiles:
                 problems.append((("personas", i, "routine", j, "place"), f"unknown place '{item.place}' (expected area/room[/object])"))
             elif item.place.count(PLACE_SEPARATOR) == 2 and item.place not in places:
                 problems.append((("personas", i, "routine", j, "place"), f"unknown object in '{item.place}'"))
@@ -231,7 +232,7 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
         if persona.adapter is not None and not persona.adapter.strip():
             problems.append((("personas", i, "adapter"), "adapter path is empty"))
     for e, event in enumerate(spec.events):
-        if _room_of(event.where) not in room_tiles:
+        if room_of(event.where) not in room_tiles:
             problems.append((("events", e, "where"), f"unknown place '{event.where}'"))
         for k, who in enumerate(event.known_by):
             if who not in names:
@@ -239,5 +240,3 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _room_of(address: str) -> str:
-    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])

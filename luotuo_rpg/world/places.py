@@ -7,7 +7,27 @@ import zlib
 import numpy as np
 
 from luotuo_rpg.world.grid import Grid, Tile
-from luotuo_rpg.world.spec import PLACE_SEPARATOR, WorldSpec
+from luotuo_rpg.world.spec import PLACE_SEPARATOR, Rect, WorldSpec
+
+
+def room_of(address: str) -> str:
+    """The room ("area/room") of a place address, which may name an object inside it."""
+    return PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+
+
+def room_rects(spec: WorldSpec) -> dict[str, Rect]:
+    """Every room's rectangle by address, in the world file's order."""
+    return {f"{a.name}{PLACE_SEPARATOR}{r.name}": r.rect for a in spec.areas for r in a.rooms}
+
+
+def in_rect(rect: Rect, tile: Tile) -> bool:
+    x, y, w, h = rect
+    return x <= tile[0] < x + w and y <= tile[1] < y + h
+
+
+def room_containing(rects: dict[str, Rect], tile: Tile) -> str | None:
+    """The first room whose rectangle holds the tile (what a replay without ``at`` can tell); None outside all."""
+    return next((room for room, rect in rects.items() if in_rect(rect, tile)), None)
 
 
 class Places:
@@ -73,8 +93,8 @@ class Places:
         room chosen by name so that people spread out instead of stacking."""
         if address in self.object_tiles:
             return self.object_tiles[address]
-        room = PLACE_SEPARATOR.join(address.split(PLACE_SEPARATOR)[:2])
+        room = room_of(address)
         tiles = self.room_tiles.get(room)
         if not tiles:
             return None
-        return tiles[zlib.crc32(f"{who}|{room}".encode("utf-8")) % len(tiles)]
+        return tiles[zlib.crc32(f"{who}|{room}".encode()) % len(tiles)]

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from luotuo_rpg.world.clock import hhmm, minute_of
+
 PLACE_SEPARATOR = "/"
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
@@ -136,7 +138,8 @@ class RoutineItem(Strict):
         # YAML 1.1 reads an unquoted 17:00 as the sexagesimal number 1020.
         if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(
-                f"got the number {value}: YAML read an unquoted time; write it quoted, e.g. \"{value // 60:02d}:{value % 60:02d}\""
+                f"got the number {value}: YAML read an unquoted time; write it quoted, "
+                f"e.g. \"{value // 60:02d}:{value % 60:02d}\""
             )
         return value
 
@@ -145,12 +148,10 @@ class RoutineItem(Strict):
     def _hhmm(cls, value: str) -> str:
         if not _HHMM.match(value):
             raise ValueError(f"expected a time HH:MM, got {value!r}")
-        hours, minutes = value.split(":")
-        return f"{int(hours):02d}:{minutes}"
+        return hhmm(minute_of(value))
 
     def minute_of_day(self) -> int:
-        hours, minutes = self.at.split(":")
-        return int(hours) * 60 + int(minutes)
+        return minute_of(self.at)
 
 
 class PersonaSpec(Strict):

@@ -38,6 +38,7 @@ from luotuo_rpg.llm.kinds import (
     Insight,
     InterviewOutput,
     InterviewRequest,
+    Out,
     PlanBlockOutput,
     PlanBlockRequest,
     PlanDayOutput,
@@ -56,7 +57,9 @@ from luotuo_rpg.llm.kinds import (
 from luotuo_rpg.llm.prompts import render
 from luotuo_rpg.phrases import phrase, phrases, width
 from luotuo_rpg.world.activity import emoji_for, is_sleep, object_state_for
+from luotuo_rpg.world.clock import hhmm, minute_of, parse_label
 from luotuo_rpg.world.news import all_cjk, first_person
+from luotuo_rpg.world.places import room_of
 
 OFFLINE_LABEL = "offline rule-based mind (no language model: deterministic rules over the personas)"
 
@@ -80,16 +83,6 @@ def importance_of(text: str) -> int:
     return 2
 
 
-def _minute(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _hhmm(minute: int) -> str:
-    minute %= 24 * 60
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
 class OfflineMind:
     name = "offline"
 
@@ -101,7 +94,7 @@ class OfflineMind:
         self.embedder: Embedder = HashEmbedder(dim=embed_dim)
 
     # --- the Mind interface ---------------------------------------------------
-    async def ask(self, request: Request) -> BaseModel:
+    async def ask(self, request: Request[Out]) -> Out:
         output = self.answer(request)
         # Estimated as if the rendered prompt had gone to a model: a preview of cost.
         prompt = sum(estimate_tokens(m["content"]) for m in render(request))
@@ -120,8 +113,8 @@ class OfflineMind:
             await close()
 
     # --- answers ------------------------------------------------------------
-    def answer(self, request: Request) -> BaseModel:
-        handler = getattr(self, f"_{request.kind}")
+    def answer(self, request: Request[Out]) -> Out:
+        handler = getattr(self, f"_{request.kind}")  # each handler builds its kind's output model
         return request.check(handler(request))
 
     def _rng(self, request: Request, *extra: object) -> random.Random:
@@ -132,21 +125,21 @@ class OfflineMind:
         return ImportanceOutput(scores=[importance_of(o) for o in request.observations])
 
     def _plan_day(self, request: PlanDayRequest) -> PlanDayOutput:
-        routine = sorted(request.routine, key=lambda r: _minute(r.start))
+        routine = sorted(request.routine, key=lambda r: minute_of(r.start))
         today = request.time[:10]
         events = [e for e in request.known_events if e.when[:10] == today]
         blocks: list[ScheduleBlock] = []
         known = set(request.known_places)
         for index, item in enumerate(routine):
-            start = _minute(item.start)
-            end = _minute(routine[index + 1].start) if index + 1 < len(routine) else start + 60
-            place = item.place if "/".join(item.place.split("/")[:2]) in known else request.known_places[0]
+            start = minute_of(item.start)
+            end = minute_of(routine[index + 1].start) if index + 1 < len(routine) else start + 60
+            place = item.place if room_of(item.place) in known else request.known_places[0]
             if is_sleep(item.activity):
-                blocks.append(ScheduleBlock(start=_hhmm(start), activity=item.activity, place=place))
+                blocks.append(ScheduleBlock(start=hhmm(start), activity=item.activity, place=place))
                 continue
             for chunk in range(start, end, 60):
-                blocks.append(ScheduleBlock(start=_hhmm(chunk), activity=item.activity, place=place))
-        blocks.sort(key=lambda b: _minute(b.start))
+                blocks.append(ScheduleBlock(start=hhmm(chunk), activity=item.activity, place=place))
+        blocks.sort(key=lambda b: minute_of(b.start))
         for event in events:
             label = phrase(self.language, "attend_event", what=event.what)
             blocks = insert_event(blocks, event.when[11:16], event.minutes, label, event.where)
@@ -164,7 +157,7 @@ class OfflineMind:
                 actions=[PlannedAction(activity=block.activity, minutes=request.minutes, place=block.place, emoji="😴")]
             )
         first = None
-        if _room(block.place) in request.full_places:
+        if room_of(block.place) in request.full_places:
             block, first = self._elsewhere(request, rng)
         objects = [p for p in request.known_places if p.startswith(block.place + "/")]
         if block.place.count("/") == 2:
@@ -193,7 +186,7 @@ class OfflineMind:
         a quiet one for the rest — until it empties. Returns the block moved there and its first step."""
         block = request.block
         language = self.language
-        full = _room(block.place)
+        full = room_of(block.place)
         kind = _kind_of(full)
         rooms = [p for p in request.known_places if p.count("/") == 1]
         same = [p for p in rooms if _kind_of(p) == kind]
@@ -285,8 +278,8 @@ class OfflineMind:
     def _news(self, event: EventBrief, me: str, now: str) -> str:
         """An event told in the speaker's voice: one's own as an invitation, a past one as past."""
         language = self.language
-        ended = dt.datetime.strptime(event.when, "%Y-%m-%d %H:%M") + dt.timedelta(minutes=event.minutes)
-        past = ended <= dt.datetime.strptime(now, "%Y-%m-%d %H:%M")
+        ended = parse_label(event.when) + dt.timedelta(minutes=event.minutes)
+        past = ended <= parse_label(now)
         own = me in event.what
         key = ("news_own" if own else "news") + ("_past" if past else "")
         what = first_person(event.what, me) if own else event.what
@@ -414,10 +407,6 @@ def _farewell(rng: random.Random, said: set[str], language: str) -> str:
 def _trim(text: str, limit: int) -> str:
     text = text.strip().rstrip("。！!.")
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _room(address: str) -> str:
-    return "/".join(address.split("/")[:2])
 
 
 def _kind_of(room: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,12 @@ def gguf_folder(path: Path, root: Path | None = None) -> Path:
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     # The weights are plain tensors now; the GGUF "quantizer" left on the model only blocks saving.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as always set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.to(torch.bfloat16).save_pretrained(partial)
+    model.to(torch.bfloat16).save_pretrained(partial)  # type: ignore[arg-type]  # to() takes a dtype too
     tokenizer.save_pretrained(partial)
     (partial / "DONE").write_text(f"{path.name}\n", encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
