@@ -70,6 +70,7 @@ async def _run(spec, hours: float, base_url: str):
     for _ in range(ticks):
         await sim.step()
     wall = time.perf_counter() - started
+    await sim.aclose()  # thoughts still in flight at the end of the day are not counted
     await mind.aclose()
     return sim, mind, wall
 

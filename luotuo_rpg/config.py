@@ -9,6 +9,37 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+# Thinking takes game time (DESIGN.md): while a thought's answers travel, the world runs on and the
+# thinker carries on with what it was doing. The engine waits on the wall clock only when a decision
+# is due and its answer has not come; requests whose due ticks fall within one such wait share it, so
+# the longer these are the more of them overlap (benchmarks/llm_concurrency.py measures it). They are
+# kept to how long a person would take, since the thinker meanwhile neither reacts nor answers.
+THINK_DELAY_SECONDS: dict[str, int] = {
+    # Scoring what one saw runs beside the agent's other thoughts (its decisions never wait for it),
+    # and a memory is only read when recalled later: stored five minutes on, it changes nothing.
+    "importance": 300,
+    # Noticing someone and weighing whether to go over or greet them, walking on meanwhile: half a minute.
+    "react": 30,
+    # A line of dialogue is found and said in about twenty seconds (two ticks; each side also hears the
+    # other's line a tick after it is said), so a six-line talk lasts about three game minutes.
+    "converse": 20,
+    # Taking stock of a talk: a minute.
+    "chat_summary": 60,
+    # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins, and
+    # after a talk the agent stands where it talked meanwhile, so not longer.
+    "plan_block": 60,
+    # The day is planned lying awake after waking: five minutes in bed.
+    "plan_day": 300,
+    # Whether to go to an event one has heard of is weighed against the day's plan for a minute.
+    "attend": 60,
+    # Reflection is slow musing and runs beside the day: half an hour.
+    "reflect_questions": 1800,
+    "reflect_insights": 1800,
+    # Asked from outside the run (a viewer, `interview`), answered at once; never part of a tick.
+    "interview": 0,
+}
+
+
 class SimConfig(BaseModel):
     # Perception
     vision_radius: int = Field(default=8, ge=1, description="Tiles an agent sees (reference: vision_r = 8).")
@@ -40,6 +71,11 @@ class SimConfig(BaseModel):
     # Planning
     action_min_minutes: int = Field(default=5, ge=1)
     action_max_minutes: int = Field(default=15, ge=1)
+    plan_ahead_minutes: int = Field(
+        default=15, ge=0,
+        description="Decompose the next block this long before it begins (ours): much longer than a decomposition's "
+        "think delay, so its answer has game time to come while the world runs on; 0 turns plan-ahead off.",
+    )
     full_room_wait_minutes: int = Field(
         default=3, ge=1,
         description="Stood still in sight of the room of one's action this long, not let in: it is packed (ours).",
@@ -103,6 +139,17 @@ class SimConfig(BaseModel):
     # Engine
     think_concurrently: bool = Field(
         default=True, description="False thinks one agent after another, like the reference (for comparison only)."
+    )
+    think_delays: dict[str, int] = Field(
+        default_factory=lambda: dict(THINK_DELAY_SECONDS),
+        description="Game seconds from the tick a thought starts to the tick its decision is applied, per request "
+        "kind it asks (the longest counts; a thought that asks nothing is applied in its own tick). See "
+        "THINK_DELAY_SECONDS for the reason of each default.",
+    )
+    pipeline_thoughts: bool = Field(
+        default=True,
+        description="False applies every decision in the tick it was started, waiting for its answers there "
+        "(the old barrier; for comparison in benchmarks/llm_concurrency.py).",
     )
 
     # Run files

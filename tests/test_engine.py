@@ -21,7 +21,7 @@ def _frames(sim: Simulation, ticks: int) -> list[str]:
     return asyncio.run(go())
 
 
-def test_think_never_sees_another_agents_same_tick_change(tiny_world, monkeypatch):
+def test_a_thought_sees_only_its_snapshot_and_changes_only_its_draft(tiny_world, monkeypatch):
     spec = load_world_spec(tiny_world)
     sim = Simulation(spec, RecordingMind(scramble=True))
     original = Agent.think
@@ -29,15 +29,18 @@ def test_think_never_sees_another_agents_same_tick_change(tiny_world, monkeypatc
     views_per_tick: dict[int, set[int]] = {}
 
     async def watched(self, view, mind):
+        live = sim.agents[self.id]
         before = {a.id: (a.pos, a.action, a.place) for a in view.agents}
-        live_before = {b.id: (b.pos, b.action, b.place) for b in sim.world.bodies}
+        live_before = (len(live.memory), live.state.plan_date, live.state.action, live.state.queue)
         decision = await original(self, view, mind)
-        # Other agents may have finished thinking meanwhile: neither the view nor the
-        # world may show their decisions before the act phase.
+        # The world runs on while a thought takes game time; the thought's view must not, and
+        # nothing the thought did may reach the live agent before its decision is due.
         after = {a.id: (a.pos, a.action, a.place) for a in view.agents}
-        live_after = {b.id: (b.pos, b.action, b.place) for b in sim.world.bodies}
+        live_after = (len(live.memory), live.state.plan_date, live.state.action, live.state.queue)
+        if self is live:
+            violations.append(f"tick {view.tick}: agent {self.id} thought on its live state")
         if before != after or live_before != live_after:
-            violations.append(f"tick {view.tick}: agent {self.id} saw a change")
+            violations.append(f"tick {view.tick}: agent {self.id} saw or leaked a change")
         views_per_tick.setdefault(view.tick, set()).add(id(view))
         return decision
 

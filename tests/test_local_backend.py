@@ -407,7 +407,8 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_under_the_schem
     world = world.replace('    color: "#e91e63"', '    color: "#e91e63"\n    adapter: adapters/tong', 1)
     (tmp_path / "world.yaml").write_text(world, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tmp_path / "world.yaml"), "--hours", "0.05",
+        # Six game minutes: the day plans (five game minutes of thinking) are made.
+        [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tmp_path / "world.yaml"), "--hours", "0.1",
          "--llm", "local", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "run"), "--no-progress"],
         cwd=repo, capture_output=True, text=True, timeout=600,
     )
@@ -420,7 +421,7 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_under_the_schem
     assert llm["fallbacks"] == sum(kind["fallbacks"] for kind in llm["by_kind"].values())
     assert llm["backend_counters"]["adapters_loaded"] == 1
     assert llm["backend_counters"]["batches"] >= 1
-    assert summary["ticks"] == 18
+    assert summary["ticks"] == 36
 
 
 async def test_rows_with_a_schema_can_only_write_answers_that_fit_it(model, tokenizer) -> None:

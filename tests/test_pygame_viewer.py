@@ -64,9 +64,10 @@ SAVED = re.compile(r"saved (?P<path>.+): tick (?P<tick>\d+) .* tile (?P<tile>\d+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One game hour of the tiny world: 360 frames, keyframes every 60, a conversation at 06:30."""
+    """An hour and a half of the tiny world: 540 frames, keyframes every 60, a conversation after 07:00."""
     out = tmp_path_factory.mktemp("viewer") / "tiny_run"
-    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "1", "--out", str(out), "--no-progress"]) == 0
+    hours = ["--hours", "1.5"]
+    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), *hours, "--out", str(out), "--no-progress"]) == 0
     return out
 
 
@@ -283,8 +284,8 @@ def test_a_hello_of_another_world_starts_the_picture_over() -> None:
 
 def test_seeking_back_through_keyframes_equals_playing_forward(tiny_run: Path) -> None:
     run = ReplayRun.open(tiny_run)
-    assert run.keyframes[:2] == [0, 60] and run.hello.replay is not None and run.hello.replay.ticks == 360
-    scrubbed = ReplayPlayer(run, start_tick=359)
+    assert run.keyframes[:2] == [0, 60] and run.hello.replay is not None and run.hello.replay.ticks == 540
+    scrubbed = ReplayPlayer(run, start_tick=539)
     for target in (300, 185, 183, 182, 61, 59, 0, 250):
         scrubbed.seek(target)
         fresh = ReplayPlayer(run)
@@ -322,7 +323,7 @@ def test_replay_playback_advances_by_speed_and_stops_at_the_end(tiny_run: Path) 
     assert player.state.tick == 10
     player.toggle_pause()
     player.update(1000)
-    assert player.state.tick == 359 and "end" in player.status()
+    assert player.state.tick == 539 and "end" in player.status()
     player.toggle_pause()  # space at the end plays again from the start
     assert player.state.tick == 0
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from luotuo_rpg.llm.backends.concurrency_limit import TOLERANCE, AdaptiveLimit, RequestQueue
+from luotuo_rpg.llm.backends.concurrency_limit import PROBE_EVERY, TOLERANCE, AdaptiveLimit, RequestQueue
 from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import ChatRequest, LLMUnavailable
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
@@ -237,3 +237,39 @@ def test_the_queue_serves_waiters_in_arrival_order_and_a_retry_keeps_its_place()
         return order
 
     assert asyncio.run(go()) == [1, 3, 5, 9]
+
+
+def _keep_full(limit: AdaptiveLimit, in_flight: list, answers: int, rtt_s) -> None:
+    """A backlog of waiters: every answer's place goes to the next request at once. ``rtt_s``: a number,
+    or the round trip of a request from what it was sent with."""
+    backlog = 1000
+    in_flight += [limit.send(waiting=backlog) for _ in range(limit.room())]
+    for _ in range(answers):
+        sent = in_flight.pop(0)
+        limit.answered(sent, rtt_s(sent) if callable(rtt_s) else rtt_s)
+        in_flight += [limit.send(waiting=backlog) for _ in range(limit.room())]
+
+
+def test_a_cut_from_a_passing_burst_is_unlearnt_in_a_few_round_trips():
+    # Two cores answering 28 day plans at once look like a queueing server: the limit comes down.
+    limit = AdaptiveLimit(start=32, cap=128)
+    in_flight: list = []
+    # Each request waits for the answers ahead of it to be worked out: 20 ms apiece.
+    _keep_full(limit, in_flight, 32, lambda sent: 0.2 + 0.02 * sent.in_flight)
+    cut = limit.limit
+    assert cut <= 16 and not limit.slow_start, (cut, limit.slow_start)
+    # Then latency is flat again with more in flight than the cut allowed: slow start, the limit
+    # doubling per round of answers, instead of one more per max(limit, PROBE_EVERY) answers.
+    _keep_full(limit, in_flight, cut + 4 * PROBE_EVERY, 0.2)
+    assert limit.slow_start
+    _keep_full(limit, in_flight, 128, 0.2)
+    assert limit.limit == 128
+
+
+def test_a_server_that_really_queues_keeps_its_cut():
+    # One slot: a request sent with k in flight waits for the k - 1 ahead of it, so every probe at two
+    # is late and slow start never comes back.
+    limit = AdaptiveLimit(start=1, cap=32)
+    in_flight: list = []
+    _keep_full(limit, in_flight, 300, lambda sent: 1.0 * sent.in_flight)
+    assert not limit.slow_start and limit.limit <= 2, (limit.slow_start, limit.limit)

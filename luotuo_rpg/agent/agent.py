@@ -147,15 +147,38 @@ class Agent:
                 await social.converse(self, view, mind, decision, conversation)
         else:
             await self._act_on_world(view, mind, decision)
-        await perception.flush_observations(self, view, mind)
-        # Checked after every think, whatever it did, so reflection comes in the tick
-        # the threshold is crossed.
-        bedtime = (
-            self.config.reflect_at_bedtime and state.asleep and state.reflected_on != view.date
-            and state.importance_since_reflection > 0
-        )
-        if state.importance_since_reflection >= self.config.reflection_threshold or bedtime:
+        if not self.remembers_in_background(view):
+            await perception.flush_observations(self, view, mind)
+        if not self.config.pipeline_thoughts and self.wants_to_reflect(view):
+            # The old barrier (kept for comparison) reflects at the end of the think that crossed the threshold.
             await self.reflect(view, mind, decision)
+        return decision
+
+    # --- remembering (in the background, beside thinking) -----------------------
+    def remembers_in_background(self, view: WorldView) -> bool:
+        """When observations are due to be scored, the scoring runs as a thought of its own so the
+        decision does not wait for it (only when thinking takes game time: see sim.thoughts)."""
+        return self.config.pipeline_thoughts and bool(self.state.pending) and perception.importance_due(self, view.tick)
+
+    async def remember_in_background(self, view: WorldView, mind: Mind) -> Decision:
+        await perception.flush_observations(self, view, mind)
+        return Decision(agent=self.id)
+
+    # --- reflection (in the background, beside thinking) ------------------------
+    def wants_to_reflect(self, view: WorldView) -> bool:
+        """Checked every tick on what is committed, so reflection starts in the tick after the
+        threshold is crossed; it runs beside the agent's other thoughts (see sim.thoughts)."""
+        state = self.state
+        # The day the agent woke into, not the calendar: asleep past midnight is still the same night.
+        bedtime = (
+            self.config.reflect_at_bedtime and state.asleep and state.plan_date is not None
+            and state.reflected_on != state.plan_date and state.importance_since_reflection > 0
+        )
+        return state.importance_since_reflection >= self.config.reflection_threshold or bedtime
+
+    async def reflect_in_background(self, view: WorldView, mind: Mind) -> Decision:
+        decision = Decision(agent=self.id)
+        await self.reflect(view, mind, decision)
         return decision
 
     async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision) -> None:

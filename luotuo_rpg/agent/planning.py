@@ -74,6 +74,10 @@ async def next_action(agent: Agent, view: WorldView, mind: Mind, decision: Decis
     state = agent.state
     minute = view.minute_of_day
     block, start, end = current_block(agent, minute)
+    ahead = state.ahead
+    if state.block_start != start and ahead is not None and (ahead.date, ahead.start) == (view.date, start):
+        # Decomposed before the block began (agent.plan_ahead): no request, no wait.
+        state.queue, state.block_start, state.replan = list(ahead.queue), start, False
     if state.replan or state.block_start != start or not state.queue:
         remaining = (end - minute) if end > minute else (end + DAY_MINUTES - minute)
         state.queue = await plan_block(agent, view, mind, block, max(1, remaining))

@@ -36,6 +36,14 @@ class AgentCounters(BaseModel):
     reactions: int = 0
 
 
+class PlannedBlock(BaseModel):
+    """The next schedule block, decomposed before it begins (plan-ahead)."""
+
+    date: str
+    start: int = Field(description="Minute of day the block begins.")
+    queue: list[PlannedAction]
+
+
 class AgentState(BaseModel):
     """Everything an agent knows besides its memory stream (checkpointed as is)."""
 
@@ -63,9 +71,12 @@ class AgentState(BaseModel):
     handled_conversations: list[int] = Field(default_factory=list)
     importance_since_reflection: float = 0.0
     replan: bool = False
-    reflected_on: str | None = Field(default=None, description="Game date of the last reflection.")
+    reflected_on: str | None = Field(default=None, description="Day (as planned on waking) of the last reflection.")
     social_until: int = Field(default=0, description="Tick before which this agent starts no new encounter.")
     counters: AgentCounters = Field(default_factory=AgentCounters)
+    ahead: PlannedBlock | None = Field(
+        default=None, description="Written by plan-ahead only; used when its block begins."
+    )
     still_at: tuple[int, int] | None = Field(
         default=None, description="Tile stood on since still_since, out of conversation, outside still_for."
     )

@@ -30,6 +30,7 @@ class MemoryStream:
         self._vectors = np.zeros((64, dim), dtype=np.float32)
         self._last_access = np.zeros(64, dtype=np.int64)
         self._importance = np.zeros(64, dtype=np.float32)
+        self.forked_at = 0
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -52,6 +53,40 @@ class MemoryStream:
         self._last_access[n] = tick
         self._importance[n] = importance
         return node
+
+    def copy(self, count: int | None = None, last_access: list[int] | None = None) -> MemoryStream:
+        """An independent stream with the same memories, for a thought to change; see :meth:`absorb`.
+
+        ``count`` and ``last_access`` give the stream as it was earlier (a thought restored from a
+        checkpoint must see what it saw when it began): the first ``count`` memories, accessed then.
+        """
+        count = len(self.nodes) if count is None else count
+        other = MemoryStream(self.dim, self.tick_seconds)
+        # Nodes are never changed once stored, so they are shared.
+        other.nodes = self.nodes[:count]
+        other._vectors = self._vectors.copy()
+        other._last_access = self._last_access.copy()
+        other._importance = self._importance.copy()
+        if last_access is not None:
+            other._last_access[:count] = last_access
+        other.forked_at = count
+        return other
+
+    def absorb(self, draft: MemoryStream) -> None:
+        """Take in what ``draft`` (a :meth:`copy` of this stream) stored and touched since it was copied.
+
+        New memories are appended (renumbered, with citations among them renumbered too); last
+        access only moves forward, so it merges by maximum. Absorbing the one draft of a stream
+        nothing else changed gives exactly the draft.
+        """
+        base = draft.forked_at
+        np.maximum(self._last_access[:base], draft._last_access[:base], out=self._last_access[:base])
+        renumbered: dict[int, int] = {}
+        for node in draft.nodes[base:]:
+            cites = [renumbered.get(c, c) for c in node.cites]
+            added = self.add(node.kind, node.text, node.created, node.importance, draft._vectors[node.id], cites)
+            self._last_access[added.id] = draft._last_access[node.id]
+            renumbered[node.id] = added.id
 
     def _grow(self) -> None:
         size = self._vectors.shape[0] * 2
@@ -83,6 +118,9 @@ class MemoryStream:
         if touch:
             self._last_access[chosen] = now
         return [self.nodes[i] for i in chosen]
+
+    def last_access(self) -> list[int]:
+        return self._last_access[: len(self.nodes)].tolist()
 
     def recent(self, count: int, kinds: set[str] | None = None) -> list[MemoryNode]:
         picked = [n for n in reversed(self.nodes) if kinds is None or n.kind in kinds]

@@ -75,6 +75,7 @@ class LiveSession(Session):
         await super().stop()
         if self.recording is not None:
             self.recording.finish()
+        await self.sim.aclose()
         await self.mind.aclose()
 
     async def _advance(self) -> bool:
@@ -101,7 +102,7 @@ class LiveSession(Session):
     async def replace_world(self, spec: WorldSpec) -> None:
         """Start over with ``spec`` (a reloaded world file); every viewer gets a fresh hello."""
         async with self.ticker.lock:
-            old_mind, old_recording = self.mind, self.recording
+            old_mind, old_recording, old_sim = self.mind, self.recording, self.sim
             if old_recording is not None:
                 old_recording.finish()  # the old world's run ends here; the new world records into a new folder
             mind, sim, recording = self._build(spec)
@@ -112,6 +113,7 @@ class LiveSession(Session):
             self.errors = []
             self.generation += 1
             self.broadcaster.resync_all()
+        await old_sim.aclose()
         await old_mind.aclose()
         log.info("world reloaded: %s, %d agents", spec.world.name, len(spec.personas))
 

@@ -1,36 +1,41 @@
-"""The tick: think in parallel on a frozen snapshot, act in agent-id order.
+"""The tick: think on a frozen snapshot, act in agent-id order.
 
 1. snapshot the world; every agent perceives it (sync, cheap) and says
-   whether it has something to decide;
-2. those agents think concurrently (``asyncio.gather``) against that snapshot;
-3. their decisions are applied in agent-id order, bodies move one tile, and
-   a frame describing what changed is produced.
+   whether it has something to decide; those that are not already thinking
+   start a thought on that snapshot (:mod:`luotuo_rpg.sim.thoughts`);
+2. the engine waits only for thoughts whose decision may be due in this tick
+   (thinking takes game time: a decision is applied a fixed delay per request
+   kind after its thought began), then commits the due ones in agent-id order;
+3. bodies move one tile, and a frame describing what changed is produced.
 
-Completion order of the coroutines never matters, so a run is a function of
+Neither completion order nor latency ever matters, so a run is a function of
 (world, seed, model answers).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from luotuo_rpg.agent import plan_ahead
 from luotuo_rpg.agent.agent import Agent
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm import Mind
+from luotuo_rpg.llm.kinds import ScheduleBlock
 from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import AgentFrame, Frame, FrameEvent
+from luotuo_rpg.sim.thoughts import Pipeline
 from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import WorldSpec
-from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState
+from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
 
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
 _WAIT_RETRY = 6  # ticks between looks at a full room for a tile that has come free (a game minute)
 _KEEP_ENDED_CONVERSATIONS = 6
+_KEEP_UNHANDLED_CONVERSATIONS = 360  # a game hour: longer than any thought's delay
 _LINES_KEPT = 200
 
 
@@ -48,6 +53,10 @@ class Simulation:
         self._last_objects: dict[str, str] = {}
         self.thinks = 0
         self.lines_said: list[str] = []
+        self._plan_quiet: dict[int, tuple[list[ScheduleBlock], int]] = {}
+        self.thoughts = Pipeline(
+            mind, self.config.think_delays, spec.world.tick_seconds, pipelined=self.config.pipeline_thoughts
+        )
         self._told: list[FrameEvent] = []  # what happened between two ticks (a live interview): next frame's events
 
     @property
@@ -57,26 +66,59 @@ class Simulation:
     async def step(self) -> Frame:
         """Run one tick and return its frame; the world's tick then advances."""
         world = self.world
+        thoughts = self.thoughts
+        thoughts.restart(self.agents, world)
         view = world.snapshot()
-        thinkers = [agent for agent in self.agents if agent.perceive(view)]
-        if self.config.think_concurrently:
-            decisions: list[Decision] = list(await asyncio.gather(*(a.think(view, self.mind) for a in thinkers)))
-        else:
-            decisions = [await agent.think(view, self.mind) for agent in thinkers]
-        self.thinks += len(thinkers)
+        pipelined = self.config.pipeline_thoughts
+        for agent in self.agents:
+            # A thinking agent still perceives (into its live state) but starts no second thought.
+            wants = agent.perceive(view)
+            if not thoughts.busy(agent.id, "remember") and agent.remembers_in_background(view):
+                # The observations waiting go to a thought of their own; were they all there was to think about?
+                thoughts.start_remembering(agent, view)
+                wants = agent.wants_to_think(view)
+            if wants and not thoughts.busy(agent.id):
+                thought = thoughts.start(agent, view)
+                self.thinks += 1
+                if not self.config.think_concurrently:
+                    await thoughts.finish(thought)
+            if pipelined and not thoughts.busy(agent.id, "reflect") and agent.wants_to_reflect(view):
+                thought = thoughts.start_reflection(agent, view)
+                if not self.config.think_concurrently:
+                    await thoughts.finish(thought)
+            # Reflection and plan-ahead beside the agent's decisions are for when thinking takes game time;
+            # the old barrier (for comparison) reflects inside a think and plans when a block begins.
+            if pipelined and not thoughts.busy(agent.id, "plan") and self._plan_ahead_due(agent, view):
+                needed_by = plan_ahead.needed_by(agent, view)
+                if needed_by is not None:
+                    thoughts.start_plan_ahead(agent, view, needed_by)
+        await thoughts.settle(world.tick)
+        decisions = thoughts.commit_due(world.tick, self.agents)
         events, self._told = self._told, []
         for event in world.event_schedule():
             if event.start_tick == world.tick:
                 events.append(FrameEvent(type="event_start", text=event.what, place=event.where))
             elif event.end_tick == world.tick:
                 events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
-        for decision in sorted(decisions, key=lambda d: d.agent):
+        for decision in decisions:
             self._apply(decision, events)
         self._move(events)
         frame = self._frame(events)
         self._prune_conversations()
         world.tick += 1
         return frame
+
+    def _plan_ahead_due(self, agent: Agent, view: WorldView) -> bool:
+        # Asked every tick for every agent: skip the ticks where the block's end is still far, for as
+        # long as the schedule is the one that told us so (a pure shortcut, not state). Schedules are
+        # replaced, never changed in place (a new day plan, an event put in, a committed thought), so
+        # holding the list itself tells whether it is still the same.
+        schedule, quiet = self._plan_quiet.get(agent.id, (None, -1))
+        if schedule is agent.state.schedule and view.tick < quiet:
+            return False
+        quiet = plan_ahead.quiet_until(agent, view)
+        self._plan_quiet[agent.id] = (agent.state.schedule, quiet)
+        return view.tick >= quiet
 
     # --- act -----------------------------------------------------------------
     def _apply(self, decision: Decision, events: list[FrameEvent]) -> None:
@@ -345,8 +387,13 @@ class Simulation:
 
     def _prune_conversations(self) -> None:
         tick = self.world.tick
-        for cid in [c.id for c in self.world.conversations.values() if c.ended_at is not None and tick - c.ended_at > _KEEP_ENDED_CONVERSATIONS]:
-            del self.world.conversations[cid]
+        for conversation in list(self.world.conversations.values()):
+            if conversation.ended_at is None or tick - conversation.ended_at <= _KEEP_ENDED_CONVERSATIONS:
+                continue
+            # A member still thinking about something else sees the ending only after that thought commits.
+            handled = all(conversation.id in self.agents[m].state.handled_conversations for m in conversation.members)
+            if handled or tick - conversation.ended_at > _KEEP_UNHANDLED_CONVERSATIONS:
+                del self.world.conversations[conversation.id]
 
     # --- frames ----------------------------------------------------------------
     def _frame(self, events: list[FrameEvent]) -> Frame:
@@ -393,6 +440,10 @@ class Simulation:
         self._told.append(FrameEvent(type="interview", agent=agent_id, question=question, text=answer))
         return answer
 
+    async def aclose(self) -> None:
+        """Stop the thoughts still in flight (a checkpoint already holds them)."""
+        await self.thoughts.aclose()
+
     # --- checkpoints -------------------------------------------------------------
     def get_state(self) -> dict:
         return {
@@ -403,6 +454,7 @@ class Simulation:
             "thinks": self.thinks,
             # The summary quotes the first lines, the viewers the latest: keep both ends.
             "lines_said": list(self.lines_said),
+            "thoughts": self.thoughts.get_state(),
             "told": [event.model_dump(mode="json", exclude_defaults=True) for event in self._told],
         }
 
@@ -414,6 +466,7 @@ class Simulation:
         self._last_objects = dict(state["last_objects"])
         self.thinks = state["thinks"]
         self.lines_said = list(state["lines_said"])
+        self.thoughts.set_state(state.get("thoughts"))
         self._told = [FrameEvent.model_validate(e) for e in state.get("told", [])]  # absent in older checkpoints
 
 

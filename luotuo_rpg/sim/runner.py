@@ -216,6 +216,7 @@ async def drive(run: Run, recorder: Recorder, checkpointer: Checkpointer | None,
             checkpointer.save(run.checkpoint(recorder))
         summary = await run.run_until(run.target_tick, recorder, checkpointer)
     finally:
+        await run.sim.aclose()  # thoughts still in flight are in the last checkpoint
         await run.mind.aclose()
         recorder.close()
     summary = run.measured(summary.model_copy(update={"llm": run.mind.stats}))

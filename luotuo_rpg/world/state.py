@@ -161,29 +161,38 @@ class WorldState:
         return out + self.injected
 
     def snapshot(self) -> WorldView:
-        cells: dict[tuple[int, int], list[int]] = {}
-        agents = []
-        for body in self.bodies:
-            agents.append(
-                AgentSeen(body.id, body.name, body.pos, body.action, body.emoji, body.place, body.conversation, body.asleep)
-            )
-            cells.setdefault((body.pos[0] // self.cell_size, body.pos[1] // self.cell_size), []).append(body.id)
+        agents = tuple(
+            AgentSeen(body.id, body.name, body.pos, body.action, body.emoji, body.place, body.conversation, body.asleep)
+            for body in self.bodies
+        )
         active = tuple(e for e in self.event_schedule() if e.start_tick <= self.tick < e.end_tick)
-        conversations = {
-            c.id: ConversationView(
-                c.id, c.members, tuple(ChatTurn(s, t) for s, t in c.lines), c.turn, c.ended_at is not None
-            )
+        conversations = [
+            ConversationView(c.id, c.members, tuple(ChatTurn(s, t) for s, t in c.lines), c.turn, c.ended_at is not None)
             for c in self.conversations.values()
-        }
+        ]
+        return self.view_of(self.tick, agents, dict(self.objects), active, conversations)
+
+    def view_of(
+        self,
+        tick: int,
+        agents: tuple[AgentSeen, ...],
+        objects: dict[str, str],
+        events: tuple[ActiveEvent, ...],
+        conversations: list[ConversationView],
+    ) -> WorldView:
+        """A frozen view from its parts: the snapshot of now, or one kept by a checkpoint."""
+        cells: dict[tuple[int, int], list[int]] = {}
+        for seen in agents:
+            cells.setdefault((seen.pos[0] // self.cell_size, seen.pos[1] // self.cell_size), []).append(seen.id)
         return WorldView(
-            tick=self.tick,
-            time=self.clock.label(self.tick),
-            date=self.clock.date(self.tick),
-            minute_of_day=self.clock.minute_of_day(self.tick),
-            agents=tuple(agents),
-            objects=MappingProxyType(dict(self.objects)),
-            events=active,
-            conversations=MappingProxyType(conversations),
+            tick=tick,
+            time=self.clock.label(tick),
+            date=self.clock.date(tick),
+            minute_of_day=self.clock.minute_of_day(tick),
+            agents=agents,
+            objects=MappingProxyType(objects),
+            events=events,
+            conversations=MappingProxyType({c.id: c for c in conversations}),
             places=self.places,
             cells=MappingProxyType({k: np.array(v, dtype=np.int64) for k, v in cells.items()}),
             positions=np.array([a.pos for a in agents], dtype=np.int64).reshape(-1, 2),

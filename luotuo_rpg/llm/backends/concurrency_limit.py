@@ -11,8 +11,13 @@ beyond the limit wait in *our* queue, where waiting costs nothing and no timeout
 request's timeout measures the server's work, not its queue.
 
 - start low (1, or the capacity the server states), grow by one per clean answer until the
-  first sign of queueing (slow start), then by one per ``max(limit, PROBE_EVERY)`` clean
-  answers (probing whether the server got more room);
+  first sign of queueing (slow start: the limit doubles every round trip while latency stays
+  flat), then by one per ``max(limit, PROBE_EVERY)`` clean answers (probing whether the server
+  got more room);
+- a cut can come from a passing burst rather than a full server (two cores answering 28 day
+  plans at once, or our own loop busy): when ``PROBE_EVERY`` answers in a row sent *above* the
+  level the last cut set come back clean, the server has room after all, and slow start
+  begins again. A server that really queues makes those probes late, so it never gets there;
 - queued answers (two in a row) bring the limit to what the server served at once; a timeout
   or a 429 halves it; at most one cut per round of requests sent at the old limit;
 - a request sent beyond the level proven clean (a probe) gets its expected wait in the
@@ -58,6 +63,7 @@ class Sent:
     """What the limit knew when a request went out; handed back with its outcome."""
 
     in_flight: int  # on this endpoint, this request included
+    full: bool  # the limit was what held requests back (as TCP grows only when the window is)
     epoch: int  # the limit's cut counter at the time
     allowance_s: float  # added to the request's timeout: its expected wait in the server's queue
 
@@ -72,6 +78,8 @@ class AdaptiveLimit:
         self.in_flight = 0
         self.slow_start = True
         self._proven = self.limit  # most requests at once known to be served without queueing
+        self._cut_to = 0  # the limit the last cut set
+        self._clean_above_cut = 0  # clean answers in a row sent above that level
         self._clean = 0
         self._queued = 0
         self._epoch = 0
@@ -89,14 +97,16 @@ class AdaptiveLimit:
         self.limit = self._proven = max(1, min(start, self.cap))
         self.peak = max(self.peak, self.limit)
 
-    def send(self) -> Sent:
+    def send(self, waiting: int = 0) -> Sent:
+        """``waiting``: requests still in our queue behind this one."""
         self.in_flight += 1
+        full = self.in_flight + waiting >= self.limit
         allowance = 0.0
         baseline = self.baseline_s
         if baseline is not None and self.in_flight > self._proven:
             # Beyond the proven level the server may hold it behind the others.
             allowance = baseline * math.ceil((self.in_flight - self._proven) / self._proven)
-        return Sent(in_flight=self.in_flight, epoch=self._epoch, allowance_s=allowance)
+        return Sent(in_flight=self.in_flight, full=full, epoch=self._epoch, allowance_s=allowance)
 
     def answered(self, sent: Sent, rtt_s: float) -> None:
         self.in_flight -= 1
@@ -107,6 +117,7 @@ class AdaptiveLimit:
         ratio = rtt_s / min(self._rtts) if min(self._rtts) > 0 else 1.0
         if ratio > TOLERANCE:
             self._clean = 0
+            self._clean_above_cut = 0
             if sent.epoch != self._epoch:
                 return  # sent before the last cut: the cut already accounted for it
             self._queued += 1
@@ -120,7 +131,11 @@ class AdaptiveLimit:
                 self._proven = min(self._proven, self.limit)
             return
         self._queued = 0
-        if sent.in_flight < self.limit:
+        if not self.slow_start and sent.in_flight > self._cut_to:
+            self._clean_above_cut += 1
+            if self._clean_above_cut >= PROBE_EVERY:
+                self.slow_start = True  # more at once than the cut allowed, and no slower: it was a burst
+        if not sent.full:
             return  # we were not using the whole limit: it says nothing about more
         self._proven = max(self._proven, sent.in_flight)
         self._clean += 1
@@ -145,6 +160,8 @@ class AdaptiveLimit:
         self.slow_start = False
         self._queued = 0
         self.limit = max(1, min(self.limit - 1, new_limit))
+        self._cut_to = self.limit
+        self._clean_above_cut = 0
         self._epoch += 1
 
 
@@ -205,5 +222,5 @@ class RequestQueue:
             if self.limits[endpoint].room() <= 0:
                 return
             waiter = heapq.heappop(self._heap)
-            sent = self.limits[endpoint].send()
+            sent = self.limits[endpoint].send(waiting=len(self._heap))
             waiter.future.set_result(Permit(endpoint, sent, now - waiter.since))
