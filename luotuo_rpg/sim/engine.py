@@ -204,6 +204,7 @@ class Simulation:
         for me, partner in ((body, other), (other, body)):
             me.conversation = conversation.id
             me.path = []
+            me.before_talk = (me.action, me.emoji)
             me.action = phrase(self.spec.world.language, "chatting_with", partner=partner.name)
             me.emoji = "💬"
         events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
@@ -222,8 +223,14 @@ class Simulation:
         if end or len(conversation.lines) >= self.config.conversation_max_turns:
             conversation.ended_at = world.tick
             for member in conversation.members:
-                world.bodies[member].conversation = None
-                self._route(world.bodies[member])  # the walk the conversation interrupted resumes
+                member_body = world.bodies[member]
+                member_body.conversation = None
+                # The action and the walk the conversation interrupted resume at once; what the talk
+                # changes comes with the agent's next decision, when it is due.
+                if member_body.before_talk is not None:
+                    member_body.action, member_body.emoji = member_body.before_talk
+                    member_body.before_talk = None
+                self._route(member_body)
             events.append(FrameEvent(type="conversation_end", agent=body.id, to=partner))
 
     def _move(self, events: list[FrameEvent]) -> None:

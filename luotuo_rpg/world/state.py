@@ -84,6 +84,9 @@ class Body(BaseModel):
     to_use: tuple[str, str] | None = Field(
         default=None, description="(object, state) the current action gives an object once the body gets to it."
     )
+    before_talk: tuple[str, str] | None = Field(
+        default=None, description="(action, emoji) a conversation interrupted: shown again when it ends."
+    )
     waiting: bool = Field(
         default=False, description="Stopped short of its goal (a full room, pushed aside): it looks again now and then."
     )
