@@ -56,7 +56,9 @@ def main() -> None:
         assert not check_world(spec), check_world(spec)[:3]
         worlds.append((f"generated {size}", spec))
     rows = []
-    header = "| world | agents | game hours | ticks | wall s | ticks/s | agent-ticks/s | requests | conversations | stuck |"
+    header = (
+        "| world | agents | game hours | ticks | wall s | ticks/s | agent-ticks/s | requests | conversations | stuck |"
+    )
     print(header)
     print(RULE)
     for name, spec in worlds:
@@ -73,14 +75,24 @@ def main() -> None:
 
 def _write(args: argparse.Namespace, header: str, rows: list[str]) -> None:
     # After every row: a long run that is stopped keeps what it measured.
-    text = "\n".join([
-        "# Engine speed (offline mind)", "", describe_machine(), "",
-        f"Command: `python benchmarks/engine.py --hours {args.hours:g} --sizes {args.sizes}`", "",
-        "Target (issue 2): one game day of 25 agents in under 30 s on 2 cores.",
-        "stuck: awake agent-minutes stood still outside the room of one's action "
-        "(sim/behaviour.py; issue 12: ≤ 1 %).",
-        "", header, RULE, *rows, "",
-    ])
+    text = "\n".join(
+        [
+            "# Engine speed (offline mind)",
+            "",
+            describe_machine(),
+            "",
+            f"Command: `python benchmarks/engine.py --hours {args.hours:g} --sizes {args.sizes}`",
+            "",
+            "Target (issue 2): one game day of 25 agents in under 30 s on 2 cores.",
+            "stuck: awake agent-minutes stood still outside the room of one's action "
+            "(sim/behaviour.py; issue 12: ≤ 1 %).",
+            "",
+            header,
+            RULE,
+            *rows,
+            "",
+        ]
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
 

@@ -193,7 +193,10 @@ def main() -> None:
             t0 = time.perf_counter()
             library = library_type(tokenizer, eos)
             setup = time.perf_counter() - t0
-            results[library_type.name] = {"setup_s": round(setup, 2), **measure(library, tokenizer, pairs, args.budget_s)}
+            results[library_type.name] = {
+                "setup_s": round(setup, 2),
+                **measure(library, tokenizer, pairs, args.budget_s),
+            }
         except Exception as exc:  # noqa: BLE001 - a library that cannot run here is reported, not fatal
             results[library_type.name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         print(library_type.name, json.dumps(results[library_type.name]), flush=True)

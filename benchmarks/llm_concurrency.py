@@ -62,7 +62,10 @@ class MockLLM:
         self.port = _free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "luotuo_rpg.cli", "mock-llm", "--port", str(self.port), "--latency", str(latency)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=os.environ.copy(),
         )
         self.root = f"http://127.0.0.1:{self.port}"
         for _ in range(200):
@@ -97,9 +100,13 @@ async def _day(spec, ticks: int, pipelined: bool, base_url: str | None) -> dict:
     await mind.aclose()
     stats = mind.stats
     return {
-        "wall_s": round(wall, 1), "requests": stats.requests, "fallbacks": stats.fallbacks,
-        "tokens": stats.tokens_in + stats.tokens_out, "frames_sha256": digest.hexdigest(),
-        "ticks_waited": sim.thoughts.ticks_waited, "waited_on": dict(sim.thoughts.waited_on.most_common()),
+        "wall_s": round(wall, 1),
+        "requests": stats.requests,
+        "fallbacks": stats.fallbacks,
+        "tokens": stats.tokens_in + stats.tokens_out,
+        "frames_sha256": digest.hexdigest(),
+        "ticks_waited": sim.thoughts.ticks_waited,
+        "waited_on": dict(sim.thoughts.waited_on.most_common()),
     }
 
 
@@ -144,10 +151,12 @@ def _waits(row: dict) -> str:
 
 def _write_table(rows: dict) -> None:
     lines = [
-        "# A game day of 七侠镇 through the real openai client: barrier vs pipelined thinking", "",
+        "# A game day of 七侠镇 through the real openai client: barrier vs pipelined thinking",
+        "",
         "28 agents from 06:00, `luotuo-rpg mock-llm --latency X` in its own process answering with the offline",
         "mind's answers. Each row's frames equal the offline run of the same mode (asserted, SHA-256 below):",
-        "latency changes nothing. Peak in flight: the most chat requests the server held at once.", "",
+        "latency changes nothing. Peak in flight: the most chat requests the server held at once.",
+        "",
         "Wall time is the engine's own work plus about one latency for every tick in which a decision is due",
         "and its answer has not come (*ticks waited*; per kind, the ticks in which a due thought waited for",
         "one, a tick may wait on several). Thoughts whose due ticks fall within one wait share it, so day",
@@ -157,7 +166,8 @@ def _write_table(rows: dict) -> None:
         "the reaction that starts a talk and the re-plan after one make up nearly all the waits. Reaching 5",
         "minutes at 1 s would need fewer than ≈ 250 ticks waited a day: a talk written in fewer round trips.",
         "",
-        "Command: `python benchmarks/llm_concurrency.py --hours 24 --latencies 0.2,1 --modes barrier,pipelined`", "",
+        "Command: `python benchmarks/llm_concurrency.py --hours 24 --latencies 0.2,1 --modes barrier,pipelined`",
+        "",
         "| mode | latency s | game hours | requests | tokens | wall s | peak in flight | ticks waited "
         "(on: kind × ticks) | frames (sha256) | machine, load |",
         "|---|---:|---:|---:|---:|---:|---:|---|---|---|",

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe_machine  # noqa: E402
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
+from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer  # noqa: E402
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread  # noqa: E402
-from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
 from luotuo_rpg.llm.prompts import recover_request  # noqa: E402
 from luotuo_rpg.llm.structured import StructuredMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
@@ -116,7 +116,8 @@ def main() -> None:
     real_line = (
         f"Counted by the Qwen2.5 tokenizer ({args.tokenizer.name}), chat template included: **{real_total:,.0f}** "
         f"per agent-day ({real_total / total:.2f}× the estimate)."
-        if qwen else "No Qwen tokenizer given (--tokenizer): estimate only."
+        if qwen
+        else "No Qwen tokenizer given (--tokenizer): estimate only."
     )
     lines += [
         f"| **total** | {stats.requests} | {stats.requests / per:.1f} | {stats.tokens_in} | {stats.tokens_out} | "

@@ -209,7 +209,12 @@ def bench_shape(shape: str, batches: list[int], args: argparse.Namespace, device
         backend_s = timed(through_backend(batch, [None] * batch), args.repeats, device)
         tokens = batch * args.new_tokens
         rows.append(Row(shape, batch, tokens / plain_s, tokens / backend_s))
-        log.warning("%s batch %d: plain %.0f tok/s, backend %.0f tok/s", shape, batch, *[tokens / s for s in (plain_s, backend_s)])
+        log.warning(
+            "%s batch %d: plain %.0f tok/s, backend %.0f tok/s",
+            shape,
+            batch,
+            *[tokens / s for s in (plain_s, backend_s)],
+        )
 
     with tempfile.TemporaryDirectory() as folder:
         paths = [write_adapter(model, Path(folder) / f"adapter{i}", seed=100 + i) for i in range(ADAPTERS)]
@@ -314,7 +319,9 @@ def render(card: str, rows: list[Row], adapter_rows: list[AdapterRow], args: arg
         "| shape | batch | plain generate tok/s | LocalBackend tok/s | backend / plain |",
         "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r.shape} | {r.batch} | {r.plain:,.0f} | {r.backend:,.0f} | {r.backend / r.plain:.0%} |" for r in rows]
+    lines += [
+        f"| {r.shape} | {r.batch} | {r.plain:,.0f} | {r.backend:,.0f} | {r.backend / r.plain:.0%} |" for r in rows
+    ]
     lines += [
         "",
         f"LoRA r {ADAPTER_RANK} on {'/'.join(ADAPTER_TARGETS)}, all through LocalBackend:",
@@ -322,24 +329,32 @@ def render(card: str, rows: list[Row], adapter_rows: list[AdapterRow], args: arg
         f"| shape | batch | one adapter tok/s | {ADAPTERS} adapters mixed tok/s | mixed / single |",
         "|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {a.shape} | {a.batch} | {a.single:,.0f} | {a.mixed:,.0f} | {a.mixed / a.single:.0%} |" for a in adapter_rows]
+    lines += [
+        f"| {a.shape} | {a.batch} | {a.single:,.0f} | {a.mixed:,.0f} | {a.mixed / a.single:.0%} |" for a in adapter_rows
+    ]
     lines += ["", "Ratios against the targets:", ""]
     for shape in dict.fromkeys(r.shape for r in rows):
         by_batch = {r.batch: r for r in rows if r.shape == shape}
         ref = 25 if 25 in by_batch else max(by_batch)
         if ref in by_batch:
             ratio = by_batch[ref].backend / by_batch[ref].plain
-            lines.append(f"- {shape}: backend / plain at batch {ref}: {ratio:.0%} "
-                         f"({verdict(ratio, TARGETS['backend_vs_plain'])} ≥ 85 %)")
+            lines.append(
+                f"- {shape}: backend / plain at batch {ref}: {ratio:.0%} "
+                f"({verdict(ratio, TARGETS['backend_vs_plain'])} ≥ 85 %)"
+            )
         if 1 in by_batch and ref != 1:
             speedup = by_batch[ref].backend / by_batch[1].backend
-            lines.append(f"- {shape}: backend batch {ref} vs its batch 1: {speedup:.1f}× "
-                         f"({verdict(speedup, TARGETS['batch_speedup'])} ≥ 20×)")
+            lines.append(
+                f"- {shape}: backend batch {ref} vs its batch 1: {speedup:.1f}× "
+                f"({verdict(speedup, TARGETS['batch_speedup'])} ≥ 20×)"
+            )
         for a in adapter_rows:
             if a.shape == shape:
                 ratio = a.mixed / a.single
-                lines.append(f"- {shape}: mixed / single adapter at batch {a.batch}: {ratio:.0%} "
-                             f"({verdict(ratio, TARGETS['mixed_vs_single'])} ≥ 70 %)")
+                lines.append(
+                    f"- {shape}: mixed / single adapter at batch {a.batch}: {ratio:.0%} "
+                    f"({verdict(ratio, TARGETS['mixed_vs_single'])} ≥ 70 %)"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -114,7 +114,9 @@ def _working_set_mb(run: Run, recorder: Recorder, scratch: Path) -> float:
     return peak / 2**20
 
 
-async def measure(world: Path, days: int, seed: int, folder: Path, checkpoints: bool = True) -> tuple[list[DayRow], str, float]:
+async def measure(
+    world: Path, days: int, seed: int, folder: Path, checkpoints: bool = True
+) -> tuple[list[DayRow], str, float]:
     spec = load_world_spec(world)
     options = RunOptions(hours=24 * days, seed=seed, out=folder / "run", config=SimConfig(), checkpoints=checkpoints)
     run = TimedRun(spec, str(world), options)
@@ -165,7 +167,9 @@ async def measure(world: Path, days: int, seed: int, folder: Path, checkpoints: 
         )
         if checkpointer is not None:
             row.working_set_mb = _working_set_mb(run, recorder, folder / "scratch")
-            shutil.copy(latest_path, folder / f"latest-day{day}.json")  # loaded after the run: loads must not inflate RSS
+            shutil.copy(
+                latest_path, folder / f"latest-day{day}.json"
+            )  # loaded after the run: loads must not inflate RSS
         rows.append(row)
         log.info("day %d done: %s", day, row)
     await run.mind.aclose()
@@ -200,7 +204,13 @@ def _rss_without_checkpoints(world: Path, days: int, seed: int) -> list[float] |
 
 
 def render(
-    rows: list[DayRow], world: str, world_path: Path, fallback: bool, days: int, seed: int, start_rss: float,
+    rows: list[DayRow],
+    world: str,
+    world_path: Path,
+    fallback: bool,
+    days: int,
+    seed: int,
+    start_rss: float,
     load: tuple[float, float],
 ) -> str:
     lines = [
@@ -211,7 +221,11 @@ def render(
         f"{seed}`;"
         " offline mind; checkpoint every 60 game minutes (default); history kept for fork.",
         f"Load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} on {os.cpu_count()} cores"
-        + (" — the machine was busy with other work, so wall times are upper bounds." if max(load) > (os.cpu_count() or 1) * 0.75 else "."),
+        + (
+            " — the machine was busy with other work, so wall times are upper bounds."
+            if max(load) > (os.cpu_count() or 1) * 0.75
+            else "."
+        ),
     ]
     if fallback:
         lines.append("**七侠镇 (worlds/qixia_town.yaml) was not found: these numbers are for tiny.yaml.**")

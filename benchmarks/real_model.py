@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from machine import describe_machine  # noqa: E402
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
 from luotuo_rpg.llm.factory import MindOptions  # noqa: E402
 from luotuo_rpg.llm.offline.mind import OfflineMind  # noqa: E402
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
 from luotuo_rpg.llm.structured import StructuredMind  # noqa: E402
 from luotuo_rpg.sim.engine import Simulation  # noqa: E402
 from luotuo_rpg.sim.runner import RunOptions, run_async  # noqa: E402
@@ -99,9 +99,27 @@ def start_server(model: Path, threads: int, log: Path) -> tuple[subprocess.Popen
         port = sock.getsockname()[1]
     handle = log.open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "8192", "--n_threads", str(threads), "--model_alias", "qwen", "--chat_format", "chatml"],
-        stdout=handle, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "8192",
+            "--n_threads",
+            str(threads),
+            "--model_alias",
+            "qwen",
+            "--chat_format",
+            "chatml",
+        ],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     for _ in range(600):
@@ -117,8 +135,9 @@ def start_server(model: Path, threads: int, log: Path) -> tuple[subprocess.Popen
 
 async def ask_all(url: str, requests: list[Any], dialect: str) -> dict[str, dict[str, float]]:
     """Each request once, in order; outcome, seconds and tokens per kind."""
-    backend = OpenAIBackend(OpenAIConfig(base_urls=[url], model="qwen", timeout_s=900, max_concurrency=1,
-                                         response_formats={url: dialect}))
+    backend = OpenAIBackend(
+        OpenAIConfig(base_urls=[url], model="qwen", timeout_s=900, max_concurrency=1, response_formats={url: dialect})
+    )
     mind = StructuredMind(backend, fallback=OfflineMind())
     rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for request in requests:
@@ -144,17 +163,20 @@ async def ask_all(url: str, requests: list[Any], dialect: str) -> dict[str, dict
 def play_hour(url: str, out: Path) -> tuple[dict[str, Any], float]:
     world = tier_world()
     spec = load_world_spec(world)
-    mind = MindOptions(llm="openai", openai={"base_urls": [url], "model": "qwen", "timeout_s": 900,
-                                             "max_concurrency": 1})
+    mind = MindOptions(
+        llm="openai", openai={"base_urls": [url], "model": "qwen", "timeout_s": 900, "max_concurrency": 1}
+    )
     started = time.perf_counter()
     summary, _ = asyncio.run(run_async(spec, str(world), RunOptions(hours=1, out=out, mind=mind, config=tier_config())))
     return summary.llm.model_dump(), time.perf_counter() - started
 
 
 def table(side: dict[str, dict[str, dict[str, float]]]) -> list[str]:
-    lines = ["| kind | asked | schema: first try / repaired / fallback | s/request | tokens out/request | "
-             "no schema: first try / repaired / fallback | s/request | tokens out/request |",
-             "|---|---:|---|---:|---:|---|---:|---:|"]
+    lines = [
+        "| kind | asked | schema: first try / repaired / fallback | s/request | tokens out/request | "
+        "no schema: first try / repaired / fallback | s/request | tokens out/request |",
+        "|---|---:|---|---:|---:|---|---:|---:|",
+    ]
     on, off = side["schema"], side["json_object"]
     for kind in sorted(set(on) | set(off)):
         cells = [kind, str(int(on.get(kind, off.get(kind, {})).get("asked", 0)))]
@@ -164,16 +186,27 @@ def table(side: dict[str, dict[str, dict[str, float]]]) -> list[str]:
                 cells += ["–", "–", "–"]
                 continue
             n = row["asked"]
-            cells += [f"{int(row['first_try'])} / {int(row['repaired'])} / {int(row['fallback'])}",
-                      f"{row['seconds'] / n:.1f}", f"{row['tokens_out'] / n:.0f}"]
+            cells += [
+                f"{int(row['first_try'])} / {int(row['repaired'])} / {int(row['fallback'])}",
+                f"{row['seconds'] / n:.1f}",
+                f"{row['tokens_out'] / n:.0f}",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     totals = []
     for rows in (on, off):
         n = sum(r["asked"] for r in rows.values())
-        totals.append((sum(r["first_try"] for r in rows.values()), sum(r["repaired"] for r in rows.values()),
-                       sum(r["fallback"] for r in rows.values()), sum(r["seconds"] for r in rows.values()) / max(1, n)))
-    lines.append("| **all** | {n} | {0[0]:.0f} / {0[1]:.0f} / {0[2]:.0f} | {0[3]:.1f} | | {1[0]:.0f} / {1[1]:.0f} / "
-                 "{1[2]:.0f} | {1[3]:.1f} | |".format(*totals, n=int(sum(r["asked"] for r in on.values()))))
+        totals.append(
+            (
+                sum(r["first_try"] for r in rows.values()),
+                sum(r["repaired"] for r in rows.values()),
+                sum(r["fallback"] for r in rows.values()),
+                sum(r["seconds"] for r in rows.values()) / max(1, n),
+            )
+        )
+    lines.append(
+        "| **all** | {n} | {0[0]:.0f} / {0[1]:.0f} / {0[2]:.0f} | {0[3]:.1f} | | {1[0]:.0f} / {1[1]:.0f} / "
+        "{1[2]:.0f} | {1[3]:.1f} | |".format(*totals, n=int(sum(r["asked"] for r in on.values())))
+    )
     return lines
 
 
@@ -189,28 +222,43 @@ def main() -> None:
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"real_model_{args.model.stem}.log"
     server, url = start_server(args.model, args.threads, log)
     try:
-        side = {name: asyncio.run(ask_all(url, requests, dialect))
-                for name, dialect in (("schema", "json_object_schema"), ("json_object", "json_object"))}
+        side = {
+            name: asyncio.run(ask_all(url, requests, dialect))
+            for name, dialect in (("schema", "json_object_schema"), ("json_object", "json_object"))
+        }
         scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "real_model_run"
         run, wall = ({}, 0.0) if args.no_run else play_hour(url, scratch)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    lines = [f"## {args.model.name} through llama-cpp-python's server ({args.threads} threads)", "",
-             describe_machine(), "", f"`python benchmarks/real_model.py --model {args.model.name} --per-kind {args.per_kind}`", "",
-             f"{len(requests)} requests recorded from 小小客栈 (tiny.yaml; offline mind, tier config), each asked "
-             "once with its JSON Schema as a grammar and once in JSON mode only; temperature 0, repair at 0.7.", "",
-             *table(side), ""]
+    lines = [
+        f"## {args.model.name} through llama-cpp-python's server ({args.threads} threads)",
+        "",
+        describe_machine(),
+        "",
+        f"`python benchmarks/real_model.py --model {args.model.name} --per-kind {args.per_kind}`",
+        "",
+        f"{len(requests)} requests recorded from 小小客栈 (tiny.yaml; offline mind, tier config), each asked "
+        "once with its JSON Schema as a grammar and once in JSON mode only; temperature 0, repair at 0.7.",
+        "",
+        *table(side),
+        "",
+    ]
     if run:
         asked = sum(k["requests"] - k["repairs"] for k in run["by_kind"].values())
         kinds = ", ".join(f"{kind} {counts['requests']}" for kind, counts in sorted(run["by_kind"].items()))
-        lines += [f"The tier's game hour (tests/data/tier_inn.yaml) played through the server, schema on: "
-                  f"{wall:.0f} s wall, {asked} requests asked ({run['requests']} sent with repairs), "
-                  f"{run['repairs']} repairs, {run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / "
-                  f"{run['tokens_out']} out (server usage); kinds: {kinds}; "
-                  f"fixes: {json.dumps(run['fixes'], ensure_ascii=False)}.", ""]
+        lines += [
+            f"The tier's game hour (tests/data/tier_inn.yaml) played through the server, schema on: "
+            f"{wall:.0f} s wall, {asked} requests asked ({run['requests']} sent with repairs), "
+            f"{run['repairs']} repairs, {run['fallbacks']} fallbacks, {run['tokens_in']} tokens in / "
+            f"{run['tokens_out']} out (server usage); kinds: {kinds}; "
+            f"fixes: {json.dumps(run['fixes'], ensure_ascii=False)}.",
+            "",
+        ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    previous = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Real models on this project's requests\n\n"
+    previous = (
+        args.out.read_text(encoding="utf-8") if args.out.exists() else "# Real models on this project's requests\n\n"
+    )
     marker = f"## {args.model.name} "
     kept = [block for block in previous.split("\n## ") if not ("## " + block).startswith(marker)]
     text = "\n## ".join(kept).rstrip() + "\n\n" + "\n".join(lines)

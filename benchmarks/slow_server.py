@@ -44,8 +44,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         world = folder / "tiny.yaml"
-        world.write_text((REPO / "worlds" / "tiny.yaml").read_text(encoding="utf-8").replace(
-            'start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"'), encoding="utf-8")
+        world.write_text(
+            (REPO / "worlds" / "tiny.yaml")
+            .read_text(encoding="utf-8")
+            .replace('start: "2026-03-01T06:00:00"', 'start: "2026-03-01T07:00:00"'),
+            encoding="utf-8",
+        )
         config = folder / "llm.yaml"
         config.write_text(f"timeout_s: {args.timeout}\n", encoding="utf-8")
         app = create_app(OfflineAnswerer(), slots=1, latency_s=args.latency, state_slots=False)
@@ -53,10 +57,31 @@ def main() -> int:
             started = time.perf_counter()
             try:
                 run = subprocess.run(
-                    [sys.executable, "-m", "luotuo_rpg.cli", "run", str(world), "--hours", str(args.hours),
-                     "--no-progress", "--llm", "openai", "--base-url", server.base_url, "--model", "luotuo-mock",
-                     "--llm-config", str(config), "--out", str(folder / "run")],
-                    cwd=REPO, capture_output=True, text=True, timeout=args.limit_s, env=dict(os.environ),
+                    [
+                        sys.executable,
+                        "-m",
+                        "luotuo_rpg.cli",
+                        "run",
+                        str(world),
+                        "--hours",
+                        str(args.hours),
+                        "--no-progress",
+                        "--llm",
+                        "openai",
+                        "--base-url",
+                        server.base_url,
+                        "--model",
+                        "luotuo-mock",
+                        "--llm-config",
+                        str(config),
+                        "--out",
+                        str(folder / "run"),
+                    ],
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    timeout=args.limit_s,
+                    env=dict(os.environ),
                 )
                 finished = run.returncode == 0
             except subprocess.TimeoutExpired:
@@ -68,15 +93,21 @@ def main() -> int:
 
     counters = llm.get("backend_counters", {})
     print(f"machine: {describe_machine()}")
-    print(f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, "
-          f"{args.hours:g} game hour(s) of tiny")
+    print(
+        f"one-slot server, {args.latency:g} s a request, timeout {args.timeout:g} s, "
+        f"{args.hours:g} game hour(s) of tiny"
+    )
     print(f"finished: {finished} · wall {wall:.0f} s")
-    print(f"client: requests {counters.get('requests', '?')} · attempts {counters.get('attempts', '?')} · "
-          f"timeouts {counters.get('timeouts', '?')} · retries {counters.get('retries', '?')} · "
-          f"fallbacks {llm.get('fallbacks', '?')} · queue wait max {counters.get('queue_wait_max_ms', '?')} ms · "
-          f"limit now {counters.get('limit_endpoint_0', '?')}, peak {counters.get('limit_peak_endpoint_0', '?')}")
-    print(f"server: received {seen['requests']} · worked on {seen['served']} · abandoned {seen['abandoned']} · "
-          f"served twice {seen['served_twice']} · most queued {seen['max_queued']}")
+    print(
+        f"client: requests {counters.get('requests', '?')} · attempts {counters.get('attempts', '?')} · "
+        f"timeouts {counters.get('timeouts', '?')} · retries {counters.get('retries', '?')} · "
+        f"fallbacks {llm.get('fallbacks', '?')} · queue wait max {counters.get('queue_wait_max_ms', '?')} ms · "
+        f"limit now {counters.get('limit_endpoint_0', '?')}, peak {counters.get('limit_peak_endpoint_0', '?')}"
+    )
+    print(
+        f"server: received {seen['requests']} · worked on {seen['served']} · abandoned {seen['abandoned']} · "
+        f"served twice {seen['served_twice']} · most queued {seen['max_queued']}"
+    )
     return 0 if finished else 1
 
 

@@ -50,7 +50,8 @@ PAPER = {"party_known": (1, 13), "sam_known": (1, 8), "came": 5, "invited": 12, 
 
 def knows_candidacy(sim: Simulation) -> list[str]:
     return [
-        agent.name for agent in sim.agents
+        agent.name
+        for agent in sim.agents
         if agent.name == CANDIDATE or any("山姆" in n.text and "竞选" in n.text for n in agent.memory.nodes)
     ]
 
@@ -132,22 +133,30 @@ def main() -> None:
     rows = table(label, result)
     print("\n".join(rows))
     came = "、".join(result["came"]) or "nobody"
-    text = "\n".join([
-        "# Smallville: news spreading and the Valentine's Day party", "",
-        describe_machine(), "",
-        "Command: `python "
-        f"benchmarks/smallville_diffusion.py{' --base-url … --model ' + args.model if args.base_url else ''}`; "
-        f"{result['agents']} agents, {args.days:g} game days from 2023-02-13 06:00; {result['requests']} requests, "
-        f"{result['fallbacks']} fallbacks; wall {result['wall']:.0f} s.", "",
-        *rows, "",
-        f"Came to the party: {came}.", "",
-        "Knowing is counted from what each agent was told or holds in memory (the reference interviewed its "
-        "agents;",
-        "`luotuo-rpg interview` does that for a run folder). The offline mind tells every piece of news it "
-        "knows in",
-        "every conversation, so news spreads faster than with a model; each who hears decides whether to go",
-        "(the `attend` request kind). Run the script with `--base-url` and `--model` for the comparison.", "",
-    ])
+    text = "\n".join(
+        [
+            "# Smallville: news spreading and the Valentine's Day party",
+            "",
+            describe_machine(),
+            "",
+            "Command: `python "
+            f"benchmarks/smallville_diffusion.py{' --base-url … --model ' + args.model if args.base_url else ''}`; "
+            f"{result['agents']} agents, {args.days:g} game days from 2023-02-13 06:00; {result['requests']} requests, "
+            f"{result['fallbacks']} fallbacks; wall {result['wall']:.0f} s.",
+            "",
+            *rows,
+            "",
+            f"Came to the party: {came}.",
+            "",
+            "Knowing is counted from what each agent was told or holds in memory (the reference interviewed its "
+            "agents;",
+            "`luotuo-rpg interview` does that for a run folder). The offline mind tells every piece of news it "
+            "knows in",
+            "every conversation, so news spreads faster than with a model; each who hears decides whether to go",
+            "(the `attend` request kind). Run the script with `--base-url` and `--model` for the comparison.",
+            "",
+        ]
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"\nwritten: {args.out}")

@@ -75,34 +75,38 @@ def generate_town(agents: int, seed: int = 0) -> WorldSpec:
         public = f"{hall_name(job_index, copy)}/{PUBLIC[job_index][1]}"
         other = f"{hall_name(other_index, copy)}/{PUBLIC[other_index][1]}"
         wake = 6 + (i % 3) * 0.5
-        personas.append({
-            "name": f"镇民{i + 1:04d}",
-            "age": 20 + i % 50,
-            "traits": TRAITS[i % len(TRAITS)],
-            "background": f"镇上的第{i + 1}位居民，靠{JOBS[job_index]}过日子。",
-            "routine": [
-                {"at": f"{int(wake):02d}:{int(wake % 1 * 60):02d}", "do": "起床洗漱", "place": home},
-                {"at": "08:00", "do": JOBS[job_index], "place": public},
-                {"at": "12:00", "do": "吃午饭", "place": home},
-                {"at": "13:30", "do": JOBS[other_index], "place": other},
-                {"at": "17:00", "do": "逛街散步", "place": door_street[i // 4]},
-                {"at": "18:30", "do": "吃晚饭", "place": home},
-                {"at": "21:30", "do": "睡觉", "place": home},
-            ],
-            "relationships": {f"镇民{(i + 1) % agents + 1:04d}": "邻居"} if agents > 1 else {},
-            "catchphrases": ["今儿天不错"],
-            "home": home,
-        })
-    return WorldSpec.model_validate({
-        "world": {"name": f"生成小镇{agents}", "start": "2026-03-01T06:00:00", "tick_seconds": 10},
-        "map": {
-            "legend": {
-                "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
-                ".": {"name": "地面", "walkable": True, "color": "#d7ccc8"},
-                ",": {"name": "街道", "walkable": True, "color": "#bcaaa4"},
+        personas.append(
+            {
+                "name": f"镇民{i + 1:04d}",
+                "age": 20 + i % 50,
+                "traits": TRAITS[i % len(TRAITS)],
+                "background": f"镇上的第{i + 1}位居民，靠{JOBS[job_index]}过日子。",
+                "routine": [
+                    {"at": f"{int(wake):02d}:{int(wake % 1 * 60):02d}", "do": "起床洗漱", "place": home},
+                    {"at": "08:00", "do": JOBS[job_index], "place": public},
+                    {"at": "12:00", "do": "吃午饭", "place": home},
+                    {"at": "13:30", "do": JOBS[other_index], "place": other},
+                    {"at": "17:00", "do": "逛街散步", "place": door_street[i // 4]},
+                    {"at": "18:30", "do": "吃晚饭", "place": home},
+                    {"at": "21:30", "do": "睡觉", "place": home},
+                ],
+                "relationships": {f"镇民{(i + 1) % agents + 1:04d}": "邻居"} if agents > 1 else {},
+                "catchphrases": ["今儿天不错"],
+                "home": home,
+            }
+        )
+    return WorldSpec.model_validate(
+        {
+            "world": {"name": f"生成小镇{agents}", "start": "2026-03-01T06:00:00", "tick_seconds": 10},
+            "map": {
+                "legend": {
+                    "#": {"name": "墙", "walkable": False, "color": "#5d4037"},
+                    ".": {"name": "地面", "walkable": True, "color": "#d7ccc8"},
+                    ",": {"name": "街道", "walkable": True, "color": "#bcaaa4"},
+                },
+                "rows": "\n".join("".join(r) for r in grid),
             },
-            "rows": "\n".join("".join(r) for r in grid),
-        },
-        "areas": areas,
-        "personas": personas,
-    })
+            "areas": areas,
+            "personas": personas,
+        }
+    )

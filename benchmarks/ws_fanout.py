@@ -112,7 +112,10 @@ async def measure(server: ServeProcess, viewers: int, speed: float, seconds: flo
         await asyncio.gather(*tasks)
     latencies = [x for v in crowd for x in v.latencies]
     return Pass(
-        viewers=viewers, speed=speed, ticks_per_second=(after - before) / elapsed, latencies=latencies,
+        viewers=viewers,
+        speed=speed,
+        ticks_per_second=(after - before) / elapsed,
+        latencies=latencies,
         frames_per_viewer=statistics.fmean(v.frames for v in crowd) if crowd else 0.0,
         resyncs_per_viewer=statistics.fmean(v.hellos for v in crowd) if crowd else 0.0,
     )
@@ -170,7 +173,9 @@ async def run(args: argparse.Namespace) -> list[Pass]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_world = REPO / "worlds" / "qixia_town.yaml"
-    parser.add_argument("--world", type=Path, default=default_world if default_world.exists() else REPO / "worlds" / "tiny.yaml")
+    parser.add_argument(
+        "--world", type=Path, default=default_world if default_world.exists() else REPO / "worlds" / "tiny.yaml"
+    )
     parser.add_argument("--viewers", type=lambda s: [int(x) for x in s.split(",")], default=[0, 10, 100])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each pass")
     parser.add_argument("--watch-speed", type=float, default=20.0, help="the fixed speed of the second pass")

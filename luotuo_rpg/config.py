@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-
 # Thinking takes game time (DESIGN.md): while a thought's answers travel, the world runs on and the
 # thinker carries on with what it was doing. The engine waits on the wall clock only when a decision
 # is due and its answer has not come; requests whose due ticks fall within one such wait share it, so
@@ -55,15 +54,24 @@ class SimConfig(BaseModel):
     w_recency: float = Field(default=1.0, ge=0, description="Retrieval weight (paper: all weights 1).")
     w_relevance: float = Field(default=1.0, ge=0)
     w_importance: float = Field(default=1.0, ge=0)
-    retrieve_k: int = Field(default=6, ge=1, description="Memories passed to a prompt (ours; the reference passed ~30).")
-    trivial_importance: int = Field(default=1, ge=1, le=10, description="Score of idle/sleeping/walking observations, no request.")
-    importance_batch: int = Field(default=8, ge=1, description="Score pending observations in one request once this many wait.")
+    retrieve_k: int = Field(
+        default=6, ge=1, description="Memories passed to a prompt (ours; the reference passed ~30)."
+    )
+    trivial_importance: int = Field(
+        default=1, ge=1, le=10, description="Score of idle/sleeping/walking observations, no request."
+    )
+    importance_batch: int = Field(
+        default=8, ge=1, description="Score pending observations in one request once this many wait."
+    )
     importance_max_wait_minutes: int = Field(default=120, ge=1, description="…or once the oldest has waited this long.")
 
     # Reflection
-    reflection_threshold: int = Field(default=150, ge=1, description="Summed importance that triggers reflection (paper).")
+    reflection_threshold: int = Field(
+        default=150, ge=1, description="Summed importance that triggers reflection (paper)."
+    )
     reflect_at_bedtime: bool = Field(
-        default=True, description="Reflect on going to sleep if the day brought none yet (ours: a quiet day still gets one)."
+        default=True,
+        description="Reflect on going to sleep if the day brought none yet (ours: a quiet day still gets one).",
     )
     reflection_questions: int = Field(default=2, ge=1, le=5, description="Focal questions per reflection (paper: 3).")
     insights_per_question: int = Field(default=3, ge=1, le=5, description="At most 5 (issue 3).")
@@ -72,26 +80,35 @@ class SimConfig(BaseModel):
     action_min_minutes: int = Field(default=5, ge=1)
     action_max_minutes: int = Field(default=15, ge=1)
     plan_ahead_minutes: int = Field(
-        default=15, ge=0,
+        default=15,
+        ge=0,
         description="Decompose the next block this long before it begins (ours): much longer than a decomposition's "
         "think delay, so its answer has game time to come while the world runs on; 0 turns plan-ahead off.",
     )
     full_room_wait_minutes: int = Field(
-        default=3, ge=1,
+        default=3,
+        ge=1,
         description="Stood still in sight of the room of one's action this long, not let in: it is packed (ours).",
     )
     full_room_avoid_minutes: int = Field(
-        default=45, ge=1,
+        default=45,
+        ge=1,
         description="A room found full is left out of the places offered to plans this long (ours: about a block).",
     )
 
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
-    pair_cooldown_minutes: int = Field(default=180, ge=0, description="Before the same two talk again (ours; stops loops).")
-    social_cooldown_minutes: int = Field(
-        default=90, ge=0, description="After a conversation, before starting another encounter (ours; the paper's agents chat ~5×/day)."
+    pair_cooldown_minutes: int = Field(
+        default=180, ge=0, description="Before the same two talk again (ours; stops loops)."
     )
-    react_cooldown_minutes: int = Field(default=30, ge=0, description="Before an agent weighs reacting to the same person again.")
+    social_cooldown_minutes: int = Field(
+        default=90,
+        ge=0,
+        description="After a conversation, before starting another encounter (ours; the paper's agents chat ~5×/day).",
+    )
+    react_cooldown_minutes: int = Field(
+        default=30, ge=0, description="Before an agent weighs reacting to the same person again."
+    )
 
     # Prompt size: what a request carries sets its tokens, so its cost and its wait on a slow model. Lengths are in
     # Chinese characters; other languages quote phrases.width()'s multiple (an English word is several letters).
@@ -153,5 +170,7 @@ class SimConfig(BaseModel):
     )
 
     # Run files
-    keyframe_every: int = Field(default=60, ge=1, description="Full keyframe every K ticks (10 game minutes at 10 s ticks).")
+    keyframe_every: int = Field(
+        default=60, ge=1, description="Full keyframe every K ticks (10 game minutes at 10 s ticks)."
+    )
     checkpoint_minutes: int = Field(default=60, ge=1, description="Game minutes between checkpoints.")

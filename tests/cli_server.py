@@ -15,20 +15,36 @@ LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
 
 @contextlib.contextmanager
-def serve_process(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
-                  python_flags: tuple[str, ...] = (), wait_s: float = 30) -> Iterator[int]:
+def serve_process(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    python_flags: tuple[str, ...] = (),
+    wait_s: float = 30,
+) -> Iterator[int]:
     """Yield the port of ``python -m luotuo_rpg.cli serve ARGS --port 0``; stop the server afterwards."""
     with served(args, cwd=cwd, env=env, python_flags=python_flags, wait_s=wait_s) as (_, port):
         yield port
 
 
 @contextlib.contextmanager
-def served(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
-           python_flags: tuple[str, ...] = (), wait_s: float = 30) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def served(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    python_flags: tuple[str, ...] = (),
+    wait_s: float = 30,
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """As :func:`serve_process`, with the process too (to signal it)."""
     server = subprocess.Popen(
         [sys.executable, *python_flags, "-m", "luotuo_rpg.cli", "serve", *args, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        env=env,
     )
     try:
         assert server.stdout is not None

@@ -83,8 +83,12 @@ def test_the_offline_minds_answers_fit_their_requests_schemas_and_need_no_fixing
 
 def _plan_block() -> PlanBlockRequest:
     return PlanBlockRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, block=ScheduleBlock(start="08:00", activity="跑堂", place="客栈/大堂"),
-        minutes=60, known_places=["客栈/大堂", "客栈/大堂/柜台", "客栈/厨房"],
+        agent="白展堂",
+        time=TIME,
+        persona=PERSONA,
+        block=ScheduleBlock(start="08:00", activity="跑堂", place="客栈/大堂"),
+        minutes=60,
+        known_places=["客栈/大堂", "客栈/大堂/柜台", "客栈/厨房"],
     )
 
 
@@ -98,7 +102,10 @@ def test_places_become_an_enum_of_the_known_places_and_the_actions_fit_the_block
 
 def test_cited_ids_become_an_enum_of_the_memories_given() -> None:
     request = ReflectInsightsRequest(
-        agent="白展堂", time=TIME, persona="跑堂", question="掌柜的为什么发愁？",
+        agent="白展堂",
+        time=TIME,
+        persona="跑堂",
+        question="掌柜的为什么发愁？",
         memories=[MemoryRef(id=4, text="掌柜的叹气"), MemoryRef(id=9, text="账本不平")],
     )
     cites = request_schema(request)["properties"]["insights"]["items"]["properties"]["cites"]
@@ -107,7 +114,9 @@ def test_cited_ids_become_an_enum_of_the_memories_given() -> None:
 
 
 def _react(other: str | None) -> ReactRequest:
-    return ReactRequest(agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other=other)
+    return ReactRequest(
+        agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other=other
+    )
 
 
 def test_a_react_decision_cannot_be_generated_without_its_new_activity() -> None:
@@ -129,7 +138,10 @@ def test_the_routine_is_shown_under_the_keys_the_schedule_must_use() -> None:
     from luotuo_rpg.llm.kinds import RoutineBrief
 
     request = PlanDayRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, known_places=["客栈/大堂"],
+        agent="白展堂",
+        time=TIME,
+        persona=PERSONA,
+        known_places=["客栈/大堂"],
         routine=[RoutineBrief(start="07:00", activity="跑堂", place="客栈/大堂")],
     )
     context = render(request)[1]["content"]
@@ -142,10 +154,21 @@ def test_the_routine_is_shown_under_the_keys_the_schedule_must_use() -> None:
 def test_what_the_schema_says_is_fixed_in_code_and_counted() -> None:
     request = _plan_block()
     looping = "我先去看看。" * 40
-    answer = json.dumps({"actions": [
-        {"activity": looping, "minutes": 50, "place": "厨房", "emoji": "🍵", "object_state": None},
-        {"activity": "招呼客人", "minutes": 50, "place": "客栈/大堂/柜台/抽屉", "emoji": "🙂", "object_state": None},
-    ]}, ensure_ascii=False)
+    answer = json.dumps(
+        {
+            "actions": [
+                {"activity": looping, "minutes": 50, "place": "厨房", "emoji": "🍵", "object_state": None},
+                {
+                    "activity": "招呼客人",
+                    "minutes": 50,
+                    "place": "客栈/大堂/柜台/抽屉",
+                    "emoji": "🙂",
+                    "object_state": None,
+                },
+            ]
+        },
+        ensure_ascii=False,
+    )
     fixes: list[str] = []
     output = parse_output(request, answer, fixes)
     assert output.actions[0].activity == "我先去看看。"

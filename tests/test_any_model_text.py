@@ -36,12 +36,23 @@ MEMORIES = [MemoryRef(id=3, text="掌柜的叹气"), MemoryRef(id=7, text="账�
 REQUESTS: list[Request] = [
     ImportanceRequest(agent="白展堂", time=TIME, persona="跑堂", observations=["有人进门", "掌柜的叹气"]),
     PlanBlockRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, block=ScheduleBlock(start="08:00", activity="跑堂", place="客栈/大堂"),
-        minutes=60, known_places=["客栈/大堂", "客栈/厨房"], memories=MEMORIES,
+        agent="白展堂",
+        time=TIME,
+        persona=PERSONA,
+        block=ScheduleBlock(start="08:00", activity="跑堂", place="客栈/大堂"),
+        minutes=60,
+        known_places=["客栈/大堂", "客栈/厨房"],
+        memories=MEMORIES,
     ),
-    ReactRequest(agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other="佟湘玉"),
+    ReactRequest(
+        agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other="佟湘玉"
+    ),
     ConverseRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, partner="佟湘玉", turns_left=3,
+        agent="白展堂",
+        time=TIME,
+        persona=PERSONA,
+        partner="佟湘玉",
+        turns_left=3,
         history=[ChatLine(speaker="佟湘玉", text="展堂，早")],
     ),
     ReflectInsightsRequest(agent="白展堂", time=TIME, persona="跑堂", question="掌柜的为什么发愁？", memories=MEMORIES),
@@ -75,11 +86,28 @@ def _ask(request: Request, texts: list[str]) -> tuple[BaseModel, StructuredMind,
 def _json_like() -> st.SearchStrategy[str]:
     scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30)
     values = st.recursive(
-        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
         max_leaves=20,
     )
-    keys = st.sampled_from(["scores", "actions", "decision", "reason", "new_activity", "line", "end", "insights",
-                            "activity", "minutes", "place", "emoji", "cites", "text"])
+    keys = st.sampled_from(
+        [
+            "scores",
+            "actions",
+            "decision",
+            "reason",
+            "new_activity",
+            "line",
+            "end",
+            "insights",
+            "activity",
+            "minutes",
+            "place",
+            "emoji",
+            "cites",
+            "text",
+        ]
+    )
     shaped = st.dictionaries(keys, values, max_size=5)
     return (values | shaped).map(lambda v: json.dumps(v, ensure_ascii=False)) | shaped.map(
         lambda v: json.dumps(v)[: max(1, len(json.dumps(v)) // 2)]
@@ -90,8 +118,18 @@ ANY_TEXT = st.one_of(
     st.text(),
     st.binary().map(lambda b: b.decode("utf-8", "surrogateescape")),
     _json_like(),
-    st.sampled_from(["[" * 5000, "{" * 5000 + "}" * 5000, "\x00" * 1000, '{"line": "\x00好"}', "x" * 1_000_000,
-                     '{"line": "' + "哈哈哈" * 300_000 + '"}', '{"scores": [1e999, -1e999]}', '{"line": "\\ud800"}']),
+    st.sampled_from(
+        [
+            "[" * 5000,
+            "{" * 5000 + "}" * 5000,
+            "\x00" * 1000,
+            '{"line": "\x00好"}',
+            "x" * 1_000_000,
+            '{"line": "' + "哈哈哈" * 300_000 + '"}',
+            '{"scores": [1e999, -1e999]}',
+            '{"line": "\\ud800"}',
+        ]
+    ),
 )
 
 

@@ -118,8 +118,14 @@ def test_forms_of_address_come_from_relationships() -> None:
 def _converse(persona: PersonaBrief, events: list[EventBrief], time: str, said: list[str] | None = None) -> str:
     history = [{"speaker": "别人", "text": "好久不见！"}, {"speaker": persona.name, "text": "是啊。"}]
     request = ConverseRequest(
-        agent=persona.name, time=time, persona=persona, partner="别人", history=history,
-        known_events=events, turns_left=4, said_before=said or [],
+        agent=persona.name,
+        time=time,
+        persona=persona,
+        partner="别人",
+        history=history,
+        known_events=events,
+        turns_left=4,
+        said_before=said or [],
     )
     return OfflineMind().answer(request).line  # type: ignore[attr-defined]
 
@@ -260,7 +266,9 @@ def test_those_left_outside_a_packed_hall_notice_it_and_go_elsewhere_in_characte
     for agent in noticed:
         # An observation like any other: in the stream, or waiting for its importance to be scored in a batch.
         seen = [node.text for node in agent.memory.nodes] + [p.text for p in agent.state.pending]
-        assert any(text in ("医馆诊室里挤满了人，没处落脚", "医馆诊室门口堵得水泄不通，进不去") for text in seen), agent.name
+        assert any(text in ("医馆诊室里挤满了人，没处落脚", "医馆诊室门口堵得水泄不通，进不去") for text in seen), (
+            agent.name
+        )
     # They went elsewhere: the sociable to lively places, the quiet ones to quiet places.
     moved = [a for a in noticed if a.state.action is not None and a.state.action.place != hall]
     assert len(moved) >= len(noticed) // 2
@@ -309,8 +317,13 @@ def test_gossip_is_what_one_saw_or_heard_not_ones_notes_on_people() -> None:
     for minute in range(10, 40):
         history = [{"speaker": "别人", "text": "好久不见！"}, {"speaker": persona.name, "text": "是啊。"}]
         request = ConverseRequest(
-            agent=persona.name, time=f"2026-03-01 09:{minute}", persona=persona, partner="别人", history=history,
-            memories=[seed, seen], turns_left=4,
+            agent=persona.name,
+            time=f"2026-03-01 09:{minute}",
+            persona=persona,
+            partner="别人",
+            history=history,
+            memories=[seed, seen],
+            turns_left=4,
         )
         lines.add(OfflineMind().answer(request).line)  # type: ignore[attr-defined]
     assert any("白展堂在同福客栈大堂擦桌子" in line for line in lines), lines

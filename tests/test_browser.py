@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from luotuo_rpg.authoring.scaffold import new_world
 from luotuo_rpg.server.process import ServeProcess
 from luotuo_rpg.sim.files import AgentFrame, Frame
 from luotuo_rpg.sim.runner import run_headless
-from luotuo_rpg.authoring.scaffold import new_world
 
 pytestmark = pytest.mark.browser
 
@@ -23,8 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 TOKEN = "browser-token-0123456789"
 HERO = "佟湘玉"
@@ -40,7 +45,9 @@ def _town(tmp: Path) -> Path:
     if qixia.exists():
         return qixia
     path = tmp / "town26.yaml"
-    path.write_text(new_world("测试镇", agents=26, size=(60, 30), schema_ref=None).replace("居民一", HERO), encoding="utf-8")
+    path.write_text(
+        new_world("测试镇", agents=26, size=(60, 30), schema_ref=None).replace("居民一", HERO), encoding="utf-8"
+    )
     return path
 
 
@@ -105,8 +112,12 @@ def _reconstruct(frames_path: Path, tick: int) -> dict[int, tuple[int, int] | No
 def test_the_token_leaves_the_address_bar_and_no_script_can_read_it(page):
     assert "token" not in page.url
     assert TOKEN not in page.evaluate("document.cookie")  # HTTP-only
-    assert page.evaluate("JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage))") \
-        .find(TOKEN) == -1
+    assert (
+        page.evaluate(
+            "JSON.stringify(Object.assign({}, localStorage)) + JSON.stringify(Object.assign({}, sessionStorage))"
+        ).find(TOKEN)
+        == -1
+    )
     assert page.evaluate("fetch('/api/session').then(r => r.json())")["authorized"] is True
 
 
@@ -129,7 +140,9 @@ def test_a_token_typed_into_the_page_allows_controls(browser, server):
 def test_map_and_agents_render_with_chinese_glyphs(page):
     agents = page.evaluate("Object.keys(window.__luotuo.agents).length")
     assert agents >= 25
-    size = page.evaluate("(() => { const c = document.getElementById('map'); return [c.clientWidth, c.clientHeight]; })()")
+    size = page.evaluate(
+        "(() => { const c = document.getElementById('map'); return [c.clientWidth, c.clientHeight]; })()"
+    )
     assert size[0] > 400 and size[1] > 250
     assert page.locator("#agent-list .agent-chip").count() == agents
     # The font the DOM's Chinese text really renders with, as chromium reports it.
@@ -154,8 +167,10 @@ def test_map_and_agents_render_with_chinese_glyphs(page):
 
 
 def test_positions_change_across_frames(page):
-    page.evaluate("window.__before = JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => "
-                  "[i, [a.x, a.y]])))")
+    page.evaluate(
+        "window.__before = JSON.stringify(Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => "
+        "[i, [a.x, a.y]])))"
+    )
     start = page.evaluate("window.__luotuo.tick")
     page.wait_for_function(
         f"""window.__luotuo.tick > {start} + 10 &&
@@ -237,7 +252,9 @@ def test_replay_scrubber_seeks_to_a_tick_and_shows_its_positions(browser, server
         page.evaluate(f"""(() => {{ const s = document.getElementById('scrubber'); s.value = {target};
             s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); }})()""")
         page.wait_for_function(f"window.__luotuo.tick === {target}")
-        shown = page.evaluate("Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => [i, [a.x, a.y]]))")
+        shown = page.evaluate(
+            "Object.fromEntries(Object.entries(window.__luotuo.agents).map(([i, a]) => [i, [a.x, a.y]]))"
+        )
         expected = _reconstruct(replays_root / "run1" / "frames.jsonl", target)
         assert {int(i): tuple(p) for i, p in shown.items()} == expected
         assert page.input_value("#scrubber") == str(target)
@@ -247,7 +264,9 @@ def test_replay_scrubber_seeks_to_a_tick_and_shows_its_positions(browser, server
 
 
 def test_phone_width_layout_fits_the_screen(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     try:
         page.goto(f"{server.base}/?token={TOKEN}")

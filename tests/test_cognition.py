@@ -110,10 +110,12 @@ def test_unknown_place_from_the_model_is_rejected_not_used():
     from luotuo_rpg.llm.kinds import OutputRejected, PersonaBrief, PlannedAction, ScheduleBlock
 
     request = PlanBlockRequest(
-        agent="甲", time="2026-03-01 08:00",
+        agent="甲",
+        time="2026-03-01 08:00",
         persona=PersonaBrief(name="甲", age=30, traits=["好"], background="某人"),
         block=ScheduleBlock(start="08:00", activity="干活", place="客栈/大堂"),
-        minutes=30, known_places=["客栈/大堂"],
+        minutes=30,
+        known_places=["客栈/大堂"],
     )
     bad = PlanBlockOutput(actions=[PlannedAction(activity="去钱庄", minutes=30, place="钱庄/正厅")])
     with pytest.raises(OutputRejected, match="unknown place"):

@@ -37,10 +37,25 @@ def test_openai_run_embeds_through_the_named_endpoint_model(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out = tmp_path / "run"
-    code = cli_main([
-        "run", str(tiny_world), "--hours", "1", "--no-progress", "--out", str(out),
-        "--llm", "openai", "--base-url", embed_server.base_url, "--model", "luotuo-mock", "--embed-model", "bge-mock",
-    ])
+    code = cli_main(
+        [
+            "run",
+            str(tiny_world),
+            "--hours",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+            "--llm",
+            "openai",
+            "--base-url",
+            embed_server.base_url,
+            "--model",
+            "luotuo-mock",
+            "--embed-model",
+            "bge-mock",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     stats = seen(embed_server)
     assert stats["embedding_requests"] > 1  # the width probe, then the memories
@@ -88,7 +103,12 @@ def test_embedding_settings_come_from_flags_over_the_config_file(tmp_path: Path)
     config = tmp_path / "llm.yaml"
     config.write_text("model: qwen\nembedding:\n  model: bge-m3\n  dim: 1024\n", encoding="utf-8")
     options = merge_embedding_options(None, config, {"base_url": "http://127.0.0.1:11434/v1", "dim": None}, None)
-    assert (options.model, options.dim, options.base_url, options.kind) == ("bge-m3", 1024, "http://127.0.0.1:11434/v1", "openai")
+    assert (options.model, options.dim, options.base_url, options.kind) == (
+        "bge-m3",
+        1024,
+        "http://127.0.0.1:11434/v1",
+        "openai",
+    )
     overridden = merge_embedding_options(options, None, {"dim": 512}, "sk-x")
     assert overridden.dim == 512 and "sk-x" not in overridden.model_dump_json()
     config.write_text("embedding:\n  modle: bge-m3\n", encoding="utf-8")

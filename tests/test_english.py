@@ -53,8 +53,9 @@ def test_every_language_has_every_phrase_with_the_same_placeholders():
 
 def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
     persona = PersonaBrief(name="Sam Moore", age=65, traits=["wise"], background="A retired navy officer.")
-    english = ConverseRequest(agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona,
-                              partner="Adam Smith", turns_left=4)
+    english = ConverseRequest(
+        agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona, partner="Adam Smith", turns_left=4
+    )
     messages = render(english)
     assert messages[0]["content"].startswith("You are Sam Moore") and not CJK.search(messages[0]["content"])
     recovered = recover_request(messages)
@@ -66,8 +67,9 @@ def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
 
 def test_an_english_world_rejects_a_chinese_answer_but_not_a_chinese_name():
     persona = PersonaBrief(name="Sam Moore", age=65, traits=["wise"], background="A retired navy officer.")
-    request = ConverseRequest(agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona,
-                              partner="Adam Smith", turns_left=4)
+    request = ConverseRequest(
+        agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona, partner="Adam Smith", turns_left=4
+    )
     with pytest.raises(OutputRejected, match="English"):
         parse_output(request, '{"line": "早上好，亚当！", "end": false}')
     output = parse_output(request, '{"line": "Morning, Adam! Have you met 李雷?", "end": false}')
@@ -152,8 +154,9 @@ class _RecordingAnswerer(OfflineAnswerer):
 def test_english_smallville_lives_a_day_through_the_openai_client(tmp_path):
     answerer = _RecordingAnswerer()
     with serve_in_thread(create_app(answerer)) as server:
-        options = MindOptions(llm="openai", openai={"base_urls": [server.base_url], "model": "luotuo-mock",
-                                                    "api_key": "sk-test"})
+        options = MindOptions(
+            llm="openai", openai={"base_urls": [server.base_url], "model": "luotuo-mock", "api_key": "sk-test"}
+        )
         summary = run_headless(SMALLVILLE, hours=24, seed=0, out=tmp_path / "run", mind_options=options)
     assert summary.ticks == 8640
     # Every request went over HTTP, was answered and used: no repair, no fallback.

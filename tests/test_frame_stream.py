@@ -61,9 +61,13 @@ def test_plan_events_carry_the_outline_as_a_list_and_old_text_still_reads(tiny_w
     assert replay_agent_detail(spec, agent, mirror).outline == plan.outline
     # A replay recorded before outlines were lists: the same outline, joined with the language's separator.
     old = Frame.model_validate_json(
-        json.dumps({"tick": mirror.tick + 1, "time": mirror.time, "events": [
-            {"type": "plan", "agent": agent, "text": "；".join(plan.outline or [])}
-        ]})
+        json.dumps(
+            {
+                "tick": mirror.tick + 1,
+                "time": mirror.time,
+                "events": [{"type": "plan", "agent": agent, "text": "；".join(plan.outline or [])}],
+            }
+        )
     )
     mirror.apply(old)
     assert replay_agent_detail(spec, agent, mirror).outline == plan.outline
@@ -83,7 +87,7 @@ def test_an_interview_between_ticks_is_in_the_next_frame_only(tiny_world: Path) 
 def test_a_bad_line_names_its_place_and_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     good = Frame(tick=0, time="2026-03-01 06:00", key=True).to_line()
     path = tmp_path / "frames.jsonl"
-    path.write_text(f"{good}\n{good}\n{{\"tick\": 2, \"ti")
+    path.write_text(f'{good}\n{good}\n{{"tick": 2, "ti')
     reader = FrameFile(path)
     assert [f.tick for f in reader] == [0, 0] and reader.torn_line
     path.write_text(f"{good}\nnot json\n{good}\n")

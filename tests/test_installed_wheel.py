@@ -28,7 +28,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(REPO)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert built.returncode == 0, built.stderr
     wheel = next(dist.glob("luotuo_rpg-*.whl"))
@@ -39,7 +40,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert {"luotuo_rpg/_shipped/worlds/smallville.yaml", "luotuo_rpg/llm/prompts/en/phrases.yaml"} <= names
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert installed.returncode == 0, installed.stderr
     return target
@@ -54,16 +56,29 @@ def _env(site: Path) -> dict[str, str]:
 def _cli(site: Path, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     # -P: the current folder is not put on sys.path, so only the installed copy can be imported
     # (the editable install's path hook stays, but the installed folder comes first on PYTHONPATH).
-    return subprocess.run([sys.executable, "-P", "-m", "luotuo_rpg.cli", *args], cwd=cwd, env=_env(site),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "luotuo_rpg.cli", *args],
+        cwd=cwd,
+        env=_env(site),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_installed_package_is_the_wheel_not_the_checkout(installed: Path, tmp_path: Path) -> None:
     found = subprocess.run(
-        [sys.executable, "-P", "-c",
-         "import json, luotuo_rpg, luotuo_rpg.shipped as s; "
-         "print(json.dumps([luotuo_rpg.__file__, s.in_checkout(), str(s.frontend_dir()), str(s.default_world())]))"],
-        cwd=tmp_path, env=_env(installed), capture_output=True, text=True,
+        [
+            sys.executable,
+            "-P",
+            "-c",
+            "import json, luotuo_rpg, luotuo_rpg.shipped as s; "
+            "print(json.dumps([luotuo_rpg.__file__, s.in_checkout(), str(s.frontend_dir()), str(s.default_world())]))",
+        ],
+        cwd=tmp_path,
+        env=_env(installed),
+        capture_output=True,
+        text=True,
     )
     assert found.returncode == 0, found.stderr
     package, checkout, frontend, world = json.loads(found.stdout)
@@ -84,7 +99,9 @@ def test_installed_run_uses_the_shipped_default_world_and_writes_replays_here(in
 
 
 def test_installed_serve_serves_the_browser_viewer(installed: Path, tmp_path: Path) -> None:
-    with serve_process(["--paused", "--token", "t-0123456789abcdef"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)) as port:
+    with serve_process(
+        ["--paused", "--token", "t-0123456789abcdef"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)
+    ) as port:
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode("utf-8")
         assert "<canvas" in page
         world = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/world", timeout=10).read())

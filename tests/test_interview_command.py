@@ -22,12 +22,18 @@ NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("interview") / "run"
-    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "12", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "12", "--out", str(out), "--no-progress"]) == 0
+    )
     return out
 
 
 def fingerprint(run: Path) -> dict[str, str]:
-    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
 
 
 def answers(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
@@ -54,7 +60,8 @@ def test_an_earlier_checkpoint_gives_the_agent_as_it_was_then(
     # When 白展堂 was first told the news, read from the run's frames (whoever told him, whenever).
     hero = 1
     told = next(
-        frame.tick for frame in FrameFile(finished_run / "frames.jsonl")
+        frame.tick
+        for frame in FrameFile(finished_run / "frames.jsonl")
         if any(e.type == "say" and e.to == hero and NEWS in (e.text or "") for e in frame.events)
     )
     (early,) = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--agent", "白展堂", "--at", str(told - 1))
@@ -78,8 +85,17 @@ def test_an_unknown_agent_is_one_clear_error_naming_the_agents(
 
 def test_interviews_go_through_a_real_server_when_asked(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with serve_in_thread(create_app(OfflineAnswerer(), latency_s=0.2)) as server:
-        got = answers(capsys, str(finished_run), "你知道义诊的事吗？", "--llm", "openai",
-                      "--base-url", server.base_url, "--model", "luotuo-mock")
+        got = answers(
+            capsys,
+            str(finished_run),
+            "你知道义诊的事吗？",
+            "--llm",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "luotuo-mock",
+        )
         seen = httpx.get(f"{server.root_url}/stats").json()
     assert len(got) == 3 and all(a["answer"] for a in got)
     # One interview request per agent (after the one-token probe of the server's response_format)…

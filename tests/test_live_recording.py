@@ -106,7 +106,6 @@ def test_served_recording_survives_sigterm_and_sigkill(tmp_path: Path) -> None:
     assert [f["tick"] for f in frames(killed)] == list(range(2 * TICKS_PER_HOUR))
 
 
-
 def test_a_world_reload_finishes_one_recording_and_starts_the_next(tmp_path: Path) -> None:
     """What `serve --watch --record DIR` does on a valid edit: DIR is finished, DIR-2 goes on."""
     import argparse
@@ -117,8 +116,14 @@ def test_a_world_reload_finishes_one_recording_and_starts_the_next(tmp_path: Pat
     args = argparse.Namespace(record=str(tmp_path / "rec"), replays_root=tmp_path, seed=0, world=TINY)
     recording = _recording_factory(args, MindOptions())
     spec = load_world_spec(TINY)
-    session = LiveSession(spec, lambda w: OfflineMind(language=w.world.language), world_file=str(TINY),
-                          speed=0, paused=True, recording=recording)
+    session = LiveSession(
+        spec,
+        lambda w: OfflineMind(language=w.world.language),
+        world_file=str(TINY),
+        speed=0,
+        paused=True,
+        recording=recording,
+    )
 
     async def go() -> None:
         await session.start()

@@ -72,7 +72,9 @@ def _moved(before: list[dict], during: list[dict]) -> set[str]:
             if "pos" in seen:
                 where[agent] = seen["pos"]
     return {
-        agent for frame in during for agent, seen in frame.get("agents", {}).items()
+        agent
+        for frame in during
+        for agent, seen in frame.get("agents", {}).items()
         if "pos" in seen and seen["pos"] != where.get(agent)
     }
 
@@ -89,10 +91,21 @@ def test_the_live_town_walks_on_while_a_day_plan_is_on_the_wire(tmp_path):
     held = HeldDayPlan(sleeper.name)
     delay = math.ceil(THINK_DELAY_SECONDS["plan_day"] / spec.world.tick_seconds)
     # A model time of its own, so a burst of day plans on two cores does not look like a queueing server.
-    with serve_in_thread(create_app(held, latency_s=0.2)) as model, ServeProcess(
-        str(world), "--speed", "0", "--llm", "openai", "--base-url", model.base_url, "--model", "luotuo-mock",
-        token=TOKEN,
-    ) as server:
+    with (
+        serve_in_thread(create_app(held, latency_s=0.2)) as model,
+        ServeProcess(
+            str(world),
+            "--speed",
+            "0",
+            "--llm",
+            "openai",
+            "--base-url",
+            model.base_url,
+            "--model",
+            "luotuo-mock",
+            token=TOKEN,
+        ) as server,
+    ):
 
         async def go() -> tuple[list[dict], list[dict], list[dict], int, Status]:
             async with websockets.connect(server.ws) as ws:

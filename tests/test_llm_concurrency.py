@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
+from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
-from luotuo_rpg.llm.offline.mind import OfflineMind
-from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
@@ -63,7 +63,9 @@ def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "luotuo_rpg.cli", "mock-llm", "--port", str(port)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(100):
@@ -76,9 +78,22 @@ def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_
         env = {**os.environ, "OPENAI_API_KEY": "sk-test-NEVER-LOGGED"}
         cmd = [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tiny_world), "--hours", "2", "--no-progress"]
         online = subprocess.run(
-            cmd + ["--llm", "openai", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "luotuo-mock",
-                   "--out", str(tmp_path / "online")],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+            cmd
+            + [
+                "--llm",
+                "openai",
+                "--base-url",
+                f"http://127.0.0.1:{port}/v1",
+                "--model",
+                "luotuo-mock",
+                "--out",
+                str(tmp_path / "online"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert online.returncode == 0, online.stderr
         offline = subprocess.run(cmd + ["--out", str(tmp_path / "offline")], cwd=REPO, capture_output=True, text=True)

@@ -24,9 +24,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
-from luotuo_rpg.llm.chat import ChatBackend, ChatRequest
 from luotuo_rpg.llm.backends.local.backend import LocalBackend
 from luotuo_rpg.llm.backends.local.lora_batch import BASE, AdapterError, MultiLoRA
+from luotuo_rpg.llm.chat import ChatBackend, ChatRequest
 
 CORPUS = [
     "小明在咖啡馆里喝咖啡，然后去图书馆看书。",
@@ -193,10 +193,7 @@ async def test_mixed_adapter_batch_matches_peft_per_adapter_and_base_rows_match_
     ]
     backend = LocalBackend.from_model(model, tokenizer)
     results = await asyncio.gather(
-        *(
-            backend.chat(request(p, max_tokens=12, adapter=None if a is None else str(adapters[a])))
-            for p, a in rows
-        )
+        *(backend.chat(request(p, max_tokens=12, adapter=None if a is None else str(adapters[a]))) for p, a in rows)
     )
     assert backend.counters["batches"] == 1
     assert backend.counters["max_batch_seen"] == len(rows)
@@ -213,8 +210,7 @@ async def test_mixed_adapter_batch_matches_peft_per_adapter_and_base_rows_match_
     assert len({results[1].text, results[5].text, results[6].text}) == 3
 
     alone = [
-        await backend.chat(request(p, max_tokens=12, adapter=None if a is None else str(adapters[a])))
-        for p, a in rows
+        await backend.chat(request(p, max_tokens=12, adapter=None if a is None else str(adapters[a]))) for p, a in rows
     ]
     assert [r.text for r in alone] == [r.text for r in results]
     assert backend.counters["adapters_loaded"] == 3, "adapters are loaded once"
@@ -408,9 +404,26 @@ def test_a_run_on_a_local_model_with_a_persona_adapter_completes_under_the_schem
     (tmp_path / "world.yaml").write_text(world, encoding="utf-8")
     result = subprocess.run(
         # Six game minutes: the day plans (five game minutes of thinking) are made.
-        [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tmp_path / "world.yaml"), "--hours", "0.1",
-         "--llm", "local", "--model", str(tmp_path / "model"), "--out", str(tmp_path / "run"), "--no-progress"],
-        cwd=repo, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "luotuo_rpg.cli",
+            "run",
+            str(tmp_path / "world.yaml"),
+            "--hours",
+            "0.1",
+            "--llm",
+            "local",
+            "--model",
+            str(tmp_path / "model"),
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
@@ -433,15 +446,18 @@ async def test_rows_with_a_schema_can_only_write_answers_that_fit_it(model, toke
 
     schema = {
         "type": "object",
-        "properties": {"place": {"type": "string", "enum": ["客栈/大堂", "药铺/药房"]},
-                       "minutes": {"type": "integer", "minimum": 5, "maximum": 15},
-                       "line": {"type": "string", "maxLength": 6}},
+        "properties": {
+            "place": {"type": "string", "enum": ["客栈/大堂", "药铺/药房"]},
+            "minutes": {"type": "integer", "minimum": 5, "maximum": 15},
+            "line": {"type": "string", "maxLength": 6},
+        },
         "required": ["place", "minutes", "line"],
         "additionalProperties": False,
     }
     backend = LocalBackend.from_model(model, tokenizer, batch_window_s=0.05)
-    constrained = [request(p, max_tokens=60, json_schema=schema, temperature=t)
-                   for p, t in zip(PROMPTS, (0.0, 0.0, 1.0, 1.0))]
+    constrained = [
+        request(p, max_tokens=60, json_schema=schema, temperature=t) for p, t in zip(PROMPTS, (0.0, 0.0, 1.0, 1.0))
+    ]
     constrained = [r.model_copy(update={"json_mode": True}) for r in constrained]
     free = request(PROMPTS[4], max_tokens=8)
     results = await asyncio.gather(*(backend.chat(r) for r in [*constrained, free]))

@@ -11,7 +11,9 @@ from luotuo_rpg.world.loader import load_world_spec
 def test_persona_adapters_resolve_beside_the_world_for_local_models_and_pass_as_names_to_servers(
     tiny_world: Path, tmp_path: Path
 ) -> None:
-    text = tiny_world.read_text(encoding="utf-8").replace('    color: "#e91e63"', '    color: "#e91e63"\n    adapter: lora/tong', 1)
+    text = tiny_world.read_text(encoding="utf-8").replace(
+        '    color: "#e91e63"', '    color: "#e91e63"\n    adapter: lora/tong', 1
+    )
     world = tmp_path / "town" / "world.yaml"
     (tmp_path / "town" / "lora" / "tong").mkdir(parents=True)
     world.write_text(text, encoding="utf-8")

@@ -77,7 +77,9 @@ def kill_when_past(command: list[str], frames: Path, tick: int, timeout: float =
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             if proc.poll() is not None:
-                pytest.fail(f"the run ended (rc {proc.returncode}) before tick {tick}: {proc.stderr.read().decode()[-800:]}")
+                pytest.fail(
+                    f"the run ended (rc {proc.returncode}) before tick {tick}: {proc.stderr.read().decode()[-800:]}"
+                )
             time.sleep(0.001)
         else:
             pytest.fail(f"no frame {tick} within {timeout} s")
@@ -95,8 +97,17 @@ def test_resume_after_kill_loses_no_frames(tmp_path: Path, baseline: Path) -> No
     out = tmp_path / "run"
     frames = out / "frames.jsonl"
     start = cli(
-        "run", str(TINY), "--hours", str(HOURS), "--seed", str(SEED), "--out", str(out), "--no-progress",
-        "--checkpoint-minutes", str(CHECKPOINT_MINUTES),
+        "run",
+        str(TINY),
+        "--hours",
+        str(HOURS),
+        "--seed",
+        str(SEED),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--checkpoint-minutes",
+        str(CHECKPOINT_MINUTES),
     )
     resume = cli("resume", str(out), "--no-progress")
     killed_at = []
@@ -153,7 +164,9 @@ def test_fork_shares_frames_up_to_its_tick_and_equals_an_unchanged_parent(tmp_pa
 
 def test_fork_with_another_seed_branches_after_its_tick(tmp_path: Path, baseline: Path) -> None:
     fork = tmp_path / "fork"
-    done = run_cli("fork", str(baseline), "--at", "720", "--out", str(fork), "--seed", "99", "--hours", "6", "--no-progress")
+    done = run_cli(
+        "fork", str(baseline), "--at", "720", "--out", str(fork), "--seed", "99", "--hours", "6", "--no-progress"
+    )
     assert done.returncode == 0, done.stderr
     parent_lines = frame_lines(baseline / "frames.jsonl")
     fork_lines = frame_lines(fork / "frames.jsonl")
@@ -224,14 +237,18 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path: Path, baseline: Path
     assert done.returncode == 2 and "no checkpoint at or before tick -1" in done.stderr
 
 
-def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import argparse
 
     from luotuo_rpg.commands.persist import register, run_mind_options_from_flags
     from luotuo_rpg.llm.factory import MindOptions, describe
 
     recorded = describe(
-        MindOptions(llm="openai", seed=3, openai={"base_urls": ["http://127.0.0.1:9/v1"], "model": "qwen", "api_key": "sk-old"})
+        MindOptions(
+            llm="openai", seed=3, openai={"base_urls": ["http://127.0.0.1:9/v1"], "model": "qwen", "api_key": "sk-old"}
+        )
     )
     assert "api_key" not in recorded["openai"]  # meta.json never holds the key
     parser = argparse.ArgumentParser()
@@ -243,7 +260,9 @@ def test_resumed_openai_run_keeps_its_settings_and_takes_the_key_from_the_enviro
     assert options.llm == "openai" and options.seed == 3
     assert options.openai["model"] == "qwen" and options.openai["base_urls"] == ["http://127.0.0.1:9/v1"]
     assert options.openai["api_key"].get_secret_value() == "sk-from-env"
-    changed = run_mind_options_from_flags(parser.parse_args(["fork", "run", "--at", "0", "--out", "x", "--model", "glm"]), recorded)
+    changed = run_mind_options_from_flags(
+        parser.parse_args(["fork", "run", "--at", "0", "--out", "x", "--model", "glm"]), recorded
+    )
     assert changed.openai["model"] == "glm" and changed.openai["base_urls"] == ["http://127.0.0.1:9/v1"]
     offline = run_mind_options_from_flags(parser.parse_args(["resume", "run", "--llm", "offline"]), recorded)
     assert offline.llm == "offline" and offline.openai == {}

@@ -156,8 +156,11 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
     hours = 2  # the waking town: plans and first conversations in flight
     common = ["--hours", str(hours), "--no-progress", "--checkpoint-minutes", "5"]
     offline = subprocess.run(
-        _cli("run", str(qixia_world), *common, "--out", str(tmp_path / "offline")), cwd=ROOT, capture_output=True,
-        text=True, timeout=300,
+        _cli("run", str(qixia_world), *common, "--out", str(tmp_path / "offline")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert offline.returncode == 0, offline.stderr
     # Which thoughts are in flight between two ticks is part of the run, the same at any latency: the
@@ -167,8 +170,10 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
     kill_after = random.Random().choice([t for t in busy if 100 < t < hours * 360 - 60])
     port = _free_port()
     server = subprocess.Popen(
-        _cli("mock-llm", "--port", str(port), "--latency", "0.05"), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        _cli("mock-llm", "--port", str(port), "--latency", "0.05"),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(200):
@@ -181,8 +186,17 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
         out = tmp_path / "online"
         frames = out / "frames.jsonl"
         run = _cli(
-            "run", str(qixia_world), *common, "--out", str(out),
-            "--llm", "openai", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "luotuo-mock",
+            "run",
+            str(qixia_world),
+            *common,
+            "--out",
+            str(out),
+            "--llm",
+            "openai",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--model",
+            "luotuo-mock",
         )
         proc = subprocess.Popen(run, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 240
@@ -197,8 +211,9 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
         assert latest is not None and latest.tick >= kill_after
         held = latest.sim["thoughts"]["thoughts"]
         assert bool(held) == (latest.tick in busy)
-        resumed = subprocess.run(_cli("resume", str(out), "--no-progress"), cwd=ROOT, env=env, capture_output=True,
-                                 text=True, timeout=300)
+        resumed = subprocess.run(
+            _cli("resume", str(out), "--no-progress"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
         assert resumed.returncode == 0, resumed.stderr
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         assert summary["llm"]["fallbacks"] == 0 and summary["llm"]["requests"] > 200

@@ -32,6 +32,7 @@ os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
 pygame = pytest.importorskip("pygame")
 
 from cli_server import serve_process
+
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.server.protocol import (
     Control,
@@ -143,8 +144,13 @@ def free_port() -> int:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "luotuo_rpg.cli", *args], capture_output=True, text=True, timeout=120, check=False,
-        env=HEADLESS_ENV, cwd=REPO,
+        [sys.executable, "-m", "luotuo_rpg.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=HEADLESS_ENV,
+        cwd=REPO,
     )
 
 
@@ -171,8 +177,9 @@ def assert_map_and_agents_drawn(png: Path, run: Path, tick: int, tile: int, orig
     assert_drawn(png, spec_of(run), positions_at(run, tick), tile, origin)
 
 
-def assert_drawn(png: Path, spec: WorldSpec, positions: dict[int, tuple[int, int]], tile: int,
-                 origin: tuple[int, int]) -> None:
+def assert_drawn(
+    png: Path, spec: WorldSpec, positions: dict[int, tuple[int, int]], tile: int, origin: tuple[int, int]
+) -> None:
     """Every room's colour is on the picture, and each agent's colour fills the tile it stands on."""
     image = pygame.image.load(str(png))
     width, height = image.get_size()
@@ -187,8 +194,10 @@ def assert_drawn(png: Path, spec: WorldSpec, positions: dict[int, tuple[int, int
     assert by_tile, "no agents to look for"
     for (x, y), agents in by_tile.items():
         center = (origin[0] + x * tile + tile // 2, origin[1] + y * tile + tile // 2)
-        shares = {spec.personas[a].name: colour_share(image, center, int(tile * 0.4), rgb(spec.personas[a].color))
-                  for a in agents}
+        shares = {
+            spec.personas[a].name: colour_share(image, center, int(tile * 0.4), rgb(spec.personas[a].color))
+            for a in agents
+        }
         # The token's initial covers part of the disc; the rest is the persona's colour.
         assert max(shares.values()) > 0.3, f"tile {(x, y)}: {shares}"
 
@@ -226,11 +235,18 @@ def test_delta_frames_change_only_the_fields_they_set() -> None:
 
 def test_a_keyframe_replaces_everything_and_forgets_history_from_its_tick() -> None:
     state = ViewerState(tiny_hello(keyframe(0)))
-    state.apply(Frame(tick=1, time="t1", agents={0: AgentFrame(pos=(2, 2))},
-                      events=[FrameEvent(type="say", agent=0, to=2, text="早")]))
+    state.apply(
+        Frame(
+            tick=1,
+            time="t1",
+            agents={0: AgentFrame(pos=(2, 2))},
+            events=[FrameEvent(type="say", agent=0, to=2, text="早")],
+        )
+    )
     state.apply(Frame(tick=2, time="t2", events=[FrameEvent(type="say", agent=2, to=0, text="早啊")]))
-    state.apply(keyframe(2, a0=AgentFrame(pos=(3, 3), action="算账", emoji="🧮", place="客栈/大堂", conv=-1,
-                                          asleep=False)))
+    state.apply(
+        keyframe(2, a0=AgentFrame(pos=(3, 3), action="算账", emoji="🧮", place="客栈/大堂", conv=-1, asleep=False))
+    )
     assert state.agents[0].pos == (3, 3) and state.agents[0].action == "算账"
     assert [line.text for line in state.lines] == ["早"], "the line at the keyframe's tick is not history yet"
     assert set(state.bubbles) == {0}
@@ -268,8 +284,11 @@ def test_a_town_event_is_running_again_after_seeking_back_inside_it() -> None:
 def test_a_hello_mid_stream_is_a_keyframe_of_the_same_world() -> None:
     state = ViewerState(tiny_hello(keyframe(0)))
     state.apply(Frame(tick=1, time="t1", events=[FrameEvent(type="say", agent=0, to=1, text="老白")]))
-    state.resync(tiny_hello(keyframe(40, a1=AgentFrame(pos=(5, 5), action="跑堂", emoji="🏃", place="小街/街道",
-                                                      conv=-1, asleep=False))))
+    state.resync(
+        tiny_hello(
+            keyframe(40, a1=AgentFrame(pos=(5, 5), action="跑堂", emoji="🏃", place="小街/街道", conv=-1, asleep=False))
+        )
+    )
     assert state.tick == 40 and state.agents[1].pos == (5, 5)
     assert [line.text for line in state.lines] == ["老白"], "what was said before the resync is still history"
 
@@ -296,8 +315,9 @@ def test_seeking_back_through_keyframes_equals_playing_forward(tiny_run: Path) -
         assert scrubbed.state.objects == fresh.state.objects
         assert {a: v.pos for a, v in scrubbed.state.agents.items()} == positions_at(tiny_run, target)
         since = target - HISTORY_FRAMES
-        assert [line for line in scrubbed.state.lines if line.tick >= since] == \
-            [line for line in fresh.state.lines if line.tick >= since], "the recent lines are rebuilt too"
+        assert [line for line in scrubbed.state.lines if line.tick >= since] == [
+            line for line in fresh.state.lines if line.tick >= since
+        ], "the recent lines are rebuilt too"
 
 
 def test_stepping_back_unsays_the_lines_after_the_target(tiny_run: Path) -> None:
@@ -355,8 +375,19 @@ def test_unknown_server_messages_are_ignored() -> None:
 
 def test_replay_screenshot_shows_places_and_agents_where_the_replay_says(tiny_run: Path, tmp_path: Path) -> None:
     png = tmp_path / "view.png"
-    done = run_cli("view", "--replay", str(tiny_run), "--screenshot", str(png), "--frames", "20", "--start", "180",
-                   "--select", "佟湘玉")
+    done = run_cli(
+        "view",
+        "--replay",
+        str(tiny_run),
+        "--screenshot",
+        str(png),
+        "--frames",
+        "20",
+        "--start",
+        "180",
+        "--select",
+        "佟湘玉",
+    )
     assert done.returncode == 0, done.stderr
     saved = SAVED.search(done.stdout)
     assert saved, done.stdout
@@ -466,11 +497,13 @@ def test_the_window_is_resizable_and_quits_on_close(tiny_run: Path, monkeypatch:
         flags_seen.append(flags)
         return real_set_mode(size, flags, *args, **kwargs)
 
-    script = iter([
-        [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_TAB, mod=0)],
-        [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0)],
-        [pygame.event.Event(pygame.QUIT)],
-    ])
+    script = iter(
+        [
+            [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_TAB, mod=0)],
+            [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0)],
+            [pygame.event.Event(pygame.QUIT)],
+        ]
+    )
     monkeypatch.setattr(pygame.display, "set_mode", set_mode)
     monkeypatch.setattr(pygame.event, "get", lambda *a, **k: next(script, []))
     result = run_view(ViewOptions(replay=tiny_run, size=(900, 600)))
@@ -481,8 +514,9 @@ def test_the_window_is_resizable_and_quits_on_close(tiny_run: Path, monkeypatch:
 # -- live: a websocket server on loopback ------------------------------------------------------------
 
 
-def test_live_screenshot_draws_the_frames_the_server_sent(protocol_server: ProtocolServer, tiny_run: Path,
-                                                          tmp_path: Path) -> None:
+def test_live_screenshot_draws_the_frames_the_server_sent(
+    protocol_server: ProtocolServer, tiny_run: Path, tmp_path: Path
+) -> None:
     png = tmp_path / "live.png"
     done = run_cli("view", "--connect", protocol_server.url, "--screenshot", str(png), "--frames", "30")
     assert done.returncode == 0, done.stderr
@@ -508,7 +542,10 @@ def test_live_keys_send_controls_only_with_the_token(protocol_server: ProtocolSe
         while len(protocol_server.received) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         controls = [Control.model_validate(m) for m in protocol_server.received]
-        assert [(c.action, c.value, c.token) for c in controls] == [("pause", None, "secret"), ("speed", 20.0, "secret")]
+        assert [(c.action, c.value, c.token) for c in controls] == [
+            ("pause", None, "secret"),
+            ("speed", 20.0, "secret"),
+        ]
         deadline = time.monotonic() + 5
         while (player.state.tick < 200 or not player.paused or player.speed != 20.0) and time.monotonic() < deadline:
             player.update(0.05)
@@ -576,13 +613,15 @@ def real_server(tiny_run: Path) -> Iterator[tuple[str, str]]:
     """``luotuo-rpg serve --replay`` on a free loopback port: (websocket URL, token)."""
     pytest.importorskip("luotuo_rpg.server.app")
     token = "viewer-test-token"
-    with serve_process(["--replay", str(tiny_run), "--token", token, "--speed", "20"], cwd=REPO,
-                       env=HEADLESS_ENV, wait_s=15) as port:
+    with serve_process(
+        ["--replay", str(tiny_run), "--token", token, "--speed", "20"], cwd=REPO, env=HEADLESS_ENV, wait_s=15
+    ) as port:
         yield f"ws://127.0.0.1:{port}/ws", token
 
 
-def test_screenshot_from_the_real_server_shows_agents_where_the_replay_says(real_server: tuple[str, str],
-                                                                           tiny_run: Path, tmp_path: Path) -> None:
+def test_screenshot_from_the_real_server_shows_agents_where_the_replay_says(
+    real_server: tuple[str, str], tiny_run: Path, tmp_path: Path
+) -> None:
     url, _ = real_server
     png = tmp_path / "served.png"
     done = run_cli("view", "--connect", url, "--screenshot", str(png), "--frames", "30")

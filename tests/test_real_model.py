@@ -43,11 +43,26 @@ DEFAULT_MODEL = Path.home() / ".cache" / "luotuo-rpg" / "models" / "qwen2.5-code
 # first game hour (defaults: batches of 8, reflection at 150, i.e. late in the day); a conversation
 # of four lines asks `converse` of both, and actions of 20–30 minutes make a block's plan a few
 # actions long (defaults six lines, 5–15 minutes: the same kinds, more minutes on a CPU).
-TIER_CONFIG = SimConfig(reflection_threshold=10, importance_batch=2, importance_max_wait_minutes=15,
-                        reflection_questions=1, insights_per_question=2, conversation_max_turns=4,
-                        action_min_minutes=20, action_max_minutes=30)
-RUN_KINDS = {"plan_day", "plan_block", "importance", "react", "converse", "chat_summary",
-             "reflect_questions", "reflect_insights"}
+TIER_CONFIG = SimConfig(
+    reflection_threshold=10,
+    importance_batch=2,
+    importance_max_wait_minutes=15,
+    reflection_questions=1,
+    insights_per_question=2,
+    conversation_max_turns=4,
+    action_min_minutes=20,
+    action_max_minutes=30,
+)
+RUN_KINDS = {
+    "plan_day",
+    "plan_block",
+    "importance",
+    "react",
+    "converse",
+    "chat_summary",
+    "reflect_questions",
+    "reflect_insights",
+}
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +102,27 @@ def llama_server(model_file: Path):
     threads = str(max(1, min(4, os.cpu_count() or 1)))
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_file), "--host", "127.0.0.1", "--port",
-         str(port), "--n_ctx", "8192", "--n_threads", threads, "--model_alias", "qwen", "--chat_format", "chatml"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_file),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "8192",
+            "--n_threads",
+            threads,
+            "--model_alias",
+            "qwen",
+            "--chat_format",
+            "chatml",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -20,8 +20,13 @@ QIXIA = ROOT / "worlds" / "qixia_town.yaml"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 PLOTS = ("timeline-0", "heatmap", "network", "memories", "reflections", "llm-requests", "llm-tokens", "event-spread")
 
@@ -83,7 +88,11 @@ def test_report_of_a_run_cut_off_mid_line(tmp_path: Path) -> None:
 def test_report_cli_errors_in_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "luotuo_rpg.cli", "report", str(tmp_path / "nowhere")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "meta.json" in done.stderr
 

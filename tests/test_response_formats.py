@@ -18,8 +18,12 @@ from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = {"type": "object", "properties": {"line": {"type": "string", "maxLength": 20}}, "required": ["line"],
-          "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"line": {"type": "string", "maxLength": 20}},
+    "required": ["line"],
+    "additionalProperties": False,
+}
 
 # (what the server takes, how it refuses the rest, the dialect the backend must settle on)
 SERVERS = {
@@ -90,8 +94,23 @@ def test_a_run_records_the_dialect_in_meta_and_summary_and_every_request_carried
     app = create_app(OfflineAnswerer(), dialects={"json_object_schema", "json_object"}, dialect_refusal_status=500)
     run = tmp_path / "run"
     with serve_in_thread(app) as server:
-        code = cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "1", "--out", str(run), "--no-progress",
-                         "--llm", "openai", "--base-url", server.base_url, "--model", "m"])
+        code = cli_main(
+            [
+                "run",
+                str(REPO / "worlds" / "tiny.yaml"),
+                "--hours",
+                "1",
+                "--out",
+                str(run),
+                "--no-progress",
+                "--llm",
+                "openai",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "m",
+            ]
+        )
         seen = _seen(server)
     assert code == 0
     meta = json.loads((run / "meta.json").read_text(encoding="utf-8"))

@@ -73,21 +73,39 @@ def test_the_spend_cap_stops_the_run_cleanly_and_a_higher_cap_finishes_it(
 ) -> None:
     run = tmp_path / "run"
     flags = online(server, tmp_path)
-    code = cli_main(["run", str(TINY), "--hours", "2", "--out", str(run), "--no-progress", *flags,
-                     "--max-tokens-total", "8000"])
+    code = cli_main(
+        ["run", str(TINY), "--hours", "2", "--out", str(run), "--no-progress", *flags, "--max-tokens-total", "8000"]
+    )
     assert code == 3
     stopped = summary(run)
     assert stopped["stopped_early"].startswith("token budget reached")
     assert 0 < stopped["ticks"] < 720
-    assert stopped["llm"]["tokens_in"] + stopped["llm"]["tokens_out"] <= 8000 + 3000  # the requests in flight when it ran out may finish
+    assert (
+        stopped["llm"]["tokens_in"] + stopped["llm"]["tokens_out"] <= 8000 + 3000
+    )  # the requests in flight when it ran out may finish
     assert cli_main(["resume", str(run), "--no-progress", *flags, "--max-tokens-total", "10000000"]) == 0
     assert_all_answers_from_the_server(run)
     assert (run / "frames.jsonl").read_bytes() == offline_two_hours
 
 
 def test_an_endpoint_that_is_not_there_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
-    code = cli_main(["run", str(TINY), "--hours", "1", "--out", str(tmp_path / "r"), "--no-progress",
-                     "--llm", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"])
+    code = cli_main(
+        [
+            "run",
+            str(TINY),
+            "--hours",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+            "--llm",
+            "openai",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--model",
+            "m",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "cannot reach http://127.0.0.1:9/v1" in err and "is the server running?" in err

@@ -18,8 +18,14 @@ URL_SECRET = "pa55-IN-THE-URL-7"
 
 
 def _run(args: list[str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "luotuo_rpg.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "luotuo_rpg.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
 
 
 def _everything_written(folder: Path) -> str:
@@ -30,8 +36,23 @@ def test_a_mid_run_401_does_not_quote_the_server_into_the_run_files(tiny_world, 
     faults = FaultPlan(faults=[Fault(kind="401", message=f"Incorrect API key provided: {SERVER_SECRET}")], repeat=True)
     with serve_in_thread(create_app(OfflineAnswerer(), faults=faults)) as server:
         out = tmp_path / "run"
-        run = _run(["run", str(tiny_world), "--hours", "1", "--no-progress", "--llm", "openai",
-                    "--base-url", server.base_url, "--model", "luotuo-mock", "--out", str(out)])
+        run = _run(
+            [
+                "run",
+                str(tiny_world),
+                "--hours",
+                "1",
+                "--no-progress",
+                "--llm",
+                "openai",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "luotuo-mock",
+                "--out",
+                str(out),
+            ]
+        )
     assert run.returncode != 0 and (out / "summary.json").exists(), run.stdout + run.stderr
     written = _everything_written(out)
     assert "HTTP 401" in written  # what failed is said…
@@ -43,8 +64,23 @@ def test_credentials_in_a_base_url_are_masked_in_meta_and_output_and_resume_asks
     with serve_in_thread(create_app(OfflineAnswerer())) as server:
         url = server.base_url.replace("http://", f"http://luotuo:{URL_SECRET}@")
         out = tmp_path / "run"
-        run = _run(["run", str(tiny_world), "--hours", "0.5", "--no-progress", "--llm", "openai",
-                    "--base-url", url, "--model", "luotuo-mock", "--out", str(out)])
+        run = _run(
+            [
+                "run",
+                str(tiny_world),
+                "--hours",
+                "0.5",
+                "--no-progress",
+                "--llm",
+                "openai",
+                "--base-url",
+                url,
+                "--model",
+                "luotuo-mock",
+                "--out",
+                str(out),
+            ]
+        )
         assert run.returncode == 0 and "fallbacks 0" in run.stdout, run.stdout + run.stderr
         assert URL_SECRET not in _everything_written(out)
         assert URL_SECRET not in run.stdout + run.stderr
@@ -58,6 +94,8 @@ def test_credentials_in_a_base_url_are_masked_in_meta_and_output_and_resume_asks
 
 
 def test_mask_url_keeps_where_it_points_and_nothing_else():
-    assert mask_url("https://user:pw@proxy.example:8443/v1?api-key=k&region=eu") == \
-        "https://***@proxy.example:8443/v1?api-key=***&region=eu"
+    assert (
+        mask_url("https://user:pw@proxy.example:8443/v1?api-key=k&region=eu")
+        == "https://***@proxy.example:8443/v1?api-key=***&region=eu"
+    )
     assert mask_url("http://127.0.0.1:8001/v1") == "http://127.0.0.1:8001/v1"

@@ -30,8 +30,17 @@ RECV_TIMEOUT = 15
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServeProcess]:
-    with ServeProcess(str(TINY), "--paused", "--speed", "0", "--allow-origin", "https://friend.example",
-                      "--allow-host", "town.lan", token=TOKEN) as process:
+    with ServeProcess(
+        str(TINY),
+        "--paused",
+        "--speed",
+        "0",
+        "--allow-origin",
+        "https://friend.example",
+        "--allow-host",
+        "town.lan",
+        token=TOKEN,
+    ) as process:
         yield process
 
 
@@ -52,20 +61,23 @@ async def _still_open(ws) -> None:
 HOSTILE = {
     "nested brackets": "[" * 5000,
     "nested objects": '{"a":' * 3000 + "1" + "}" * 3000,
-    "nested inside a control": json.dumps({"type": "control", "action": "pause", "token": TOKEN,
-                                           "id": None}).replace("null", "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)),
+    "nested inside a control": json.dumps({"type": "control", "action": "pause", "token": TOKEN, "id": None}).replace(
+        "null", "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    ),
     "NaN": '{"type": "control", "action": "speed", "value": NaN, "token": "%s"}' % TOKEN,
     "Infinity": '{"type": "control", "action": "speed", "value": -Infinity, "token": "%s"}' % TOKEN,
     "a float past the largest": '{"type": "control", "action": "speed", "value": 1e999, "token": "%s"}' % TOKEN,
     "a huge float": '{"type": "control", "action": "speed", "value": 1e300, "token": "%s"}' % TOKEN,
     "a 5000-digit integer": '{"type": "control", "action": "interview", "agent": %s, "token": "%s"}'
-                            % ("9" * 5000, TOKEN),
-    "a long where": json.dumps({"type": "control", "action": "inject", "what": "起火了", "where": "客" * 5000,
-                                "token": TOKEN}),
+    % ("9" * 5000, TOKEN),
+    "a long where": json.dumps(
+        {"type": "control", "action": "inject", "what": "起火了", "where": "客" * 5000, "token": TOKEN}
+    ),
     "a long token": json.dumps({"type": "control", "action": "pause", "token": "x" * 5000}),
     "a long id": json.dumps({"type": "control", "action": "pause", "token": TOKEN, "id": "x" * 5000}),
-    "a long question": json.dumps({"type": "control", "action": "interview", "agent": 0, "question": "问" * 5000,
-                                   "token": TOKEN}),
+    "a long question": json.dumps(
+        {"type": "control", "action": "interview", "agent": 0, "question": "问" * 5000, "token": TOKEN}
+    ),
     "a long event": json.dumps({"type": "control", "action": "inject", "what": "火" * 5000, "token": TOKEN}),
     "over the size limit": json.dumps({"type": "control", "action": "pause", "pad": "x" * 70_000}),
 }
@@ -84,8 +96,9 @@ async def test_a_hostile_message_gets_an_error_and_the_connection_stays_open(ser
 async def test_a_client_sending_too_fast_is_told_so_and_kept(server):
     async with websockets.connect(server.ws) as ws:
         # 60 at once: fewer than the 64 replies a connection may have waiting, more than the burst of 40.
-        await asyncio.gather(*(ws.send(json.dumps({"type": "control", "action": "pause", "token": "wrong" * 4}))
-                               for _ in range(60)))
+        await asyncio.gather(
+            *(ws.send(json.dumps({"type": "control", "action": "pause", "token": "wrong" * 4})) for _ in range(60))
+        )
         replies = [await _reply(ws) for _ in range(60)]
         too_fast = [r for r in replies if isinstance(r, ErrorMessage) and "too many" in r.message]
         assert 5 <= len(too_fast) <= 20, len(too_fast)  # the burst passed, and what the rate refilled meanwhile
@@ -97,8 +110,14 @@ def _raw_handshake(server: ServeProcess, headers: dict[str, str]) -> str:
     """The status line of a websocket handshake sent with exactly these headers."""
     host, port = server.base.removeprefix("http://").rsplit(":", 1)
     key = base64.b64encode(os.urandom(16)).decode()
-    lines = {"Host": f"{host}:{port}", "Upgrade": "websocket", "Connection": "Upgrade",
-             "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13", **headers}
+    lines = {
+        "Host": f"{host}:{port}",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13",
+        **headers,
+    }
     with socket.create_connection((host, int(port)), timeout=RECV_TIMEOUT) as sock:
         request = "GET /ws HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in lines.items()) + "\r\n"
         sock.sendall(request.encode())
@@ -156,8 +175,9 @@ async def test_a_websocket_presents_the_token_at_its_handshake_never_in_its_url(
 def test_rest_control_reads_with_the_same_limits(server):
     nested = httpx.post(f"{server.base}/api/control", content="[" * 5000, timeout=10)
     assert nested.status_code == 400 and "nested" in nested.json()["message"]
-    nan = httpx.post(f"{server.base}/api/control", timeout=10,
-                     content='{"action": "speed", "value": NaN, "token": "%s"}' % TOKEN)
+    nan = httpx.post(
+        f"{server.base}/api/control", timeout=10, content='{"action": "speed", "value": NaN, "token": "%s"}' % TOKEN
+    )
     assert nan.status_code == 400
     ok = httpx.post(f"{server.base}/api/control", json={"action": "pause", "token": TOKEN}, timeout=10)
     assert ok.status_code == 200 and ok.json()["ok"]
@@ -165,6 +185,11 @@ def test_rest_control_reads_with_the_same_limits(server):
 
 @pytest.mark.parametrize("token", ["t", "fifteen-chars-x", "has spaces in it, sixteen+", "ünïcödé-token-0123"])
 def test_a_weak_or_unusable_token_is_refused_at_start(tiny_world, token):
-    run = subprocess.run([sys.executable, "-m", "luotuo_rpg.cli", "serve", str(tiny_world), "--port", "0",
-                          "--token", token], cwd=REPO, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "luotuo_rpg.cli", "serve", str(tiny_world), "--port", "0", "--token", token],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "--token" in run.stderr, run.stderr

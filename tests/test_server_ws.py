@@ -128,7 +128,9 @@ def replays_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def live(world_copy, replays_root) -> Iterator[ServeProcess]:
     """One paused live server shared by the tests that only need to talk to it."""
-    with ServeProcess(str(world_copy), "--paused", "--speed", "0", "--replays-root", str(replays_root), token=TOKEN) as server:
+    with ServeProcess(
+        str(world_copy), "--paused", "--speed", "0", "--replays-root", str(replays_root), token=TOKEN
+    ) as server:
         yield server
 
 
@@ -320,7 +322,9 @@ def test_replay_names_outside_the_folder_are_refused(live, name):
 def test_replay_symlink_out_of_the_folder_is_refused(live):
     assert httpx.get(f"{live.base}/api/world", params={"replay": "escape"}, timeout=10).status_code == 403
     assert httpx.get(f"{live.base}/api/world", params={"replay": "missing"}, timeout=10).status_code == 404
-    names = [e.name for e in TypeAdapter(list[ReplayEntry]).validate_python(httpx.get(f"{live.base}/api/replays").json())]
+    names = [
+        e.name for e in TypeAdapter(list[ReplayEntry]).validate_python(httpx.get(f"{live.base}/api/replays").json())
+    ]
     assert names == ["run1"], "a symlink out of the folder is not listed either"
 
 
@@ -428,7 +432,9 @@ async def test_watch_reloads_a_valid_edit_and_survives_a_broken_one(tmp_path):
             assert reloaded.world == "小小客栈二号"
             assert reloaded.state.tick <= 30, "a reloaded world starts over"
 
-            broken = original.replace("name: 小小客栈", "name: 小小客栈三号", 1).replace("  tick_seconds: 10", "  tick_secnds: 10")
+            broken = original.replace("name: 小小客栈", "name: 小小客栈三号", 1).replace(
+                "  tick_seconds: 10", "  tick_secnds: 10"
+            )
             world.write_text(broken, encoding="utf-8")
             error = await next_of(ws, ErrorMessage, timeout=20)
             assert error.issues and re.search(r"watched\.yaml:\d+: .*tick_secnds", error.issues[0]), error.issues

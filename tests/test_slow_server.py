@@ -50,10 +50,31 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
         config.write_text(f"timeout_s: {TIMEOUT_S}\n", encoding="utf-8")
         out = tmp_path / "run"
         run = subprocess.run(
-            [sys.executable, "-m", "luotuo_rpg.cli", "run", str(_tiny_at_seven(tiny_world, tmp_path)),
-             "--hours", "1", "--no-progress", "--llm", "openai", "--base-url", server.base_url,
-             "--model", "luotuo-mock", "--llm-config", str(config), "--out", str(out)],
-            cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ),
+            [
+                sys.executable,
+                "-m",
+                "luotuo_rpg.cli",
+                "run",
+                str(_tiny_at_seven(tiny_world, tmp_path)),
+                "--hours",
+                "1",
+                "--no-progress",
+                "--llm",
+                "openai",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "luotuo-mock",
+                "--llm-config",
+                str(config),
+                "--out",
+                str(out),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ),
         )
         assert run.returncode == 0, run.stdout + run.stderr
         seen = _stats(server)
@@ -71,22 +92,33 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
 
 
 async def _batch(backend: OpenAIBackend, n: int, tag: str) -> None:
-    await asyncio.gather(*(
-        backend.chat(ChatRequest(kind="k", messages=[{"role": "user", "content": f"{tag} {i}"}])) for i in range(n)
-    ))
+    await asyncio.gather(
+        *(backend.chat(ChatRequest(kind="k", messages=[{"role": "user", "content": f"{tag} {i}"}])) for i in range(n))
+    )
 
 
 def test_a_timed_out_request_is_closed_before_its_retry_is_sent():
     # Every attempt outlasts the timeout: each is retried, and no two copies are ever connected at once.
     with serve_in_thread(create_app(lambda m, msgs: "{}", slots=1, latency_s=0.6, state_slots=False)) as server:
-        backend = OpenAIBackend(OpenAIConfig(
-            base_urls=[server.base_url], model="m", timeout_s=0.3, max_retries=2, backoff_base_s=0, backoff_max_s=0,
-        ))
+        backend = OpenAIBackend(
+            OpenAIConfig(
+                base_urls=[server.base_url],
+                model="m",
+                timeout_s=0.3,
+                max_retries=2,
+                backoff_base_s=0,
+                backoff_max_s=0,
+            )
+        )
 
         async def go() -> None:
-            outcomes = await asyncio.gather(*(
-                backend.chat(ChatRequest(kind="k", messages=[{"role": "user", "content": f"x {i}"}])) for i in range(2)
-            ), return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(
+                    backend.chat(ChatRequest(kind="k", messages=[{"role": "user", "content": f"x {i}"}]))
+                    for i in range(2)
+                ),
+                return_exceptions=True,
+            )
             assert all(isinstance(o, LLMUnavailable) and "gave up after 3 attempts" in str(o) for o in outcomes)
             await backend.aclose()
 
@@ -164,8 +196,10 @@ def test_a_server_that_states_its_slots_gets_them_from_the_first_request():
 
 
 def test_concurrency_stays_a_cap_over_all_endpoints():
-    with serve_in_thread(create_app(lambda m, msgs: "{}", latency_s=0.1)) as one, \
-            serve_in_thread(create_app(lambda m, msgs: "{}", latency_s=0.1)) as two:
+    with (
+        serve_in_thread(create_app(lambda m, msgs: "{}", latency_s=0.1)) as one,
+        serve_in_thread(create_app(lambda m, msgs: "{}", latency_s=0.1)) as two,
+    ):
         backend = OpenAIBackend(OpenAIConfig(base_urls=[one.base_url, two.base_url], model="m", max_concurrency=5))
 
         async def go() -> None:

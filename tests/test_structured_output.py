@@ -129,9 +129,7 @@ def test_a_run_through_broken_answers_never_raises_and_counts_match(tiny_world):
 
 
 def test_a_dead_server_falls_back_for_every_request_when_told_never_to_halt(tiny_world):
-    backend = OpenAIBackend(
-        OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2)
-    )
+    backend = OpenAIBackend(OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2))
     mind = StructuredMind(backend, fallback=OfflineMind(), halt_after_unavailable=None)
     sim = Simulation(load_world_spec(tiny_world), mind)
 
@@ -146,9 +144,7 @@ def test_a_dead_server_falls_back_for_every_request_when_told_never_to_halt(tiny
 
 
 def test_a_dead_server_halts_the_tick_after_three_requests_in_a_row(tiny_world):
-    backend = OpenAIBackend(
-        OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2)
-    )
+    backend = OpenAIBackend(OpenAIConfig(base_urls=["http://127.0.0.1:9/v1"], model="m", max_retries=0, timeout_s=2))
     mind = StructuredMind(backend, fallback=OfflineMind())
     sim = Simulation(load_world_spec(tiny_world), mind)
 

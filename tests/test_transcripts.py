@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def day_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("talks") / "run"
-    assert cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "24", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli_main(["run", str(REPO / "worlds" / "tiny.yaml"), "--hours", "24", "--out", str(out), "--no-progress"]) == 0
+    )
     return out
 
 
@@ -38,8 +40,12 @@ def test_every_conversation_is_there_with_its_lines_in_order(day_run: Path) -> N
 
 
 def test_the_words_are_the_frames_words(day_run: Path) -> None:
-    said = [e["text"] for line in (day_run / "frames.jsonl").read_text(encoding="utf-8").splitlines()
-            for e in json.loads(line).get("events", []) if e["type"] == "say"]
+    said = [
+        e["text"]
+        for line in (day_run / "frames.jsonl").read_text(encoding="utf-8").splitlines()
+        for e in json.loads(line).get("events", [])
+        if e["type"] == "say"
+    ]
     assert [line.text for talk in read_transcripts(day_run) for line in talk.lines] == said
 
 

@@ -82,7 +82,9 @@ def test_schema_is_a_valid_draft_2020_12_schema_with_title_and_descriptions():
 
 def test_committed_schema_matches_the_models():
     committed = (REPO / "docs" / "world.schema.json").read_text(encoding="utf-8")
-    assert committed == schema_text(), "docs/world.schema.json is stale: run `luotuo-rpg schema --out docs/world.schema.json`"
+    assert committed == schema_text(), (
+        "docs/world.schema.json is stale: run `luotuo-rpg schema --out docs/world.schema.json`"
+    )
 
 
 @pytest.mark.parametrize("world", sorted(WORLDS.glob("*.yaml")), ids=lambda p: p.name)
@@ -95,7 +97,7 @@ def test_schema_accepts_every_world_in_worlds(world: Path, validator):
 BROKEN = {
     "unknown field": ("    age: 27\n", "    age: 27\n    agee: 3\n"),
     "wrong type": ("    age: 27\n", "    age: 二十七\n"),
-    "missing required field": ("    home: 客栈/伙计房\n    color: \"#3f51b5\"\n", "    color: \"#3f51b5\"\n"),
+    "missing required field": ('    home: 客栈/伙计房\n    color: "#3f51b5"\n', '    color: "#3f51b5"\n'),
     "time not HH:MM": ('{at: "07:00", do: 起床', '{at: "7点", do: 起床'),
     "unquoted time read as a number": ('{at: "17:00", do: 去药铺买药', "{at: 17:00, do: 去药铺买药"),
     "bad colour": ('color: "#e91e63"', "color: red"),
@@ -148,7 +150,7 @@ def test_new_world_is_valid_and_every_room_is_reachable(agents: int, size: tuple
 
 def test_new_world_shows_every_persona_field_with_optional_ones_commented():
     text = new_world("新镇", agents=2)
-    first = text[text.index("personas:"): text.index("  - name: 居民二")]
+    first = text[text.index("personas:") : text.index("  - name: 居民二")]
     for field in PersonaSpec.model_fields:
         assert f"    {field}:" in first or f"  - {field}:" in first or f"# {field}:" in first, field
     assert "    # spawn: [" in first and "    # adapter: " in first
@@ -157,7 +159,12 @@ def test_new_world_shows_every_persona_field_with_optional_ones_commented():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"agents": 0}, "agents"), ({"agents": 100}, "agents"), ({"size": (10, 10)}, "size"), ({"size": (40, 11)}, "size")],
+    [
+        ({"agents": 0}, "agents"),
+        ({"agents": 100}, "agents"),
+        ({"size": (10, 10)}, "size"),
+        ({"size": (40, 11)}, "size"),
+    ],
 )
 def test_new_world_refuses_what_its_layout_cannot_hold(kwargs: dict[str, Any], message: str):
     with pytest.raises(ValueError, match=message):
@@ -249,13 +256,32 @@ def _gids(flags: int = 0) -> list[int]:
 
 
 def _rect(name: str, x: int, y: int, w: int, h: int, obj_id: int) -> dict[str, Any]:
-    return {"id": obj_id, "name": name, "type": "", "x": x * TILE, "y": y * TILE,
-            "width": w * TILE, "height": h * TILE, "rotation": 0, "visible": True}
+    return {
+        "id": obj_id,
+        "name": name,
+        "type": "",
+        "x": x * TILE,
+        "y": y * TILE,
+        "width": w * TILE,
+        "height": h * TILE,
+        "rotation": 0,
+        "visible": True,
+    }
 
 
 def _point(name: str, px: float, py: float, obj_id: int, **props: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = {"id": obj_id, "name": name, "type": "", "x": px, "y": py,
-                           "width": 0, "height": 0, "rotation": 0, "visible": True, "point": True}
+    obj: dict[str, Any] = {
+        "id": obj_id,
+        "name": name,
+        "type": "",
+        "x": px,
+        "y": py,
+        "width": 0,
+        "height": 0,
+        "rotation": 0,
+        "visible": True,
+        "point": True,
+    }
     if props:
         obj["properties"] = [{"name": k, "type": "string", "value": v} for k, v in props.items()]
     return obj
@@ -263,38 +289,89 @@ def _point(name: str, px: float, py: float, obj_id: int, **props: Any) -> dict[s
 
 def _tiled_map(encoding: str = "csv") -> dict[str, Any]:
     width, height = len(TILED_ROWS[0]), len(TILED_ROWS)
-    collision: dict[str, Any] = {"id": 2, "name": "collision", "type": "tilelayer", "width": width, "height": height,
-                                 "x": 0, "y": 0, "opacity": 1, "visible": True}
+    collision: dict[str, Any] = {
+        "id": 2,
+        "name": "collision",
+        "type": "tilelayer",
+        "width": width,
+        "height": height,
+        "x": 0,
+        "y": 0,
+        "opacity": 1,
+        "visible": True,
+    }
     if encoding == "csv":
         collision["data"] = _gids()
     else:
         # Flip flags in the high bits must not matter: the tile is still blocked.
         gids = _gids(flags=0x80000000)
-        collision.update(encoding="base64", compression="",
-                         data=base64.b64encode(struct.pack(f"<{len(gids)}I", *gids)).decode("ascii"))
-    places = {"id": 3, "name": "places", "type": "objectgroup", "objects": [
-        _rect("客栈/大堂", 1, 1, 8, 4, 1),
-        _rect("客栈/客房", 10, 1, 9, 4, 2),
-        # A small rectangle for an object: it lands on the tile under its centre.
-        {"id": 3, "name": "客栈/大堂/柜台", "x": 2 * TILE + 2, "y": TILE + 3, "width": 10, "height": 10, "rotation": 0},
-        _rect("长街/街道", 1, 6, 18, 2, 4),
-        _point("spawn:白展堂", 2.5 * TILE, 2.5 * TILE, 5),
-        _point("spawn:郭芙蓉", 12.5 * TILE, 3.5 * TILE, 6),
-        _point("a note without a place", 5, 5, 7),
-    ]}
+        collision.update(
+            encoding="base64",
+            compression="",
+            data=base64.b64encode(struct.pack(f"<{len(gids)}I", *gids)).decode("ascii"),
+        )
+    places = {
+        "id": 3,
+        "name": "places",
+        "type": "objectgroup",
+        "objects": [
+            _rect("客栈/大堂", 1, 1, 8, 4, 1),
+            _rect("客栈/客房", 10, 1, 9, 4, 2),
+            # A small rectangle for an object: it lands on the tile under its centre.
+            {
+                "id": 3,
+                "name": "客栈/大堂/柜台",
+                "x": 2 * TILE + 2,
+                "y": TILE + 3,
+                "width": 10,
+                "height": 10,
+                "rotation": 0,
+            },
+            _rect("长街/街道", 1, 6, 18, 2, 4),
+            _point("spawn:白展堂", 2.5 * TILE, 2.5 * TILE, 5),
+            _point("spawn:郭芙蓉", 12.5 * TILE, 3.5 * TILE, 6),
+            _point("a note without a place", 5, 5, 7),
+        ],
+    }
     # Rooms inside a group layer are found too (maps are often grouped by building).
-    group = {"id": 4, "name": "south", "type": "group", "layers": [
-        {"id": 5, "name": "shop", "type": "objectgroup", "objects": [
-            _rect("药铺/药房", 1, 9, 18, 2, 8),
-            _point("药铺/药房/药柜", 6.5 * TILE, 9.5 * TILE, 9, state="整齐"),
-        ]},
-    ]}
-    ground = {"id": 1, "name": "ground", "type": "tilelayer", "width": width, "height": height,
-              "data": [1] * (width * height)}
-    return {"type": "map", "version": "1.10", "tiledversion": "1.10.2", "orientation": "orthogonal",
-            "renderorder": "right-down", "infinite": False, "width": width, "height": height,
-            "tilewidth": TILE, "tileheight": TILE, "layers": [ground, collision, places, group],
-            "tilesets": [{"firstgid": 1, "source": "town.tsx"}]}
+    group = {
+        "id": 4,
+        "name": "south",
+        "type": "group",
+        "layers": [
+            {
+                "id": 5,
+                "name": "shop",
+                "type": "objectgroup",
+                "objects": [
+                    _rect("药铺/药房", 1, 9, 18, 2, 8),
+                    _point("药铺/药房/药柜", 6.5 * TILE, 9.5 * TILE, 9, state="整齐"),
+                ],
+            },
+        ],
+    }
+    ground = {
+        "id": 1,
+        "name": "ground",
+        "type": "tilelayer",
+        "width": width,
+        "height": height,
+        "data": [1] * (width * height),
+    }
+    return {
+        "type": "map",
+        "version": "1.10",
+        "tiledversion": "1.10.2",
+        "orientation": "orthogonal",
+        "renderorder": "right-down",
+        "infinite": False,
+        "width": width,
+        "height": height,
+        "tilewidth": TILE,
+        "tileheight": TILE,
+        "layers": [ground, collision, places, group],
+        "tilesets": [{"firstgid": 1, "source": "town.tsx"}],
+    }
 
 
 @pytest.mark.parametrize("encoding", ["csv", "base64"])
@@ -420,8 +497,18 @@ def test_smallville_has_the_25_residents_and_isabellas_party():
     assert (len(lines[0]), len(lines)) == (64, 44)
     assert _unreachable_rooms(spec) == []
     areas = {a.name for a in spec.areas}
-    assert {"霍布斯咖啡馆", "柳树超市药房", "橡山学院", "橡山学院宿舍", "玫瑰与王冠酒馆", "哈维橡树用品店",
-            "约翰逊公园", "林家", "莫雷诺家", "艺术家合租公寓"} <= areas
+    assert {
+        "霍布斯咖啡馆",
+        "柳树超市药房",
+        "橡山学院",
+        "橡山学院宿舍",
+        "玫瑰与王冠酒馆",
+        "哈维橡树用品店",
+        "约翰逊公园",
+        "林家",
+        "莫雷诺家",
+        "艺术家合租公寓",
+    } <= areas
 
 
 def test_smallville_runs_one_hour(tmp_path):

@@ -69,7 +69,9 @@ def test_room_off_the_map(tmp_path):
 def test_home_that_cannot_be_reached(tmp_path):
     # Wall in the pharmacy (药铺/药房) by closing its door on the street.
     path = _broken(tmp_path, "###.#######.####.###", "###.#######.########")
-    text = path.read_text(encoding="utf-8").replace("home: 客栈/伙计房\n    color: \"#ff9800\"", "home: 药铺/药房\n    color: \"#ff9800\"")
+    text = path.read_text(encoding="utf-8").replace(
+        'home: 客栈/伙计房\n    color: "#ff9800"', 'home: 药铺/药房\n    color: "#ff9800"'
+    )
     path.write_text(text, encoding="utf-8")
     with pytest.raises(WorldError) as caught:
         load_world_spec(path)
@@ -107,7 +109,7 @@ def test_validate_command_prints_file_line_and_exits_2(tmp_path):
 
 
 def test_unquoted_time_gets_a_hint(tmp_path):
-    path = _broken(tmp_path, '{at: "17:00", do: 去药铺买药', '{at: 17:00, do: 去药铺买药')
+    path = _broken(tmp_path, '{at: "17:00", do: 去药铺买药', "{at: 17:00, do: 去药铺买药")
     issue = _only_issue(path)
     assert issue.field == "personas[0].routine[4].at"
     assert 'quoted, e.g. "17:00"' in issue.message
@@ -117,4 +119,3 @@ def test_validate_accepts_every_shipped_world():
     for world in sorted((REPO / "worlds").glob("*.yaml")):
         spec = load_world_spec(world)
         assert spec.personas, world
-

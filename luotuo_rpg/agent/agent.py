@@ -32,7 +32,9 @@ from luotuo_rpg.world.state import WorldView
 
 
 class Agent:
-    def __init__(self, agent_id: int, persona: PersonaSpec, world: WorldSpec, config: SimConfig, clock: GameClock, dim: int):
+    def __init__(
+        self, agent_id: int, persona: PersonaSpec, world: WorldSpec, config: SimConfig, clock: GameClock, dim: int
+    ):
         self.id = agent_id
         self.persona = persona
         self.name = persona.name
@@ -54,7 +56,9 @@ class Agent:
             if persona.name in event.known_by:
                 self.state.known_events.append(
                     EventBrief(
-                        what=event.what, where=event.where, when=format_label(event.when),
+                        what=event.what,
+                        where=event.where,
+                        when=format_label(event.when),
                         minutes=event.minutes,
                     )
                 )
@@ -81,17 +85,27 @@ class Agent:
             relationships = {about: relationships[about]} if about in relationships else {}
         if detail == "full":
             return PersonaBrief(
-                name=self.name, age=persona.age, traits=persona.traits, background=persona.background,
-                lifestyle=persona.lifestyle, catchphrases=persona.catchphrases, relationships=relationships,
+                name=self.name,
+                age=persona.age,
+                traits=persona.traits,
+                background=persona.background,
+                lifestyle=persona.lifestyle,
+                catchphrases=persona.catchphrases,
+                relationships=relationships,
             )
         if detail == "voice":
             return PersonaBrief(
-                name=self.name, age=persona.age, traits=persona.traits,
+                name=self.name,
+                age=persona.age,
+                traits=persona.traits,
                 background=persona.background[: width(self.language, self.config.persona_background_chars)],
-                catchphrases=persona.catchphrases[: self.config.voice_catchphrases], relationships=relationships,
+                catchphrases=persona.catchphrases[: self.config.voice_catchphrases],
+                relationships=relationships,
             )
         return PersonaBrief(
-            name=self.name, age=persona.age, traits=persona.traits[: self.config.brief_traits],
+            name=self.name,
+            age=persona.age,
+            traits=persona.traits[: self.config.brief_traits],
             background=persona.background[: width(self.language, self.config.brief_background_chars)],
             relationships=relationships if about else {},
         )
@@ -100,7 +114,11 @@ class Agent:
         traits = phrase(self.language, "traits_separator").join(self.persona.traits)
         persona = self.persona
         return phrase(
-            self.language, "one_line", name=self.name, age=persona.age, traits=traits,
+            self.language,
+            "one_line",
+            name=self.name,
+            age=persona.age,
+            traits=traits,
             background=persona.background[: width(self.language, self.config.persona_background_chars)],
         )
 
@@ -125,7 +143,10 @@ class Agent:
         if me.conversation is not None:
             conversation = view.conversations.get(me.conversation)
             return conversation is not None and conversation.turn == self.id and not conversation.ended
-        if any(c.ended and self.id in c.members and c.id not in state.handled_conversations for c in view.conversations.values()):
+        if any(
+            c.ended and self.id in c.members and c.id not in state.handled_conversations
+            for c in view.conversations.values()
+        ):
             return True
         if view.tick >= state.action_end or state.replan:
             return True
@@ -171,8 +192,11 @@ class Agent:
         state = self.state
         # The day the agent woke into, not the calendar: asleep past midnight is still the same night.
         bedtime = (
-            self.config.reflect_at_bedtime and state.asleep and state.plan_date is not None
-            and state.reflected_on != state.plan_date and state.importance_since_reflection > 0
+            self.config.reflect_at_bedtime
+            and state.asleep
+            and state.plan_date is not None
+            and state.reflected_on != state.plan_date
+            and state.importance_since_reflection > 0
         )
         return state.importance_since_reflection >= self.config.reflection_threshold or bedtime
 
@@ -184,7 +208,11 @@ class Agent:
     async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision) -> None:
         state = self.state
         for conversation in view.conversations.values():
-            if conversation.ended and self.id in conversation.members and conversation.id not in state.handled_conversations:
+            if (
+                conversation.ended
+                and self.id in conversation.members
+                and conversation.id not in state.handled_conversations
+            ):
                 await social.after_conversation(self, view, mind, conversation)
         if state.to_decide:
             await attending.decide(self, view, mind, decision)
@@ -213,7 +241,9 @@ class Agent:
             for (text, importance), vector in zip(initial, vectors):
                 self.memory.add("thought", text, view.tick, importance, vector)
 
-    async def remember(self, kind: MemoryKind, text: str, tick: int, importance: int, mind: Mind, cites: list[int] | None = None) -> MemoryNode:
+    async def remember(
+        self, kind: MemoryKind, text: str, tick: int, importance: int, mind: Mind, cites: list[int] | None = None
+    ) -> MemoryNode:
         vector = (await mind.embed([text]))[0]
         self.state.importance_since_reflection += importance
         return self.memory.add(kind, text, tick, importance, vector, cites)
@@ -232,8 +262,13 @@ class Agent:
     async def interview(self, question: str, view: WorldView, mind: Mind) -> str:
         memories = await self.recall(question, view, mind)
         request = InterviewRequest(
-            agent=self.name, time=view.time, language=self.language, persona=self.brief(),
-            current_action=self.current_activity, question=question, memories=memories,
+            agent=self.name,
+            time=view.time,
+            language=self.language,
+            persona=self.brief(),
+            current_action=self.current_activity,
+            question=question,
+            memories=memories,
         )
         output = await mind.ask(request)
         return output.answer
@@ -255,4 +290,3 @@ class Agent:
         self.state = AgentState.model_validate(data["state"])
         self.memory.set_state(data["memory"])
         self._initial_memories_stored = bool(data.get("initial_memories_stored", len(self.memory) > 0))
-

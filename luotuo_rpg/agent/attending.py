@@ -28,6 +28,7 @@ from luotuo_rpg.world.state import WorldView
 if TYPE_CHECKING:
     from luotuo_rpg.agent.agent import Agent
 
+
 def event_label(agent: Agent, event: EventBrief) -> str:
     return f"去参加{event.what}" if agent.language == "zh" else f"attend: {event.what}"
 
@@ -63,7 +64,9 @@ def schedule_event(agent: Agent, event: EventBrief, now: dt.datetime, minutes: i
     begin = max(start, now.replace(second=0, microsecond=0))
     stay = (end - begin).total_seconds() / 60 if minutes is None else min(minutes, (end - begin).total_seconds() / 60)
     stay = max(1, int(min(stay, DAY_MINUTES - minute_of_day(begin))))
-    state.schedule = insert_event(state.schedule, hhmm(minute_of_day(begin)), stay, event_label(agent, event), event.where)
+    state.schedule = insert_event(
+        state.schedule, hhmm(minute_of_day(begin)), stay, event_label(agent, event), event.where
+    )
     return begin <= now
 
 
@@ -82,13 +85,20 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
             who: how for who, how in agent.persona.relationships.items() if who in event.what or who == heard.told_by
         }
         persona = PersonaBrief(
-            name=agent.name, age=agent.persona.age, traits=agent.persona.traits[: agent.config.brief_traits],
+            name=agent.name,
+            age=agent.persona.age,
+            traits=agent.persona.traits[: agent.config.brief_traits],
             background=agent.persona.background[: width(agent.language, agent.config.brief_background_chars)],
             relationships=relationships,
         )
         request = AttendRequest(
-            agent=agent.name, time=view.time, language=agent.language, persona=persona, event=event,
-            told_by=heard.told_by, planned=planned_during(agent, event),
+            agent=agent.name,
+            time=view.time,
+            language=agent.language,
+            persona=persona,
+            event=event,
+            told_by=heard.told_by,
+            planned=planned_during(agent, event),
         )
         output = await mind.ask(request)
         if output.decision == "skip":
@@ -97,6 +107,10 @@ async def decide(agent: Agent, view: WorldView, mind: Mind, decision: Decision) 
         state.attending.append(event.what)
         if schedule_event(agent, event, now, output.minutes):
             state.replan = True
-        note = f"决定去：{event.what}（{output.reason}）" if agent.language == "zh" else f"will go: {event.what} ({output.reason})"
+        note = (
+            f"决定去：{event.what}（{output.reason}）"
+            if agent.language == "zh"
+            else f"will go: {event.what} ({output.reason})"
+        )
         decision.plan_change = note
         await agent.remember("plan", note, view.tick, agent.config.attend_importance, mind)

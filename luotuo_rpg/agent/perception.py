@@ -55,7 +55,9 @@ def perceive(agent: Agent, view: WorldView) -> bool:
             noticed = phrase(agent.language, "event_seen", what=event.what, where=event.where)
             state.pending.append(PendingObservation(text=noticed, tick=now))
             minutes = max(1, round((event.end_tick - event.start_tick) * agent.clock.tick_seconds / 60))
-            brief = EventBrief(what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes)
+            brief = EventBrief(
+                what=event.what, where=event.where, when=agent.clock.label(event.start_tick), minutes=minutes
+            )
             learn_event(agent, brief)
     else:
         state.still_at = None  # a conversation or sleep is not waiting at a door
@@ -142,7 +144,10 @@ async def flush_observations(agent: Agent, view: WorldView, mind: Mind) -> None:
     scores: list[int] = []
     if scored:
         request = ImportanceRequest(
-            agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
+            agent=agent.name,
+            time=view.time,
+            language=agent.language,
+            persona=agent.one_line(),
             observations=[p.text for p in scored],
         )
         output = await mind.ask(request)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from luotuo_rpg.agent import planning
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import PlannedBlock
-from luotuo_rpg.world.clock import DAY_MINUTES, minute_of
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.world.activity import is_sleep
+from luotuo_rpg.world.clock import DAY_MINUTES, minute_of
 from luotuo_rpg.world.state import WorldView
 
 if TYPE_CHECKING:

@@ -31,9 +31,13 @@ async def plan_day(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     state = agent.state
     reflections = [n.text for n in agent.memory.recent(3, {"thought"}) if n.cites]
     request = PlanDayRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(),
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.brief(),
         routine=[RoutineBrief(start=r.at, activity=r.do, place=r.place) for r in agent.persona.routine],
-        reflections=reflections, known_events=[e for e in state.known_events if e.what in state.attending],
+        reflections=reflections,
+        known_events=[e for e in state.known_events if e.what in state.attending],
         known_places=[p for p in state.known_places if p.count(PLACE_SEPARATOR) == 1],
     )
     output = await mind.ask(request)
@@ -90,12 +94,17 @@ async def next_action(agent: Agent, view: WorldView, mind: Mind, decision: Decis
     state.action_end = view.tick + agent.clock.ticks_for_minutes(action.minutes)
     state.asleep = is_sleep(action.activity)
     decision.action = ActionIntent(
-        activity=action.activity, place=action.place, emoji=action.emoji,
-        minutes=action.minutes, object_state=action.object_state,
+        activity=action.activity,
+        place=action.place,
+        emoji=action.emoji,
+        minutes=action.minutes,
+        object_state=action.object_state,
     )
 
 
-async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleBlock, minutes: int) -> list[PlannedAction]:
+async def plan_block(
+    agent: Agent, view: WorldView, mind: Mind, block: ScheduleBlock, minutes: int
+) -> list[PlannedAction]:
     if is_sleep(block.activity):
         # Sleep needs no decomposition and no request.
         return [PlannedAction(activity=block.activity, minutes=minutes, place=block.place, emoji="😴")]
@@ -116,10 +125,17 @@ async def plan_block(agent: Agent, view: WorldView, mind: Mind, block: ScheduleB
         offered, full = sorted({block.place, room}), []
     memories = await agent.recall(block.activity, view, mind, k=agent.config.recall_k_plan_block, kinds=CONVERSABLE)
     request = PlanBlockRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(detail="short"),
-        block=block, minutes=minutes, known_places=offered,
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.brief(detail="short"),
+        block=block,
+        minutes=minutes,
+        known_places=offered,
         known_events=[e for e in agent.state.known_events if e.when[:10] == view.date],
-        memories=memories, min_minutes=agent.config.action_min_minutes, max_minutes=agent.config.action_max_minutes,
+        memories=memories,
+        min_minutes=agent.config.action_min_minutes,
+        max_minutes=agent.config.action_max_minutes,
         full_places=full,
     )
     output = await mind.ask(request)

@@ -26,7 +26,10 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
     recent = agent.memory.recent(agent.config.recent_for_questions)
     cut = width(agent.language, agent.config.question_memory_chars)
     request = ReflectQuestionsRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.one_line(),
         memories=[MemoryRef(id=n.id, text=n.text[:cut]) for n in recent],
         count=agent.config.reflection_questions,
     )
@@ -37,8 +40,13 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
         if not memories:
             continue
         ask = ReflectInsightsRequest(
-            agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(),
-            question=question, memories=memories, max_insights=agent.config.insights_per_question,
+            agent=agent.name,
+            time=view.time,
+            language=agent.language,
+            persona=agent.one_line(),
+            question=question,
+            memories=memories,
+            max_insights=agent.config.insights_per_question,
         )
         insights = await mind.ask(ask)
         for insight in insights.insights:

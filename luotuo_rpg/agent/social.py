@@ -37,9 +37,15 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
         f"{other.name} {other.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
     )
     request = ReactRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(about=other.name, detail="short"),
-        current_action=agent.current_activity, observation=perception.describe(agent, other),
-        other=other.name, other_action=other.action, memories=memories,
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.brief(about=other.name, detail="short"),
+        current_action=agent.current_activity,
+        observation=perception.describe(agent, other),
+        other=other.name,
+        other_action=other.action,
+        memories=memories,
     )
     output = await mind.ask(request)
     state.counters.reactions += 1
@@ -48,12 +54,16 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
         state.pair_cooldown[other.name] = now + agent.clock.ticks_for_minutes(agent.config.pair_cooldown_minutes)
     elif output.decision == "react" and output.new_activity:
         place = view.agents[agent.id].place or agent.persona.home
-        action = PlannedAction(activity=output.new_activity, minutes=10, place=place, emoji=emoji_for(output.new_activity))
+        action = PlannedAction(
+            activity=output.new_activity, minutes=10, place=place, emoji=emoji_for(output.new_activity)
+        )
         state.queue.insert(0, action)
         state.action_end = now  # start it now
 
 
-async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision, conversation: ConversationView) -> None:
+async def converse(
+    agent: Agent, view: WorldView, mind: Mind, decision: Decision, conversation: ConversationView
+) -> None:
     partner_id = conversation.members[0] if conversation.members[1] == agent.id else conversation.members[1]
     partner = view.agents[partner_id].name
     topic = conversation.lines[-1].text if conversation.lines else partner
@@ -66,10 +76,16 @@ async def converse(agent: Agent, view: WorldView, mind: Mind, decision: Decision
     # News is not told back to whoever told it, nor to the one whose own event it is.
     news = [e for e in state.known_events if state.heard_from.get(e.what) != partner and partner not in e.what]
     request = ConverseRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.brief(about=partner, detail="voice"),
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.brief(about=partner, detail="voice"),
         partner=partner,
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
-        memories=memories, known_events=news, turns_left=turns_left, said_before=said[-12:],
+        memories=memories,
+        known_events=news,
+        turns_left=turns_left,
+        said_before=said[-12:],
     )
     output = await mind.ask(request)
     said.append(output.line)
@@ -91,12 +107,13 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         return
     heard = [line.text for line in conversation.lines if line.speaker != agent.name]
     events = [
-        EventBrief(what=e.what, where=e.where, when=format_label(e.when), minutes=e.minutes)
-        for e in agent.world_events
+        EventBrief(what=e.what, where=e.where, when=format_label(e.when), minutes=e.minutes) for e in agent.world_events
     ]
     events += [
         EventBrief(
-            what=e.what, where=e.where, when=agent.clock.label(e.start_tick),
+            what=e.what,
+            where=e.where,
+            when=agent.clock.label(e.start_tick),
             minutes=max(1, round((e.end_tick - e.start_tick) * agent.clock.tick_seconds / 60)),
         )
         for e in view.events  # injected ones among them: they spread by word of mouth too
@@ -105,7 +122,11 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
         if any(mentions(line, event.what, partner) for line in heard):
             perception.learn_event(agent, event, told_by=partner)
     request = ChatSummaryRequest(
-        agent=agent.name, time=view.time, language=agent.language, persona=agent.one_line(), partner=partner,
+        agent=agent.name,
+        time=view.time,
+        language=agent.language,
+        persona=agent.one_line(),
+        partner=partner,
         history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
     )
     output = await mind.ask(request)

@@ -81,9 +81,7 @@ def _new_world(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         if not name or _BAD_FILE_CHARS.search(name) or name.startswith("."):
-            return _fail(
-                "new-world", f"{args.name!r} cannot be a file name; choose another NAME or give --out FILE"
-            )
+            return _fail("new-world", f"{args.name!r} cannot be a file name; choose another NAME or give --out FILE")
         out = str(Path("worlds") / f"{name}.yaml")
     try:
         text = new_world(name, agents=args.agents, size=size, schema_ref=_schema_ref(out))

@@ -19,10 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     interview.add_argument("run_dir", type=Path, metavar="DIR", help="the run folder (meta.json, checkpoint.json)")
     interview.add_argument("question", help='e.g. "你知道情人节派对的事吗？"')
-    interview.add_argument("--agent", action="append", default=None, metavar="NAME",
-                           help="ask only this agent (repeat for several; default: everyone)")
-    interview.add_argument("--at", type=int, default=None, metavar="TICK",
-                           help="from the checkpoint at or before this tick (default: the latest)")
+    interview.add_argument(
+        "--agent",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="ask only this agent (repeat for several; default: everyone)",
+    )
+    interview.add_argument(
+        "--at",
+        type=int,
+        default=None,
+        metavar="TICK",
+        help="from the checkpoint at or before this tick (default: the latest)",
+    )
     interview.add_argument("--json", action="store_true", help="print one JSON object per answer")
     model_flags(interview)
     interview.set_defaults(func=cmd_interview)

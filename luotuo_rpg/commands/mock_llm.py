@@ -13,9 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="added to every chat request")
-    parser.add_argument("--slots", type=int, default=None, metavar="N",
-                        help="work on N requests at a time and queue the rest, like llama.cpp on a laptop "
-                        "(default: all at once)")
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=None,
+        metavar="N",
+        help="work on N requests at a time and queue the rest, like llama.cpp on a laptop (default: all at once)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=cmd_mock_llm)
 
@@ -27,7 +31,9 @@ def cmd_mock_llm(args: argparse.Namespace) -> int:
     from luotuo_rpg.llm.offline.mock_server import create_app
 
     app = create_app(OfflineAnswerer(seed=args.seed), latency_s=args.latency, slots=args.slots)
-    print(f"mock LLM (offline mind over the OpenAI protocol) on http://{args.host}:{args.port}/v1 — "
-          f"try: luotuo-rpg run --llm openai --base-url http://{args.host}:{args.port}/v1 --model luotuo-mock")
+    print(
+        f"mock LLM (offline mind over the OpenAI protocol) on http://{args.host}:{args.port}/v1 — "
+        f"try: luotuo-rpg run --llm openai --base-url http://{args.host}:{args.port}/v1 --model luotuo-mock"
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

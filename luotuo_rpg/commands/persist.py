@@ -16,25 +16,36 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    note = ("Model flags default to the run's own settings from meta.json; keys are never stored there, so an openai "
-            "run needs OPENAI_API_KEY (or --api-key) again.")
+    note = (
+        "Model flags default to the run's own settings from meta.json; keys are never stored there, so an openai "
+        "run needs OPENAI_API_KEY (or --api-key) again."
+    )
     resume = sub.add_parser(
         "resume", help="continue a run from its last checkpoint (after a crash or to extend it)", description=note
     )
     resume.add_argument("run_dir", type=Path, metavar="DIR", help="the run folder (holds meta.json, checkpoint.json)")
-    resume.add_argument("--hours", type=float, default=None,
-                        help="new target in game hours from the world's start (default: the run's own)")
+    resume.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        help="new target in game hours from the world's start (default: the run's own)",
+    )
     resume.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_flags(resume)
     resume.set_defaults(func=cmd_resume)
 
     fork = sub.add_parser("fork", help="start a new run from a run's checkpoint at or before a tick", description=note)
     fork.add_argument("run_dir", type=Path, metavar="DIR", help="the run to fork from")
-    fork.add_argument("--at", type=int, required=True, metavar="TICK", help="fork at the checkpoint at or before this tick")
+    fork.add_argument(
+        "--at", type=int, required=True, metavar="TICK", help="fork at the checkpoint at or before this tick"
+    )
     fork.add_argument("--out", type=Path, required=True, metavar="NEW", help="the new run folder")
-    fork.add_argument("--hours", type=float, default=None,
-                      help="target in game hours from the world's start (default: the parent's)")
-    fork.add_argument("--seed", type=int, default=None, help="a different seed from the fork on (default: the parent's)")
+    fork.add_argument(
+        "--hours", type=float, default=None, help="target in game hours from the world's start (default: the parent's)"
+    )
+    fork.add_argument(
+        "--seed", type=int, default=None, help="a different seed from the fork on (default: the parent's)"
+    )
     fork.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_flags(fork)
     fork.set_defaults(func=cmd_fork)
@@ -65,8 +76,10 @@ def run_mind_options_from_flags(args: argparse.Namespace, meta_llm: dict[str, An
             # meta.json keeps no credentials: the URL that carried them must be given again.
             del recorded["base_urls"]
             if not flags.get("base_url") and not os.environ.get("OPENAI_BASE_URL") and not _config_names_url(args):
-                raise ValueError("the run's base URL carried credentials, which meta.json does not keep: "
-                                 "pass --base-url again (or OPENAI_BASE_URL, or base_url in --llm-config)")
+                raise ValueError(
+                    "the run's base URL carried credentials, which meta.json does not keep: "
+                    "pass --base-url again (or OPENAI_BASE_URL, or base_url in --llm-config)"
+                )
         openai = OpenAIConfig.from_sources({**recorded, **flags}, args.llm_config, os.environ).model_dump(mode="python")
     local_model = (args.model or base.local_model) if llm == "local" else None
     # Memories live in the space they were embedded in: the recorded embedder, unless flags say otherwise.
@@ -126,8 +139,13 @@ def cmd_fork(args: argparse.Namespace) -> int:
         print(f"骆驼RPG · forking {meta.run_id} at tick {tick} into {args.out}")
         summary, out = asyncio.run(
             fork_async(
-                args.run_dir, at=args.at, out=args.out, hours=args.hours, seed=args.seed,
-                mind_options=options, progress=not args.no_progress,
+                args.run_dir,
+                at=args.at,
+                out=args.out,
+                hours=args.hours,
+                seed=args.seed,
+                mind_options=options,
+                progress=not args.no_progress,
             )
         )
     except (CheckpointError, ValueError, OSError) as error:

@@ -15,8 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     talks = sub.add_parser("conversations", help="print every conversation of a run, line by line (Markdown or JSON)")
     talks.add_argument("run_dir", type=Path, metavar="DIR", help="the run folder (meta.json, frames.jsonl)")
-    talks.add_argument("--agent", action="append", default=None, metavar="NAME",
-                       help="only conversations this agent took part in (repeat for several)")
+    talks.add_argument(
+        "--agent",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only conversations this agent took part in (repeat for several)",
+    )
     talks.add_argument("--json", action="store_true", help="one JSON object per conversation")
     talks.add_argument("--out", type=Path, default=None, help="write to this file instead of printing")
     talks.set_defaults(func=cmd_conversations)

@@ -17,27 +17,56 @@ DEFAULT_WORLD = default_world()
 def add_llm_arguments(parser: argparse.ArgumentParser) -> None:
     """The model flags shared by run, serve and resume."""
     group = parser.add_argument_group("model")
-    group.add_argument("--llm", choices=("offline", "openai", "local"), default="offline",
-                       help="offline: embedded rule-based mind (default, no model, no network)")
-    group.add_argument("--base-url", action="append", default=None, metavar="URL",
-                       help="OpenAI-compatible endpoint; repeat to share load (env OPENAI_BASE_URL)")
+    group.add_argument(
+        "--llm",
+        choices=("offline", "openai", "local"),
+        default="offline",
+        help="offline: embedded rule-based mind (default, no model, no network)",
+    )
+    group.add_argument(
+        "--base-url",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="OpenAI-compatible endpoint; repeat to share load (env OPENAI_BASE_URL)",
+    )
     group.add_argument("--model", default=None, help="model name (openai) or a model folder / .gguf file (local)")
     group.add_argument("--api-key", default=None, help="API key (better: env OPENAI_API_KEY)")
     group.add_argument("--llm-config", type=Path, default=None, help="YAML/JSON file with backend settings")
     group.add_argument("--max-tokens-total", type=int, default=None, help="stop cleanly after this many tokens")
     group.add_argument("--cache", type=Path, default=None, help="sqlite response cache (reruns cost nothing)")
-    group.add_argument("--concurrency", dest="max_concurrency", type=int, default=None,
-                       help="requests in flight at most, all endpoints together (openai; default 32): a cap on "
-                       "the per-endpoint limits learnt from latency")
+    group.add_argument(
+        "--concurrency",
+        dest="max_concurrency",
+        type=int,
+        default=None,
+        help="requests in flight at most, all endpoints together (openai; default 32): a cap on "
+        "the per-endpoint limits learnt from latency",
+    )
     embed = parser.add_argument_group("embeddings (default: the offline character n-gram hash)")
-    embed.add_argument("--embed-model", default=None, metavar="NAME",
-                       help="a model on an OpenAI-compatible /v1/embeddings endpoint, e.g. bge-m3 on Ollama")
-    embed.add_argument("--embed-base-url", default=None, metavar="URL",
-                       help="its endpoint (default: the first --base-url)")
-    embed.add_argument("--embed-dim", type=int, default=None, metavar="N",
-                       help="vector width (default: asked of the server once at start)")
-    embed.add_argument("--embed-path", type=Path, default=None, metavar="DIR",
-                       help="a sentence-transformers model folder (pip install sentence-transformers; never downloaded)")
+    embed.add_argument(
+        "--embed-model",
+        default=None,
+        metavar="NAME",
+        help="a model on an OpenAI-compatible /v1/embeddings endpoint, e.g. bge-m3 on Ollama",
+    )
+    embed.add_argument(
+        "--embed-base-url", default=None, metavar="URL", help="its endpoint (default: the first --base-url)"
+    )
+    embed.add_argument(
+        "--embed-dim",
+        type=int,
+        default=None,
+        metavar="N",
+        help="vector width (default: asked of the server once at start)",
+    )
+    embed.add_argument(
+        "--embed-path",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a sentence-transformers model folder (pip install sentence-transformers; never downloaded)",
+    )
 
 
 def embedding_flags(args: argparse.Namespace) -> dict:
@@ -54,7 +83,10 @@ def mind_options(args: argparse.Namespace, seed: int, language: str = "zh"):
 
         openai = OpenAIConfig.from_sources(args, args.llm_config, os.environ).model_dump(mode="python")
     return MindOptions(
-        llm=args.llm, seed=seed, language=language, openai=openai,
+        llm=args.llm,
+        seed=seed,
+        language=language,
+        openai=openai,
         local_model=args.model if args.llm == "local" else None,
         embedding=merge_embedding_options(None, args.llm_config, embedding_flags(args), api_key(args, openai)),
     )
@@ -75,8 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, default=None, help="run folder (default replays/<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--checkpoint-minutes", type=int, default=None, metavar="MIN",
-                     help="game minutes between checkpoints (default 60); `luotuo-rpg resume` continues from the last")
+    run.add_argument(
+        "--checkpoint-minutes",
+        type=int,
+        default=None,
+        metavar="MIN",
+        help="game minutes between checkpoints (default 60); `luotuo-rpg resume` continues from the last",
+    )
     add_llm_arguments(run)
     run.set_defaults(func=cmd_run)
 
@@ -100,8 +137,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except WorldError as error:
         return report_world_error(error)
     rooms = sum(len(a.rooms) for a in spec.areas)
-    print(f"{args.world}: ok — {spec.world.name}, {len(spec.areas)} areas, {rooms} rooms, "
-          f"{len(spec.personas)} personas, {len(spec.events)} events")
+    print(
+        f"{args.world}: ok — {spec.world.name}, {len(spec.areas)} areas, {rooms} rooms, "
+        f"{len(spec.personas)} personas, {len(spec.events)} events"
+    )
     return 0
 
 
@@ -118,9 +157,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return report_world_error(error)
     try:
         options = RunOptions(
-            hours=args.hours, seed=args.seed, out=args.out or default_run_dir(default_replays_root()),
-            progress=not args.no_progress, mind=mind_options(args, args.seed, spec.world.language),
-            config=SimConfig(**({} if args.checkpoint_minutes is None else {"checkpoint_minutes": args.checkpoint_minutes})),
+            hours=args.hours,
+            seed=args.seed,
+            out=args.out or default_run_dir(default_replays_root()),
+            progress=not args.no_progress,
+            mind=mind_options(args, args.seed, spec.world.language),
+            config=SimConfig(
+                **({} if args.checkpoint_minutes is None else {"checkpoint_minutes": args.checkpoint_minutes})
+            ),
         )
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

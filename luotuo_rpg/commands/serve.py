@@ -41,28 +41,65 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Watching needs nothing; controls (pause, speed, interview, inject…) need the token printed at start-up.",
     )
     serve.add_argument("world", nargs="?", type=Path, default=DEFAULT_WORLD, help="world YAML (default: 七侠镇)")
-    serve.add_argument("--replay", type=Path, default=None, metavar="DIR",
-                       help="play back a finished run (a folder with meta.json and frames.jsonl) instead")
-    serve.add_argument("--replays-root", type=Path, default=default_replays_root(), metavar="DIR",
-                       help="folder of runs listed at /api/replays and opened with ?replay=NAME (default replays/)")
+    serve.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="play back a finished run (a folder with meta.json and frames.jsonl) instead",
+    )
+    serve.add_argument(
+        "--replays-root",
+        type=Path,
+        default=default_replays_root(),
+        metavar="DIR",
+        help="folder of runs listed at /api/replays and opened with ?replay=NAME (default replays/)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    serve.add_argument("--speed", type=float, default=5.0, metavar="TICKS_PER_S",
-                       help="ticks per second (default 5; 0 = as fast as possible)")
+    serve.add_argument(
+        "--speed",
+        type=float,
+        default=5.0,
+        metavar="TICKS_PER_S",
+        help="ticks per second (default 5; 0 = as fast as possible)",
+    )
     serve.add_argument("--paused", action="store_true", help="start paused")
-    serve.add_argument("--watch", action="store_true",
-                       help="reload the world when its file changes; a broken edit is reported and the old world keeps running")
-    serve.add_argument("--record", nargs="?", const="", default=None, metavar="DIR",
-                       help="write the live run as a run folder (default DIR: replays/<timestamp>): replay, report, "
-                       "interview, resume or fork it afterwards")
-    serve.add_argument("--token", default=None,
-                       help="control token, at least 16 URL-safe characters (default: a random one, printed at start-up)")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                       help="another name clients reach this server by (the Host header); repeatable. "
-                       "Default: the bound address, localhost, loopback")
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
-                       help="another origin (e.g. https://example.org) whose pages may connect; repeatable. "
-                       "Default: only the server's own pages")
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the world when its file changes; a broken edit is reported and the old world keeps running",
+    )
+    serve.add_argument(
+        "--record",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="write the live run as a run folder (default DIR: replays/<timestamp>): replay, report, "
+        "interview, resume or fork it afterwards",
+    )
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="control token, at least 16 URL-safe characters (default: a random one, printed at start-up)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name clients reach this server by (the Host header); repeatable. "
+        "Default: the bound address, localhost, loopback",
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another origin (e.g. https://example.org) whose pages may connect; repeatable. "
+        "Default: only the server's own pages",
+    )
     serve.add_argument("--seed", type=int, default=0)
     add_llm_arguments(serve)
     serve.set_defaults(func=cmd_serve)
@@ -123,8 +160,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return build_mind(for_world(options.model_copy(update={"seed": args.seed}), world, args.world))
 
             recording = None if args.record is None else _recording_factory(args, options)
-            session = LiveSession(spec, mind_for, world_file=str(args.world), speed=args.speed, paused=args.paused,
-                                  recording=recording)
+            session = LiveSession(
+                spec, mind_for, world_file=str(args.world), speed=args.speed, paused=args.paused, recording=recording
+            )
         except (ValueError, OSError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -132,8 +170,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         mind_label = OFFLINE_LABEL if args.llm == "offline" else f"{args.llm} backend"
 
     settings = ServerSettings(
-        token=token, replays_root=args.replays_root, speed=args.speed, bound_host=args.host,
-        allow_hosts=args.allow_host, allow_origins=args.allow_origin,
+        token=token,
+        replays_root=args.replays_root,
+        speed=args.speed,
+        bound_host=args.host,
+        allow_hosts=args.allow_host,
+        allow_origins=args.allow_origin,
         watch=args.world if args.watch and args.replay is None else None,
     )
     try:
@@ -154,15 +196,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if recording_now is not None:
         print(f"recording: {recording_now.out}   (replay, report, interview, resume or fork it afterwards)")
     if args.host not in _LOOPBACK:
-        print(f"warning: listening on {args.host}: anyone who can reach it can watch; the token travels unencrypted",
-              file=sys.stderr)
+        print(
+            f"warning: listening on {args.host}: anyone who can reach it can watch; the token travels unencrypted",
+            file=sys.stderr,
+        )
         if not args.allow_host:
             print("hint: a browser reaching it by a name needs --allow-host NAME", file=sys.stderr)
     print(f"listening on http://{shown}:{port}", flush=True)
 
     app = create_app(session, settings)
     config = uvicorn.Config(
-        app, log_level="warning", ws_max_size=TRANSPORT_MAX_BYTES, lifespan="on",
+        app,
+        log_level="warning",
+        ws_max_size=TRANSPORT_MAX_BYTES,
+        lifespan="on",
         # Frames are small and go to every viewer: compressing each one once per viewer cost a
         # third of the server's time with 100 viewers (benchmarks/ws_fanout.py), for little gain.
         ws_per_message_deflate=False,
@@ -188,7 +235,9 @@ def _recording_factory(args: argparse.Namespace, options: MindOptions) -> Record
         run_options = RunOptions(
             # Provisional: a clean shutdown writes the game time covered as the target; a killed server
             # leaves this one, so `resume` runs the recording on to one game day.
-            hours=24.0, seed=args.seed, out=out,
+            hours=24.0,
+            seed=args.seed,
+            out=out,
             mind=for_world(options.model_copy(update={"seed": args.seed}), world, args.world),
         )
         return LiveRecording(world, str(args.world), mind, run_options)

@@ -22,7 +22,8 @@ def _size(value: str) -> tuple[int, int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     view = sub.add_parser(
-        "view", help="watch the town in a pygame window, live or from a replay",
+        "view",
+        help="watch the town in a pygame window, live or from a replay",
         description="Keys: space pause/resume · ←/→ step (shift: 60 ticks) · +/− speed · Tab next agent · "
         "Esc deselect/quit. Click an agent to inspect it.",
     )
@@ -30,13 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--connect", metavar="URL", help="a running server's websocket, e.g. ws://127.0.0.1:8000/ws")
     source.add_argument("--replay", type=Path, metavar="DIR", help="a run folder (meta.json + frames.jsonl)")
     view.add_argument("--token", default=None, help="the server's control token: lets keys pause/step/speed a live run")
-    view.add_argument("--screenshot", type=Path, metavar="PATH", default=None,
-                      help="draw --frames frames without a window and save a PNG")
+    view.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PATH",
+        default=None,
+        help="draw --frames frames without a window and save a PNG",
+    )
     view.add_argument("--frames", type=int, default=60, metavar="N", help="frames drawn for --screenshot (default 60)")
     view.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH", help="window size (default 1280x800)")
     view.add_argument("--start", type=int, default=0, metavar="TICK", help="replay: start at this tick")
-    view.add_argument("--speed", type=float, default=None, metavar="TICKS_PER_S",
-                      help="replay: playback speed (default 20; 0 jumps to the end)")
+    view.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        metavar="TICKS_PER_S",
+        help="replay: playback speed (default 20; 0 jumps to the end)",
+    )
     view.add_argument("--select", default=None, metavar="NAME", help="show this agent in the side panel")
     view.add_argument("--font", type=Path, default=None, metavar="PATH", help="a font file with Chinese glyphs")
     view.set_defaults(func=cmd_view)
@@ -59,8 +70,16 @@ def cmd_view(args: argparse.Namespace) -> int:
     from luotuo_rpg.viewer.playback import ViewerError
 
     options = ViewOptions(
-        replay=args.replay, connect=args.connect, token=args.token, size=args.size, screenshot=args.screenshot,
-        frames=args.frames, start=args.start, speed=args.speed, select=args.select, font=args.font,
+        replay=args.replay,
+        connect=args.connect,
+        token=args.token,
+        size=args.size,
+        screenshot=args.screenshot,
+        frames=args.frames,
+        start=args.start,
+        speed=args.speed,
+        select=args.select,
+        font=args.font,
     )
     try:
         result = run_view(options)
@@ -69,6 +88,8 @@ def cmd_view(args: argparse.Namespace) -> int:
         return 2
     if result.screenshot is not None:
         layout = result.layout
-        print(f"saved {result.screenshot}: tick {result.tick} ({result.time}), {result.frames} frames, "
-              f"{layout.window[0]}x{layout.window[1]}, tile {layout.tile} px at {layout.origin[0]},{layout.origin[1]}")
+        print(
+            f"saved {result.screenshot}: tick {result.tick} ({result.time}), {result.frames} frames, "
+            f"{layout.window[0]}x{layout.window[1]}, tile {layout.tile} px at {layout.origin[0]},{layout.origin[1]}"
+        )
     return 0

@@ -40,7 +40,12 @@ def for_world(options: MindOptions, spec: WorldSpec, world_file: str | Path | No
         if not persona.adapter:
             continue
         adapter = persona.adapter
-        if options.llm == "local" and base is not None and not Path(adapter).is_absolute() and (base / adapter).exists():
+        if (
+            options.llm == "local"
+            and base is not None
+            and not Path(adapter).is_absolute()
+            and (base / adapter).exists()
+        ):
             adapter = str(base / adapter)
         adapters[persona.name] = adapter
     return options.model_copy(update={"language": spec.world.language, "adapters": adapters})

@@ -18,7 +18,15 @@ from luotuo_rpg.world.places import room_of
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
-REFUSAL_MARKERS = ("作为一个AI", "作为一个人工智能", "作为AI语言模型", "As an AI", "as an AI language model", "I cannot", "我无法")
+REFUSAL_MARKERS = (
+    "作为一个AI",
+    "作为一个人工智能",
+    "作为AI语言模型",
+    "As an AI",
+    "as an AI language model",
+    "I cannot",
+    "我无法",
+)
 
 
 class OutputRejected(ValueError):
@@ -101,6 +109,7 @@ class Request(BaseModel, Generic[Out]):
 
 # --- importance -------------------------------------------------------------
 
+
 class ImportanceOutput(BaseModel):
     scores: list[int] = Field(description="One 1–10 score per observation, in order.")
 
@@ -120,6 +129,7 @@ class ImportanceRequest(Request[ImportanceOutput]):
 
 
 # --- planning ---------------------------------------------------------------
+
 
 class ScheduleBlock(BaseModel):
     start: str = Field(description="HH:MM")
@@ -230,6 +240,7 @@ def fit_durations(actions: list[PlannedAction], total: int, lo: int, hi: int) ->
 
 # --- reaction and conversation ---------------------------------------------
 
+
 class ReactOutput(BaseModel):
     # llm/schemas.py turns this into one schema branch per decision: `react` carries its new
     # activity, the others carry none, and `talk` is offered only when someone is there.
@@ -313,6 +324,7 @@ class ChatSummaryRequest(Request[ChatSummaryOutput]):
 
 # --- reflection -------------------------------------------------------------
 
+
 class ReflectQuestionsOutput(BaseModel):
     questions: list[str] = Field(min_length=1, max_length=5, json_schema_extra={"items": cap(60)})
 
@@ -365,6 +377,7 @@ class ReflectInsightsRequest(Request[ReflectInsightsOutput]):
 
 # --- interview --------------------------------------------------------------
 
+
 class InterviewOutput(BaseModel):
     answer: str = Field(json_schema_extra=cap(200))
 
@@ -384,6 +397,7 @@ class InterviewRequest(Request[InterviewOutput]):
 
 
 # --- deciding whether to go to an event ----------------------------------------
+
 
 class AttendOutput(BaseModel):
     decision: Literal["go", "skip"]
@@ -406,7 +420,9 @@ class AttendRequest(Request[AttendOutput]):
         return output
 
 
-def insert_event(schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str) -> list[ScheduleBlock]:
+def insert_event(
+    schedule: list[ScheduleBlock], start: str, minutes: int, activity: str, place: str
+) -> list[ScheduleBlock]:
     """The schedule with an event block over [start, start + minutes); what was planned then is dropped,
     and the block that would have been under way when the event ends resumes at its end. Idempotent."""
     at = minute_of(start)

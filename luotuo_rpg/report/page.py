@@ -57,8 +57,16 @@ def _cards(data: RunData) -> str:
         items.append((f"{sum(a.memories for a in summary.agents):,}", "条记忆"))
         items.append((f"{summary.wall_seconds:g} s", "实际用时"))
     if llm is not None:
-        items += [(f"{llm.requests:,}", "次模型请求"), (f"{llm.tokens_in + llm.tokens_out:,}", "token"), (f"{llm.fallbacks}", "次回退")]
-    return '<div class="cards">' + "".join(f"<div class='card'><b>{escape(v)}</b><span>{escape(k)}</span></div>" for v, k in items) + "</div>"
+        items += [
+            (f"{llm.requests:,}", "次模型请求"),
+            (f"{llm.tokens_in + llm.tokens_out:,}", "token"),
+            (f"{llm.fallbacks}", "次回退"),
+        ]
+    return (
+        '<div class="cards">'
+        + "".join(f"<div class='card'><b>{escape(v)}</b><span>{escape(k)}</span></div>" for v, k in items)
+        + "</div>"
+    )
 
 
 def _llm_table(data: RunData) -> str:
@@ -76,10 +84,14 @@ def _llm_table(data: RunData) -> str:
     )
     table = (
         "<table><tr><th>类型</th><th>请求</th><th>输入 token</th><th>输出 token</th><th>修复</th><th>回退</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
     if llm.fallback_reasons:
-        reasons = "".join(f"<tr><td>{escape(r)}</td><td>{n}</td></tr>" for r, n in sorted(llm.fallback_reasons.items(), key=lambda kv: -kv[1]))
+        reasons = "".join(
+            f"<tr><td>{escape(r)}</td><td>{n}</td></tr>"
+            for r, n in sorted(llm.fallback_reasons.items(), key=lambda kv: -kv[1])
+        )
         table += "<table><tr><th>回退原因</th><th>次数</th></tr>" + reasons + "</table>"
     if llm.cached:
         table += f"<p class='meta'>其中 {llm.cached:,} 次来自响应缓存。</p>"
@@ -111,7 +123,8 @@ def _events_table(data: RunData) -> str:
     return (
         "<table><tr><th>事件</th><th>地点</th><th>时间</th><th>开始时知道</th><th>开始前知道</th><th>最终知道</th>"
         f"<th>来了（≥ {CAME_MINUTES} 分钟）</th><th>其中开始时未被告知</th><th>来的人（在场分钟）</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
@@ -161,7 +174,8 @@ def render_report(data: RunData) -> str:
         (
             "消息传播与到场",
             [_figure(plots.event_spread(data)), _events_table(data)]
-            if data.spec.events else ["<p class='meta'>这个世界没有预定事件。</p>"],
+            if data.spec.events
+            else ["<p class='meta'>这个世界没有预定事件。</p>"],
         ),
     ]
     body = "".join(f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>" for title, parts in sections)
@@ -172,7 +186,9 @@ def render_report(data: RunData) -> str:
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>"
         f"<h1>{escape(world.name)} · 运行报告</h1>"
         + "".join(f"<p class='meta'>{line}</p>" for line in lines)
-        + _cards(data) + body + "</main></body></html>"
+        + _cards(data)
+        + body
+        + "</main></body></html>"
     )
 
 

@@ -133,7 +133,9 @@ def timelines(data: RunData) -> list[Plot]:
     return plots
 
 
-def _timeline_day(data: RunData, colours: dict[str, str], rooms: dict[str, str], lo: int, hi: int, day: int, date: str) -> Plot:
+def _timeline_day(
+    data: RunData, colours: dict[str, str], rooms: dict[str, str], lo: int, hi: int, day: int, date: str
+) -> Plot:
     names = [p.name for p in data.spec.personas]
     left, top, row, gap, width = 96, 10, 16, 4, 900
     height = top + len(names) * (row + gap) + 28
@@ -152,17 +154,26 @@ def _timeline_day(data: RunData, colours: dict[str, str], rooms: dict[str, str],
             colour = _place_colour(seg.place, rooms, colours)
             used_areas.setdefault(area, colours.get(area, "#bdbdbd"))
             svg.rect(
-                left + (start - lo) * scale, y, max((end - start) * scale, 0.6), row, colour,
+                left + (start - lo) * scale,
+                y,
+                max((end - start) * scale, 0.6),
+                row,
+                colour,
                 title=_segment_title(data, name, seg, start, end),
                 opacity=0.35 if seg.asleep else 1,
             )
     axis_y = top + len(names) * (row + gap)
     _time_axis(svg, data, left, axis_y, width, lo, hi)
-    legend = sorted(used_areas.items(), key=lambda kv: [a.name for a in data.spec.areas].index(kv[0]) if kv[0] in colours else 99)
-    used = _legend(svg, [(area or "（无）", colour) for area, colour in legend] + [("浅色 = 睡觉", "#cfcfcf")], left, height, width)
+    legend = sorted(
+        used_areas.items(), key=lambda kv: [a.name for a in data.spec.areas].index(kv[0]) if kv[0] in colours else 99
+    )
+    used = _legend(
+        svg, [(area or "（无）", colour) for area, colour in legend] + [("浅色 = 睡觉", "#cfcfcf")], left, height, width
+    )
     svg.height = height + used + 4
     return Plot(
-        f"timeline-{day}", f"每个人的一天 · {date}",
+        f"timeline-{day}",
+        f"每个人的一天 · {date}",
         "每行一人，每段一件事；颜色是地点所在的区域，深浅区分区域里的房间；浅色是在睡觉。"
         "把鼠标停在色块上可看具体做什么、在哪儿。",
         svg.render(),
@@ -170,7 +181,9 @@ def _timeline_day(data: RunData, colours: dict[str, str], rooms: dict[str, str],
 
 
 def _segment_title(data: RunData, name: str, seg: Segment, start: int, end: int) -> str:
-    return f"{name} {_time_label(data, start, False)}–{_time_label(data, end, False)}：{seg.action}（{seg.place or '—'}）"
+    return (
+        f"{name} {_time_label(data, start, False)}–{_time_label(data, end, False)}：{seg.action}（{seg.place or '—'}）"
+    )
 
 
 # --- 2. where people spent their time ----------------------------------------------------
@@ -200,19 +213,32 @@ def heatmap(data: RunData) -> Plot:
     hours_per_tick = data.spec.world.tick_seconds / 3600
     if peak > 0:
         scale = math.log1p(peak)
-        for (y, x) in zip(*heat.nonzero()):
+        for y, x in zip(*heat.nonzero()):
             count = int(heat[y, x])
             svg.rect(
-                left + x * cell, top + y * cell, cell, cell, heat_colour(math.log1p(count) / scale),
-                title=f"({x}, {y})：{count * hours_per_tick:.1f} 人·小时", opacity=0.9,
+                left + x * cell,
+                top + y * cell,
+                cell,
+                cell,
+                heat_colour(math.log1p(count) / scale),
+                title=f"({x}, {y})：{count * hours_per_tick:.1f} 人·小时",
+                opacity=0.9,
             )
     for area in data.spec.areas:
         for room in area.rooms:
             rx, ry, rw, rh = room.rect
-            svg.rect(left + rx * cell, top + ry * cell, rw * cell, rh * cell, "none", stroke=area.color, stroke_width=1.5)
+            svg.rect(
+                left + rx * cell, top + ry * cell, rw * cell, rh * cell, "none", stroke=area.color, stroke_width=1.5
+            )
             if rw * cell >= 30:
-                svg.text(left + rx * cell + 2, top + ry * cell + 10, short(room.name, max(2, rw * cell // 11)), 9, fill="#222",
-                         opacity=0.8)
+                svg.text(
+                    left + rx * cell + 2,
+                    top + ry * cell + 10,
+                    short(room.name, max(2, rw * cell // 11)),
+                    9,
+                    fill="#222",
+                    opacity=0.8,
+                )
     # colour bar
     bar_y = top + h * cell + 14
     steps = 20
@@ -222,7 +248,8 @@ def heatmap(data: RunData) -> Plot:
     svg.text(left + 36, bar_y + 9, "0", 10, "end", _MUTED)
     svg.text(left + 44 + bar_w, bar_y + 9, f"{peak * hours_per_tick:.1f} 人·小时（对数色阶）", 10, fill=_MUTED)
     return Plot(
-        "heatmap", "人们在哪儿度过时间",
+        "heatmap",
+        "人们在哪儿度过时间",
         "每格是地图上的一块地砖；颜色越深，醒着的人在那里待得越久（睡觉的时间不计）。框线是房间。",
         svg.render(),
     )
@@ -240,7 +267,10 @@ def network(data: RunData) -> Plot:
     radius = size / 2 - 90
     svg = Svg(size, size, "network", "谁和谁聊过天")
     points = [
-        (centre + radius * math.cos(2 * math.pi * i / n - math.pi / 2), centre + radius * math.sin(2 * math.pi * i / n - math.pi / 2))
+        (
+            centre + radius * math.cos(2 * math.pi * i / n - math.pi / 2),
+            centre + radius * math.sin(2 * math.pi * i / n - math.pi / 2),
+        )
         for i in range(n)
     ]
     pairs = data.frames.conversations
@@ -257,14 +287,25 @@ def network(data: RunData) -> Plot:
             f"<title>{names[a]} ↔ {names[b]}：聊了 {count} 次，{lines} 句</title></line>"
         )
         if count > 1 and (n <= 12 or weight >= 0.75):
-            svg.text((x1 + x2) / 2, (y1 + y2) / 2 + 4, str(count), 10, "middle", "#37474f",
-                     paint_order="stroke", stroke="#fff", stroke_width=3)
+            svg.text(
+                (x1 + x2) / 2,
+                (y1 + y2) / 2 + 4,
+                str(count),
+                10,
+                "middle",
+                "#37474f",
+                paint_order="stroke",
+                stroke="#fff",
+                stroke_width=3,
+            )
     said_most = max(data.frames.said.values(), default=1)
     for i, ((x, y), name) in enumerate(zip(points, names)):
         said = data.frames.said.get(i, 0)
         talks = sum(c for pair, c in pairs.items() if i in pair)
         r = 5 + 9 * math.sqrt(said / said_most) if said_most else 5
-        svg.circle(x, y, r, colours[i], title=f"{name}：{talks} 次聊天，说了 {said} 句", stroke="#fff", stroke_width=1.5)
+        svg.circle(
+            x, y, r, colours[i], title=f"{name}：{talks} 次聊天，说了 {said} 句", stroke="#fff", stroke_width=1.5
+        )
         angle = math.atan2(y - centre, x - centre)
         lx, ly = centre + (radius + r + 8) * math.cos(angle), centre + (radius + r + 8) * math.sin(angle)
         anchor = "start" if math.cos(angle) > 0.2 else "end" if math.cos(angle) < -0.2 else "middle"
@@ -272,7 +313,8 @@ def network(data: RunData) -> Plot:
     total = sum(pairs.values())
     svg.text(8, size - 8, f"共 {total} 次聊天，{len(pairs)} 对人", 11, fill=_MUTED)
     return Plot(
-        "network", "谁和谁聊过天",
+        "network",
+        "谁和谁聊过天",
         "点是人（越大说的话越多），线是聊过天的两个人，越粗聊得越多。",
         svg.render(),
     )
@@ -282,8 +324,13 @@ def network(data: RunData) -> Plot:
 
 
 def _line_chart(
-    data: RunData, key: str, label: str, series: list[tuple[str, str, list[tuple[int, float]]]], unit: str = "",
-    markers: list[tuple[int, str]] | None = None, end_dots: list[tuple[str, float, str]] | None = None,
+    data: RunData,
+    key: str,
+    label: str,
+    series: list[tuple[str, str, list[tuple[int, float]]]],
+    unit: str = "",
+    markers: list[tuple[int, str]] | None = None,
+    end_dots: list[tuple[str, float, str]] | None = None,
 ) -> Svg:
     left, top, width, height = 56, 14, 860, 240
     end = max(data.frames.ticks, max((p[-1][0] for _, _, p in series if p), default=1), 1)
@@ -300,7 +347,16 @@ def _line_chart(
             x = xy(tick, 0)[0]
             svg.line(x, top, x, top + height, "#999", 1, stroke_dasharray="4 3")
             # staggered: events close in time would print over each other
-            svg.text(x + 3, top + 10 + 12 * (index % 3), text, 10, fill=_MUTED, paint_order="stroke", stroke="#fff", stroke_width=3)
+            svg.text(
+                x + 3,
+                top + 10 + 12 * (index % 3),
+                text,
+                10,
+                fill=_MUTED,
+                paint_order="stroke",
+                stroke="#fff",
+                stroke_width=3,
+            )
     for name, colour, points in series:
         svg.polyline([xy(t, v) for t, v in points], colour, 1.6, title=f"{name}：{points[-1][1]:g}" if points else name)
         if len(points) == 1:
@@ -324,10 +380,17 @@ def memories(data: RunData) -> Plot:
     ]
     end_dots = []
     if data.summary is not None and not history:
-        end_dots = [(a.name, float(a.memories), colours[i]) for i, a in enumerate(data.summary.agents) if i < len(colours)]
+        end_dots = [
+            (a.name, float(a.memories), colours[i]) for i, a in enumerate(data.summary.agents) if i < len(colours)
+        ]
     svg = _line_chart(data, "memories", "每个人记忆流的长度", series, end_dots=end_dots)
     source = "来自检查点历史（每个检查点一个点）" if history else "没有检查点历史：只画出了 summary.json 的最终数"
-    return Plot("memories", "记忆随时间增长", f"每条线是一个人记忆流里的条目数（观察、对话、想法、计划）。{source}。", svg.render())
+    return Plot(
+        "memories",
+        "记忆随时间增长",
+        f"每条线是一个人记忆流里的条目数（观察、对话、想法、计划）。{source}。",
+        svg.render(),
+    )
 
 
 def reflections(data: RunData) -> Plot:
@@ -346,11 +409,19 @@ def reflections(data: RunData) -> Plot:
         ("日计划（plan 事件）", "#1e88e5", cumulative(facts.plans)),
     ]
     if data.history:
-        series.append(("反思得出的想法（检查点里引用了记忆的 thought）", "#43a047", [(pt.tick, float(sum(pt.thoughts))) for pt in data.history]))
+        series.append(
+            (
+                "反思得出的想法（检查点里引用了记忆的 thought）",
+                "#43a047",
+                [(pt.tick, float(sum(pt.thoughts))) for pt in data.history],
+            )
+        )
     svg = _line_chart(data, "reflections", "反思与计划的累计次数", series)
     used = _legend(svg, [(name, colour) for name, colour, _ in series], 56, svg.height, 860)
     svg.height += used
-    return Plot("reflections", "反思与计划", "全镇累计：每次反思、每天早上的日计划，以及反思写进记忆的想法条数。", svg.render())
+    return Plot(
+        "reflections", "反思与计划", "全镇累计：每次反思、每天早上的日计划，以及反思写进记忆的想法条数。", svg.render()
+    )
 
 
 # --- 5. the model's bill ---------------------------------------------------------------------
@@ -370,15 +441,34 @@ def llm_requests(data: RunData) -> Plot:
         if k.repairs:
             svg.rect(left, y + row - 6, k.repairs / most * width, 3, "#f28e2b", title=f"{kind}：{k.repairs} 次修复重问")
         if k.fallbacks:
-            svg.rect(left + ok / most * width, y + 3, k.fallbacks / most * width, row - 6, "#e15759",
-                     title=f"{kind}：{k.fallbacks} 次回退到离线规则")
-        svg.text(left + k.requests / most * width + 6, y + 15, f"{k.requests}" + (f"（回退 {k.fallbacks}）" if k.fallbacks else ""),
-                 11, fill=_MUTED)
+            svg.rect(
+                left + ok / most * width,
+                y + 3,
+                k.fallbacks / most * width,
+                row - 6,
+                "#e15759",
+                title=f"{kind}：{k.fallbacks} 次回退到离线规则",
+            )
+        svg.text(
+            left + k.requests / most * width + 6,
+            y + 15,
+            f"{k.requests}" + (f"（回退 {k.fallbacks}）" if k.fallbacks else ""),
+            11,
+            fill=_MUTED,
+        )
     if not kinds:
         svg.text(left, top + 14, "没有模型请求的记录", 12, fill=_MUTED)
     axis_y = top + max(len(kinds), 1) * row + 6
-    _legend(svg, [("成功", "#4e79a7"), ("回退（fallback）", "#e15759"), ("修复重问（repair）", "#f28e2b")], left, axis_y + 8, width)
-    return Plot("llm-requests", "模型请求（按类型）", "每类请求的次数；红色是答案不可用、改用离线规则回答的次数。", svg.render())
+    _legend(
+        svg,
+        [("成功", "#4e79a7"), ("回退（fallback）", "#e15759"), ("修复重问（repair）", "#f28e2b")],
+        left,
+        axis_y + 8,
+        width,
+    )
+    return Plot(
+        "llm-requests", "模型请求（按类型）", "每类请求的次数；红色是答案不可用、改用离线规则回答的次数。", svg.render()
+    )
 
 
 def llm_tokens(data: RunData) -> Plot:
@@ -424,7 +514,9 @@ def event_spread(data: RunData) -> Plot:
             end_dots.append((f"事件{i + 1} 最终知道的人数", float(final[event.what].known_at_end), colour))
     svg = _line_chart(data, "event-spread", "每个事件有多少人知道", series, markers=markers, end_dots=end_dots)
     svg.text(svg.width - 8, 12, f"共 {n} 人", 10, "end", _MUTED)
-    used = _legend(svg, [(f"事件{i + 1}：{short(e.what, 36)}", palette(i)) for i, e in enumerate(events)], 56, svg.height, 860)
+    used = _legend(
+        svg, [(f"事件{i + 1}：{short(e.what, 36)}", palette(i)) for i, e in enumerate(events)], 56, svg.height, 860
+    )
     svg.height += used
     source = "折线来自各检查点（知道 = 被告知过，或记忆里提到过）；右端圆点是 summary.json 的最终人数。"
     if not data.history:

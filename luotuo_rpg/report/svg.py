@@ -10,8 +10,16 @@ FONT_FAMILY = '"WenQuanYi Micro Hei", "Noto Sans CJK SC", "Microsoft YaHei", "Pi
 
 # A qualitative palette for things without a colour of their own (kinds, events).
 PALETTE = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
 )
 
 
@@ -52,7 +60,9 @@ class Svg:
         attr = _attrs(attrs)
         self._parts.append(f"<{tag} {attr}>{inner}</{tag}>" if inner else f"<{tag} {attr}/>")
 
-    def rect(self, x: float, y: float, w: float, h: float, fill: str, title: str | None = None, **attrs: object) -> None:
+    def rect(
+        self, x: float, y: float, w: float, h: float, fill: str, title: str | None = None, **attrs: object
+    ) -> None:
         self._add("rect", {"x": x, "y": y, "width": max(w, 0), "height": max(h, 0), "fill": fill, **attrs}, title)
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1, **attrs: object) -> None:
@@ -61,30 +71,50 @@ class Svg:
     def circle(self, cx: float, cy: float, r: float, fill: str, title: str | None = None, **attrs: object) -> None:
         self._add("circle", {"cx": cx, "cy": cy, "r": r, "fill": fill, **attrs}, title)
 
-    def text(self, x: float, y: float, text: str, size: float = 12, anchor: str = "start", fill: str = "#333", **attrs: object) -> None:
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: float = 12,
+        anchor: str = "start",
+        fill: str = "#333",
+        **attrs: object,
+    ) -> None:
         self._add("text", {"x": x, "y": y, "font_size": size, "text_anchor": anchor, "fill": fill, **attrs}, text=text)
 
-    def polyline(self, points: list[tuple[float, float]], stroke: str, width: float = 1.5, title: str | None = None, **attrs: object) -> None:
+    def polyline(
+        self,
+        points: list[tuple[float, float]],
+        stroke: str,
+        width: float = 1.5,
+        title: str | None = None,
+        **attrs: object,
+    ) -> None:
         if not points:
             return
         coords = " ".join(f"{_num(round(x, 2))},{_num(round(y, 2))}" for x, y in points)
-        self._add("polyline", {"points": coords, "fill": "none", "stroke": stroke, "stroke_width": width, **attrs}, title)
+        self._add(
+            "polyline", {"points": coords, "fill": "none", "stroke": stroke, "stroke_width": width, **attrs}, title
+        )
 
     def raw(self, markup: str) -> None:
         self._parts.append(markup)
 
     def render(self) -> str:
-        head = _attrs({
-            "xmlns": "http://www.w3.org/2000/svg",
-            "class": "plot",
-            "data_plot": self.plot,
-            "role": "img",
-            "aria_label": self.label,
-            "viewBox": f"0 0 {_num(self.width)} {_num(self.height)}",
-            "width": self.width,
-            "height": self.height,
-            "font_family": FONT_FAMILY,
-        })
+        head = _attrs(
+            {
+                "xmlns": "http://www.w3.org/2000/svg",
+                "class": "plot",
+                "data_plot": self.plot,
+                "role": "img",
+                "aria_label": self.label,
+                "viewBox": f"0 0 {_num(self.width)} {_num(self.height)}",
+                "width": self.width,
+                "height": self.height,
+                "font_family": FONT_FAMILY,
+            }
+        )
         return f"<svg {head}>" + "".join(self._parts) + "</svg>"
 
 

@@ -62,13 +62,18 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
                 here = seen.pos if seen is not None else None
                 where = room_containing(rooms, here) if here else None
                 talk = Transcript(
-                    number=len(transcripts) + 1, tick=frame.tick, start=frame.time, place=where,
+                    number=len(transcripts) + 1,
+                    tick=frame.tick,
+                    start=frame.time,
+                    place=where,
                     members=[names[event.agent], names[event.to]],
                 )
                 transcripts.append(talk)
                 open_by_pair[pair] = talk
             elif event.type == "say" and pair in open_by_pair:
-                open_by_pair[pair].lines.append(SaidLine(time=frame.time, speaker=names[event.agent], text=event.text or ""))
+                open_by_pair[pair].lines.append(
+                    SaidLine(time=frame.time, speaker=names[event.agent], text=event.text or "")
+                )
             elif event.type == "conversation_end" and pair in open_by_pair:
                 open_by_pair.pop(pair).end = frame.time
     if agents:

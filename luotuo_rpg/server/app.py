@@ -67,7 +67,9 @@ class ServerSettings(BaseModel):
     speed: float = Field(default=5.0, ge=0, description="Ticks per second at start; 0 = as fast as possible.")
     watch: Path | None = Field(default=None, description="World file to reload on change (live only).")
     watch_interval: float = Field(default=DEFAULT_INTERVAL, gt=0)
-    queue_limit: int = Field(default=DEFAULT_QUEUE_LIMIT, ge=1, description="Frames queued per viewer before it resyncs.")
+    queue_limit: int = Field(
+        default=DEFAULT_QUEUE_LIMIT, ge=1, description="Frames queued per viewer before it resyncs."
+    )
     max_message_bytes: int = Field(default=MAX_MESSAGE_BYTES, ge=256)
     frontend_dir: Path = FRONTEND_DIR
 
@@ -185,7 +187,9 @@ def create_app(default: Session, settings: ServerSettings) -> FastAPI:
 
     @app.get("/api/stats", response_model=ServerStats)
     async def stats() -> ServerStats:
-        return ServerStats(tick=default.mirror.tick, published=default.broadcaster.published, viewers=default.broadcaster.stats())
+        return ServerStats(
+            tick=default.mirror.tick, published=default.broadcaster.published, viewers=default.broadcaster.stats()
+        )
 
     @app.post("/api/control", response_model=ControlResult)
     async def post_control(request: Request, replay: str | None = None) -> JSONResponse:
@@ -211,7 +215,12 @@ def create_app(default: Session, settings: ServerSettings) -> FastAPI:
             await websocket.close(code=1008)
             return
         subscriber = session.broadcaster.subscribe()
-        log.info("viewer %d joined %s (%d watching)", subscriber.id, replay or "the server's session", session.broadcaster.viewers)
+        log.info(
+            "viewer %d joined %s (%d watching)",
+            subscriber.id,
+            replay or "the server's session",
+            session.broadcaster.viewers,
+        )
         sender = asyncio.create_task(_pump(websocket, subscriber), name=f"viewer-{subscriber.id}")
         rate = MessageRate(settings.messages_per_s, settings.message_burst)
         try:

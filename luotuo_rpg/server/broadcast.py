@@ -103,7 +103,9 @@ class Subscriber:
             return text
 
     def stats(self) -> SubscriberStats:
-        return SubscriberStats(id=self.id, queued=len(self._frames), sent=self.sent, dropped=self.dropped, resyncs=self.resyncs)
+        return SubscriberStats(
+            id=self.id, queued=len(self._frames), sent=self.sent, dropped=self.dropped, resyncs=self.resyncs
+        )
 
 
 class Broadcaster:

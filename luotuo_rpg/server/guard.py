@@ -104,14 +104,20 @@ class RequestGuard:
         host = headers.get("host", "")
         if not self.policy.host_ok(host):
             log.info("refused a request for host %r", host[:100])
-            await _refuse(scope, receive, send, 400, "unknown Host: this server answers to its own address "
-                          "(serve --allow-host NAME to add one)")
+            await _refuse(
+                scope,
+                receive,
+                send,
+                400,
+                "unknown Host: this server answers to its own address (serve --allow-host NAME to add one)",
+            )
             return
         origin = headers.get("origin")
         if origin is not None and not self.policy.origin_ok(origin, host):
             log.info("refused a request from origin %r", origin[:100])
-            await _refuse(scope, receive, send, 403, "cross-origin request refused "
-                          "(serve --allow-origin ORIGIN to allow one)")
+            await _refuse(
+                scope, receive, send, 403, "cross-origin request refused (serve --allow-origin ORIGIN to allow one)"
+            )
             return
         if scope["type"] == "http" and scope["method"] == "GET" and b"token=" in scope.get("query_string", b""):
             send = self._set_cookie_if_token(scope, send)
@@ -154,7 +160,7 @@ def handshake_token(scope: Scope) -> tuple[str | None, bool]:
     offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     for protocol in offered:
         if protocol.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            return protocol[len(TOKEN_SUBPROTOCOL_PREFIX):], SUBPROTOCOL in offered
+            return protocol[len(TOKEN_SUBPROTOCOL_PREFIX) :], SUBPROTOCOL in offered
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == TOKEN_COOKIE:

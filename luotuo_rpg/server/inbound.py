@@ -62,9 +62,7 @@ def parse_client_text(text: str, limit: int) -> Control | ErrorMessage:
     if text.count("[") + text.count("{") > MAX_DEPTH and nesting_depth(text) > MAX_DEPTH:
         return ErrorMessage(message=f"嵌套太深 (JSON nested deeper than {MAX_DEPTH} levels)")
     try:
-        data = json.loads(
-            text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
-        )
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except NumberRefused as error:
         return ErrorMessage(message=f"数字不合法 (refused number: {error})")
     except ValueError as error:

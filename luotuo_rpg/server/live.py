@@ -126,8 +126,12 @@ class LiveSession(Session):
         return None
 
     def world_info(self) -> WorldInfo:
-        return super().world_info().model_copy(
-            update={"world_file": self.world_file, "watching": self.watching, "recording": self.recording_name()}
+        return (
+            super()
+            .world_info()
+            .model_copy(
+                update={"world_file": self.world_file, "watching": self.watching, "recording": self.recording_name()}
+            )
         )
 
     def recording_name(self) -> str | None:
@@ -145,17 +149,23 @@ class LiveSession(Session):
         if action == "inject":
             what = (control.what or "").strip()
             if not what or not control.where:
-                return ControlResult(action=action, ok=False, id=control.id, error="inject needs what and where (area/room)")
+                return ControlResult(
+                    action=action, ok=False, id=control.id, error="inject needs what and where (area/room)"
+                )
             async with self.ticker.lock:
                 self.sim.inject_event(what, control.where, control.minutes)
             return ControlResult(action=action, ok=True, id=control.id)
-        return ControlResult(action=action, ok=False, id=control.id, error="只有回放可以跳转 (seek works only in replays)")
+        return ControlResult(
+            action=action, ok=False, id=control.id, error="只有回放可以跳转 (seek works only in replays)"
+        )
 
     async def _interview(self, control: Control) -> ControlResult:
         question = (control.question or "").strip()
         if control.agent is None or not 0 <= control.agent < len(self.sim.agents) or not question:
             return ControlResult(
-                action="interview", ok=False, id=control.id,
+                action="interview",
+                ok=False,
+                id=control.id,
                 error=f"interview needs agent (0…{len(self.sim.agents) - 1}) and a question",
             )
         try:

@@ -25,7 +25,9 @@ _LISTENING = "listening on "
 
 
 class ServeProcess:
-    def __init__(self, *args: str, token: str = "test-token-0123456789", timeout: float = 30.0, env: dict[str, str] | None = None):
+    def __init__(
+        self, *args: str, token: str = "test-token-0123456789", timeout: float = 30.0, env: dict[str, str] | None = None
+    ):
         self.token = token
         self.args = [sys.executable, "-m", "luotuo_rpg.cli", "serve", *args, "--port", "0", "--token", token]
         self.timeout = timeout
@@ -37,7 +39,7 @@ class ServeProcess:
 
     @property
     def ws(self) -> str:
-        return "ws" + self.base[len("http"):] + "/ws"
+        return "ws" + self.base[len("http") :] + "/ws"
 
     @property
     def stderr(self) -> str:
@@ -54,7 +56,7 @@ class ServeProcess:
             for line in self._proc.stdout:
                 self.output.append(line.rstrip("\n"))
                 if line.startswith(_LISTENING):
-                    self.base = line[len(_LISTENING):].strip()
+                    self.base = line[len(_LISTENING) :].strip()
                     ready.set()
             ready.set()
 

@@ -66,7 +66,8 @@ class Hello(BaseModel):
         description="Problems of the world file on disk that kept the current world running (serve --watch).",
     )
     recording: str | None = Field(
-        default=None, description="Name of the run folder a live session is written to (serve --record); None if not.",
+        default=None,
+        description="Name of the run folder a live session is written to (serve --record); None if not.",
     )
 
 
@@ -94,7 +95,8 @@ class Control(BaseModel):
 
     type: Literal["control"] = "control"
     token: str = Field(
-        default="", max_length=256,
+        default="",
+        max_length=256,
         description="The server's token; may be left out on a connection that presented it at the handshake.",
     )
     action: ControlAction
@@ -106,7 +108,9 @@ class Control(BaseModel):
     what: str | None = Field(default=None, max_length=200, description="inject: the event")
     where: str | None = Field(default=None, max_length=100, description="inject: area/room")
     minutes: int = Field(default=60, ge=1, le=24 * 60)
-    id: str | None = Field(default=None, max_length=64, description="Echoed in the result, to match answers to questions.")
+    id: str | None = Field(
+        default=None, max_length=64, description="Echoed in the result, to match answers to questions."
+    )
 
 
 class ControlResult(BaseModel):
@@ -121,7 +125,9 @@ class ControlResult(BaseModel):
 class ErrorMessage(BaseModel):
     type: Literal["error"] = "error"
     message: str
-    issues: list[str] = Field(default_factory=list, description="One line per problem, e.g. a world file's file:line: …")
+    issues: list[str] = Field(
+        default_factory=list, description="One line per problem, e.g. a world file's file:line: …"
+    )
 
 
 class Status(BaseModel):
@@ -152,7 +158,9 @@ def hello_from_spec(spec: WorldSpec, state: Frame, **extra) -> Hello:
             address = f"{area.name}{PLACE_SEPARATOR}{room.name}"
             places.append(
                 PlaceInfo(
-                    address=address, rect=room.rect, color=room.color or area.color,
+                    address=address,
+                    rect=room.rect,
+                    color=room.color or area.color,
                     objects={f"{address}{PLACE_SEPARATOR}{o.name}": o.tile for o in room.objects},
                 )
             )
@@ -163,7 +171,10 @@ def hello_from_spec(spec: WorldSpec, state: Frame, **extra) -> Hello:
         tick_seconds=spec.world.tick_seconds,
         map=MapInfo(width=len(rows[0]), height=len(rows), rows=rows, legend={k: v for k, v in spec.map.legend.items()}),
         places=places,
-        personas=[PersonaInfo(id=i, name=p.name, color=p.color, age=p.age, traits=p.traits) for i, p in enumerate(spec.personas)],
+        personas=[
+            PersonaInfo(id=i, name=p.name, color=p.color, age=p.age, traits=p.traits)
+            for i, p in enumerate(spec.personas)
+        ],
         state=state,
         **extra,
     )

@@ -79,7 +79,9 @@ class ReplayIndex:
         return self.key_offsets[position] if position >= 0 else self.first_offset
 
     def info(self, run_id: str) -> ReplayInfo:
-        return ReplayInfo(run_id=run_id, ticks=self.count, first_tick=self.first_tick or 0, last_tick=self.last_tick or 0)
+        return ReplayInfo(
+            run_id=run_id, ticks=self.count, first_tick=self.first_tick or 0, last_tick=self.last_tick or 0
+        )
 
 
 def read_meta(run_dir: Path) -> RunMeta:
@@ -179,7 +181,9 @@ class ReplaySession(Session):
             await self.seek(int(control.value))
             return ControlResult(action=action, ok=True, id=control.id)
         return ControlResult(
-            action=action, ok=False, id=control.id,
+            action=action,
+            ok=False,
+            id=control.id,
             error=f"回放里不能{'采访' if action == 'interview' else '发布事件'}，只有实时模拟可以 ({action} works "
-                  "only live)",
+            "only live)",
         )

@@ -79,8 +79,13 @@ class Session(abc.ABC):
 
     def hello(self) -> Hello:
         return hello_from_spec(
-            self.spec, self.mirror.keyframe(), paused=self.ticker.paused, speed=self.ticker.speed,
-            replay=self.replay_info(), errors=list(self.errors), recording=self.recording_name(),
+            self.spec,
+            self.mirror.keyframe(),
+            paused=self.ticker.paused,
+            speed=self.ticker.speed,
+            replay=self.replay_info(),
+            errors=list(self.errors),
+            recording=self.recording_name(),
         )
 
     def recording_name(self) -> str | None:
@@ -131,11 +136,18 @@ class Session(abc.ABC):
                 self.ticker.resume()
             elif action == "speed":
                 if control.value is None:
-                    return ControlResult(action=action, ok=False, id=control.id, error="speed needs value (ticks per second, 0 = fastest)")
+                    return ControlResult(
+                        action=action,
+                        ok=False,
+                        id=control.id,
+                        error="speed needs value (ticks per second, 0 = fastest)",
+                    )
                 self.ticker.set_speed(control.value)
             elif action == "step":
                 if not self.ticker.paused:
-                    return ControlResult(action=action, ok=False, id=control.id, error="先暂停再单步 (step works while paused)")
+                    return ControlResult(
+                        action=action, ok=False, id=control.id, error="先暂停再单步 (step works while paused)"
+                    )
                 if not await self.ticker.step():
                     return ControlResult(action=action, ok=False, id=control.id, error="没有下一帧了 (no next tick)")
             else:

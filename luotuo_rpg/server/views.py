@@ -140,9 +140,16 @@ def _brief(agent_id: int, spec: WorldSpec, now: AgentNow | None) -> AgentBrief:
     frame = now.frame() if now is not None else AgentFrame()
     conv = frame.conv if frame.conv is not None and frame.conv >= 0 else None
     return AgentBrief(
-        id=agent_id, name=persona.name, color=persona.color, pos=frame.pos, action=frame.action,
-        emoji=frame.emoji, place=frame.place, at=frame.at if frame.at is not None else _room_at(spec, frame.pos),
-        asleep=frame.asleep, conversation=conv,
+        id=agent_id,
+        name=persona.name,
+        color=persona.color,
+        pos=frame.pos,
+        action=frame.action,
+        emoji=frame.emoji,
+        place=frame.place,
+        at=frame.at if frame.at is not None else _room_at(spec, frame.pos),
+        asleep=frame.asleep,
+        conversation=conv,
     )
 
 
@@ -157,8 +164,11 @@ def _chat_log(spec: WorldSpec, lines: list[SpokenLine]) -> list[ChatLineInfo]:
     names = [p.name for p in spec.personas]
     return [
         ChatLineInfo(
-            tick=line.tick, time=line.time, speaker=names[line.speaker],
-            to=names[line.to] if line.to is not None else None, text=line.text,
+            tick=line.tick,
+            time=line.time,
+            speaker=names[line.speaker],
+            to=names[line.to] if line.to is not None else None,
+            text=line.text,
         )
         for line in lines
     ]
@@ -192,13 +202,20 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
     def memory(node_id: int) -> MemoryInfo:
         node = nodes[node_id]
         return MemoryInfo(
-            id=node.id, kind=node.kind, text=node.text, tick=node.created, time=clock.label(node.created),
+            id=node.id,
+            kind=node.kind,
+            text=node.text,
+            tick=node.created,
+            time=clock.label(node.created),
             importance=node.importance,
         )
 
     reflections = [
         ReflectionInfo(
-            id=node.id, text=node.text, tick=node.created, time=clock.label(node.created),
+            id=node.id,
+            text=node.text,
+            tick=node.created,
+            time=clock.label(node.created),
             cites=[memory(c) for c in node.cites if 0 <= c < len(nodes)],
         )
         for node in reversed(nodes)
@@ -209,7 +226,9 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
         current_block = state.block_start % DAY_MINUTES
     schedule = [
         ScheduleItem(
-            start=block.start, activity=block.activity, place=block.place,
+            start=block.start,
+            activity=block.activity,
+            place=block.place,
             current=current_block is not None and minute_of(block.start) == current_block,
         )
         for block in state.schedule
@@ -217,14 +236,22 @@ def live_agent_detail(sim: Simulation, agent_id: int, mirror: FrameMirror) -> Ag
     current = None
     if state.action is not None:
         current = CurrentAction(
-            activity=state.action.activity, place=state.action.place, emoji=state.action.emoji,
-            minutes=state.action.minutes, ends=clock.label(state.action_end),
+            activity=state.action.activity,
+            place=state.action.place,
+            emoji=state.action.emoji,
+            minutes=state.action.minutes,
+            ends=clock.label(state.action_end),
         )
     conversation_log = _chat_log(spec, list(mirror.lines.get(agent_id, ())))
     return AgentDetail(
         **_brief(agent_id, spec, mirror.agents.get(agent_id)).model_dump(),
-        live=True, age=persona.age, traits=persona.traits, background=persona.background,
-        current=current, outline=list(state.outline), schedule=schedule,
+        live=True,
+        age=persona.age,
+        traits=persona.traits,
+        background=persona.background,
+        current=current,
+        outline=list(state.outline),
+        schedule=schedule,
         upcoming=[
             CurrentAction(activity=a.activity, place=a.place, emoji=a.emoji, minutes=a.minutes) for a in state.queue[:5]
         ],
@@ -248,13 +275,17 @@ def replay_agent_detail(spec: WorldSpec, agent_id: int, mirror: FrameMirror) -> 
         current = CurrentAction(activity=frame.action, place=frame.place or "", emoji=frame.emoji or "", minutes=0)
     return AgentDetail(
         **_brief(agent_id, spec, frame).model_dump(),
-        live=False, age=persona.age, traits=persona.traits, background=persona.background,
+        live=False,
+        age=persona.age,
+        traits=persona.traits,
+        background=persona.background,
         current=current,
         outline=plan.plan_items(phrase(spec.world.language, "outline_separator")) if plan else [],
         # The persona's usual day is the best schedule a replay can show.
         schedule=[ScheduleItem(start=r.at, activity=r.do, place=r.place) for r in persona.routine],
         reflections=[
-            ReflectionInfo(text=n.text, tick=n.tick, time=n.time) for n in reversed(mirror.reflections.get(agent_id, ()))
+            ReflectionInfo(text=n.text, tick=n.tick, time=n.time)
+            for n in reversed(mirror.reflections.get(agent_id, ()))
         ],
         relationships=_relationships(spec, agent_id, mirror),
         conversation_log=_chat_log(spec, list(mirror.lines.get(agent_id, ()))),

@@ -40,6 +40,7 @@ from luotuo_rpg.world.spec import WorldSpec
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class _Event:
     what: str
@@ -195,7 +196,9 @@ class Tally:
             stuck_share=round(stuck / awake, 4) if awake else 0.0,
             stuck_by_agent={name: round(m, 1) for name, m in worst},
             action_reach=ActionReach(
-                actions=len(self.actions), reached=len(reached), mean_minutes_to_reach=round(mean_reach, 1),
+                actions=len(self.actions),
+                reached=len(reached),
+                mean_minutes_to_reach=round(mean_reach, 1),
                 unreached_by_agent=dict(sorted(unreached.items(), key=lambda kv: (-kv[1], kv[0]))[:10]),
             ),
             events=events,
@@ -213,8 +216,12 @@ class Tally:
         came = [self.names[a] for a, t in in_room if t * minutes >= CAME_MINUTES]
         told = {self.names[a] for a, (tick, how) in record.learned.items() if how == "told at start"}
         return EventAttendance(
-            what=record.what, where=record.where, start=self.clock.label(record.start), end=self.clock.label(end),
-            injected=record.injected, began=record.start <= self.last_tick,
+            what=record.what,
+            where=record.where,
+            start=self.clock.label(record.start),
+            end=self.clock.label(end),
+            injected=record.injected,
+            began=record.start <= self.last_tick,
             learned=[EventLearned(name=self.names[a], time=self.clock.label(t), how=how) for a, (t, how) in learned],
             known_before=[self.names[a] for a, (t, _) in learned if t < record.start],
             minutes_in_room={self.names[a]: round(t * minutes, 1) for a, t in in_room},

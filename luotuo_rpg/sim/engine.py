@@ -313,7 +313,9 @@ class Simulation:
         occupied = set(at)
         detour = self._detour(body, goal, occupied)
         if not detour and goal_room is not None:
-            free = sorted((t for t in places.room_tiles[goal_room] if t not in at), key=lambda t: (_distance(t, goal), t))
+            free = sorted(
+                (t for t in places.room_tiles[goal_room] if t not in at), key=lambda t: (_distance(t, goal), t)
+            )
             for tile in free[:3]:
                 detour = self._detour(body, tile, occupied)
                 if detour:
@@ -409,9 +411,13 @@ class Simulation:
         agents: dict[int, AgentFrame] = {}
         for body in world.bodies:
             full = AgentFrame(
-                pos=body.pos, action=body.action, emoji=body.emoji, place=body.place,
+                pos=body.pos,
+                action=body.action,
+                emoji=body.emoji,
+                place=body.place,
                 at=world.places.room_of_tile(body.pos) or "",
-                conv=-1 if body.conversation is None else body.conversation, asleep=body.asleep,
+                conv=-1 if body.conversation is None else body.conversation,
+                asleep=body.asleep,
             )
             last = self._last.get(body.id)
             if key or last is None:
@@ -426,7 +432,9 @@ class Simulation:
         else:
             objects = {k: v for k, v in world.objects.items() if self._last_objects.get(k) != v}
         self._last_objects = dict(world.objects)
-        return Frame(tick=world.tick, time=world.clock.label(world.tick), key=key, agents=agents, objects=objects, events=events)
+        return Frame(
+            tick=world.tick, time=world.clock.label(world.tick), key=key, agents=agents, objects=objects, events=events
+        )
 
     def inject_event(self, what: str, where: str, minutes: int = 60) -> None:
         """An event at a place from outside (a viewer's control): it starts next tick,

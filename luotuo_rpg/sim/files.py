@@ -22,14 +22,23 @@ class AgentFrame(BaseModel):
     emoji: str | None = None
     place: str | None = Field(default=None, description="Place of the current action (where it is going).")
     at: str | None = Field(
-        default=None, description="Room the agent stands in ('' outside every room); absent in runs before it was added."
+        default=None,
+        description="Room the agent stands in ('' outside every room); absent in runs before it was added.",
     )
     conv: int | None = Field(default=None, description="Conversation id, −1 for none.")
     asleep: bool | None = None
 
 
 EventType = Literal[
-    "say", "conversation_start", "conversation_end", "event_start", "event_end", "object", "plan", "reflect", "interview"
+    "say",
+    "conversation_start",
+    "conversation_end",
+    "event_start",
+    "event_end",
+    "object",
+    "plan",
+    "reflect",
+    "interview",
 ]
 
 

@@ -56,8 +56,12 @@ async def interview_run(
         raise ResumeError(f"{run_dir}: no checkpoint yet — the run stopped before its first one")
     check_fits(checkpoint, spec, run_dir)
     options = RunOptions(
-        hours=meta.hours or 24.0, seed=meta.seed, out=run_dir, mind=run_mind_options(meta, mind_options),
-        config=config, checkpoints=False,
+        hours=meta.hours or 24.0,
+        seed=meta.seed,
+        out=run_dir,
+        mind=run_mind_options(meta, mind_options),
+        config=config,
+        checkpoints=False,
     )
     run = Run(spec, meta.world_file, options, mind)
     try:

@@ -95,13 +95,19 @@ def check_frames(path: Path, mark: FramesMark) -> None:
     with open(path, "rb") as handle:
         handle.seek(mark.bytes - 1)
         if handle.read(1) != b"\n":
-            raise ResumeError(f"{path}: byte {mark.bytes} is not the end of a frame: the file does not match the checkpoint")
+            raise ResumeError(
+                f"{path}: byte {mark.bytes} is not the end of a frame: the file does not match the checkpoint"
+            )
     try:
         frame = Frame.model_validate_json(_line_before(path, mark.bytes))
     except ValidationError as exc:
-        raise ResumeError(f"{path}: the frame before byte {mark.bytes} is unreadable ({exc.errors()[0]['msg']})") from exc
+        raise ResumeError(
+            f"{path}: the frame before byte {mark.bytes} is unreadable ({exc.errors()[0]['msg']})"
+        ) from exc
     if frame.tick != mark.count - 1:
-        raise ResumeError(f"{path}: the frame before byte {mark.bytes} is tick {frame.tick}, the checkpoint expects {mark.count - 1}")
+        raise ResumeError(
+            f"{path}: the frame before byte {mark.bytes} is tick {frame.tick}, the checkpoint expects {mark.count - 1}"
+        )
 
 
 def repair_frames(path: Path, mark: FramesMark) -> FramesRepair:
@@ -132,7 +138,9 @@ def spec_and_config(meta: RunMeta, run_dir: Path) -> tuple[WorldSpec, SimConfig]
         return WorldSpec.model_validate(meta.world), SimConfig.model_validate(meta.config)
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-        raise ResumeError(f"{Path(run_dir) / 'meta.json'}: world or config no longer valid at {where}: {exc.errors()[0]['msg']}") from exc
+        raise ResumeError(
+            f"{Path(run_dir) / 'meta.json'}: world or config no longer valid at {where}: {exc.errors()[0]['msg']}"
+        ) from exc
 
 
 def _target_hours(meta: RunMeta, hours: float | None, run_dir: Path) -> float:
@@ -170,8 +178,12 @@ async def resume_async(
     meta = read_meta(run_dir)
     spec, config = spec_and_config(meta, run_dir)
     options = RunOptions(
-        hours=_target_hours(meta, hours, run_dir), seed=meta.seed, out=run_dir, progress=progress,
-        mind=run_mind_options(meta, mind_options), config=config,
+        hours=_target_hours(meta, hours, run_dir),
+        seed=meta.seed,
+        out=run_dir,
+        progress=progress,
+        mind=run_mind_options(meta, mind_options),
+        config=config,
     )
     checkpoint = load_latest(run_dir)
     run = Run(spec, meta.world_file, options, mind, parent=meta.parent)
@@ -247,8 +259,12 @@ async def fork_async(
     check_fits(checkpoint, spec, run_dir)
     check_frames(run_dir / "frames.jsonl", checkpoint.frames)
     options = RunOptions(
-        hours=_target_hours(meta, hours, run_dir), seed=meta.seed if seed is None else seed, out=out,
-        progress=progress, mind=run_mind_options(meta, mind_options), config=config,
+        hours=_target_hours(meta, hours, run_dir),
+        seed=meta.seed if seed is None else seed,
+        out=out,
+        progress=progress,
+        mind=run_mind_options(meta, mind_options),
+        config=config,
     )
     run = Run(spec, meta.world_file, options, mind, parent=f"{meta.run_id}@{tick}")
     if tick > run.target_tick:

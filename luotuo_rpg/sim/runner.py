@@ -73,7 +73,9 @@ class Run:
         self.spec = spec
         self.world_file = world_file
         self.options = options
-        self.mind = mind or build_mind(for_world(options.mind.model_copy(update={"seed": options.seed}), spec, world_file))
+        self.mind = mind or build_mind(
+            for_world(options.mind.model_copy(update={"seed": options.seed}), spec, world_file)
+        )
         self.sim = Simulation(spec, self.mind, options.config)
         self.out = Path(options.out) if options.out else default_run_dir()
         self.run_id = self.out.name
@@ -140,7 +142,9 @@ class Run:
                     frame = await self.sim.step()
                 except RunHalted as exc:
                     # The aborted tick left agents half-thought: the last checkpoint stays the one to resume from.
-                    self.stopped_early = str(exc) if not isinstance(exc, BudgetExceeded) else f"token budget reached: {exc}"
+                    self.stopped_early = (
+                        str(exc) if not isinstance(exc, BudgetExceeded) else f"token budget reached: {exc}"
+                    )
                     log.warning("stopping: %s", self.stopped_early)
                     break
                 recorder.write(frame)
@@ -176,7 +180,12 @@ class Run:
         for event in self.spec.events:
             knowers = sim.knows(event.what)
             events.append(
-                EventSpread(what=event.what, known_at_start=self.known_at_start[event.what], known_at_end=len(knowers), known_by_end=knowers)
+                EventSpread(
+                    what=event.what,
+                    known_at_start=self.known_at_start[event.what],
+                    known_at_end=len(knowers),
+                    known_by_end=knowers,
+                )
             )
         hours = ticks * self.spec.world.tick_seconds / 3600
         return RunSummary(
@@ -194,7 +203,6 @@ class Run:
             stopped_early=self.stopped_early,
         )
 
-
     def measured(self, summary: RunSummary) -> RunSummary:
         """The summary with the behaviour measures, read back from the frames on disk (as a viewer reads them)."""
         return summary.model_copy(update={"behaviour": measure_run(self.out, self.spec, summary.llm)})
@@ -205,10 +213,14 @@ def _progress(total: int, initial: int, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="tick", file=sys.stderr, dynamic_ncols=True, desc="模拟中", smoothing=0.1)
+    return tqdm(
+        total=total, initial=initial, unit="tick", file=sys.stderr, dynamic_ncols=True, desc="模拟中", smoothing=0.1
+    )
 
 
-async def drive(run: Run, recorder: Recorder, checkpointer: Checkpointer | None, *, initial_checkpoint: bool) -> RunSummary:
+async def drive(
+    run: Run, recorder: Recorder, checkpointer: Checkpointer | None, *, initial_checkpoint: bool
+) -> RunSummary:
     """Run to the target, close the mind and the frames, write summary.json."""
     try:
         if checkpointer is not None and initial_checkpoint:
@@ -231,7 +243,9 @@ def clear_run_files(out: Path) -> None:
     shutil.rmtree(out / HISTORY_DIR, ignore_errors=True)
 
 
-async def run_async(spec: WorldSpec, world_file: str, options: RunOptions, mind: Mind | None = None) -> tuple[RunSummary, Path]:
+async def run_async(
+    spec: WorldSpec, world_file: str, options: RunOptions, mind: Mind | None = None
+) -> tuple[RunSummary, Path]:
     run = Run(spec, world_file, options, mind)
     clear_run_files(run.out)
     recorder = Recorder(run.out, run.meta())

@@ -17,7 +17,8 @@ def format_summary(summary: RunSummary, out: Path) -> str:
         f"agents {len(agents)} · memories {sum(a.memories for a in agents)} · plans {sum(a.plans for a in agents)} · "
         f"conversations {summary.conversations} · reflections {sum(a.reflections for a in agents)}",
         f"model requests {llm.requests} · tokens in {llm.tokens_in} · out {llm.tokens_out} · "
-        f"repairs {llm.repairs} · fallbacks {llm.fallbacks}" + (" (offline: tokens are estimates)" if llm.backend == "offline" else ""),
+        f"repairs {llm.repairs} · fallbacks {llm.fallbacks}"
+        + (" (offline: tokens are estimates)" if llm.backend == "offline" else ""),
         "",
         f"  {'kind':<18}{'requests':>9}{'tokens in':>11}{'tokens out':>11}{'fallbacks':>10}",
     ]
@@ -34,7 +35,9 @@ def format_summary(summary: RunSummary, out: Path) -> str:
         if seen is not None and not seen.began:
             line += f"; it had not begun when the run ended (starts {seen.start})"
         elif seen is not None:
-            line += f"; came (≥ {CAME_MINUTES} min) {len(seen.came)}, {len(seen.came_uninvited)} of them not told at start"
+            line += (
+                f"; came (≥ {CAME_MINUTES} min) {len(seen.came)}, {len(seen.came_uninvited)} of them not told at start"
+            )
             if seen.came:
                 line += "：" + "、".join(seen.came[:8]) + ("…" if len(seen.came) > 8 else "")
         lines.append(line)

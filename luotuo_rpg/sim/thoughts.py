@@ -106,8 +106,12 @@ class Thought:
 
     def record(self) -> ThoughtRecord:
         return ThoughtRecord(
-            agent=self.agent, slot=self.slot, start=self.start, not_before=self.not_before,
-            start_state=self.start_state, answers=self.answers,
+            agent=self.agent,
+            slot=self.slot,
+            start=self.start,
+            not_before=self.not_before,
+            start_state=self.start_state,
+            answers=self.answers,
         )
 
 

@@ -192,7 +192,9 @@ def _window(app: ViewerApp, options: ViewOptions) -> ViewResult:
     try:
         screen = pygame.display.set_mode(options.size, pygame.RESIZABLE)
     except pygame.error as error:
-        raise ViewerError(f"cannot open a window ({error}); to render without a display use --screenshot PATH") from None
+        raise ViewerError(
+            f"cannot open a window ({error}); to render without a display use --screenshot PATH"
+        ) from None
     pygame.display.set_caption(f"骆驼RPG · {app.playback.state.hello.world}")
     pygame.key.set_repeat(300, 40)  # holding ←/→ scrubs through a replay
     clock = pygame.time.Clock()

@@ -17,13 +17,35 @@ import pygame
 log = logging.getLogger(__name__)
 
 CJK_FONT_NAMES = (
-    "wenquanyimicrohei", "wenquanyizenhei", "notosanscjksc", "notosanscjk", "notosanscjkscregular",
-    "sourcehansanssc", "sourcehansans", "sourcehansanscn", "notoserifcjksc", "droidsansfallback",
-    "simhei", "microsoftyahei", "msyh", "pingfangsc", "pingfang", "heitisc", "stheiti", "arplumingcn",
+    "wenquanyimicrohei",
+    "wenquanyizenhei",
+    "notosanscjksc",
+    "notosanscjk",
+    "notosanscjkscregular",
+    "sourcehansanssc",
+    "sourcehansans",
+    "sourcehansanscn",
+    "notoserifcjksc",
+    "droidsansfallback",
+    "simhei",
+    "microsoftyahei",
+    "msyh",
+    "pingfangsc",
+    "pingfang",
+    "heitisc",
+    "stheiti",
+    "arplumingcn",
 )
 EMOJI_FONT_NAMES = (
-    "notocoloremoji", "applecoloremoji", "segoeuiemoji", "twemoji", "twitteremoji", "emojione",
-    "symbola", "notoemoji", "dejavusans",
+    "notocoloremoji",
+    "applecoloremoji",
+    "segoeuiemoji",
+    "twemoji",
+    "twitteremoji",
+    "emojione",
+    "symbola",
+    "notoemoji",
+    "dejavusans",
 )
 INSTALL_HINT = "apt install fonts-wqy-microhei (or fonts-noto-cjk; on Windows/macOS pass --font PATH)"
 _MISSING_PROBE = "\ue000"  # private use: no font we ask for draws it, so it shows the missing-glyph box

@@ -114,8 +114,9 @@ class LiveClient:
         except InvalidURI:
             raise ViewerError(f"not a websocket URL: {self.url} (expected ws://host:port/ws)") from None
         except (OSError, InvalidHandshake, TimeoutError) as error:
-            raise ViewerError(f"cannot connect to {self.url}: {error or type(error).__name__} "
-                              "(is `luotuo-rpg serve` running?)") from None
+            raise ViewerError(
+                f"cannot connect to {self.url}: {error or type(error).__name__} (is `luotuo-rpg serve` running?)"
+            ) from None
 
     def _read_hello(self, connection: ClientConnection) -> Hello:
         """Wait for the hello; a status or result queued before it is of no use without it."""

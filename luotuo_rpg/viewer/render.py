@@ -117,8 +117,9 @@ class PanelPen:
     width: int
     bottom: int
 
-    def write(self, text: str, size: int, color: Color, bold: bool = False, indent: int = 0,
-              max_lines: int = 1) -> None:
+    def write(
+        self, text: str, size: int, color: Color, bold: bool = False, indent: int = 0, max_lines: int = 1
+    ) -> None:
         for line in wrap(self.fonts, text, size, self.width - indent, max_lines):
             if self.y + size > self.bottom:
                 return
@@ -210,8 +211,13 @@ class Renderer:
     # -- one frame --------------------------------------------------------------------------------
 
     def draw(
-        self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, selected: int | None,
-        status: str, notice: str = "",
+        self,
+        surface: pygame.Surface,
+        state: ViewerState,
+        layout: MapLayout,
+        selected: int | None,
+        status: str,
+        notice: str = "",
     ) -> None:
         self.frames_drawn += 1
         surface.fill(BACKGROUND)
@@ -240,8 +246,11 @@ class Renderer:
         """Running town events: their rooms get a gold frame."""
         for event in state.running_events():
             for room in self._rooms:
-                if room.address == event.place or room.address.startswith(event.place + PLACE_SEPARATOR) \
-                        or event.place == room.area:
+                if (
+                    room.address == event.place
+                    or room.address.startswith(event.place + PLACE_SEPARATOR)
+                    or event.place == room.area
+                ):
                     pygame.draw.rect(surface, ACCENT, layout.tile_rect(*room.rect), width=max(2, layout.tile // 8))
 
     def _draw_conversations(self, surface: pygame.Surface, state: ViewerState, layout: MapLayout) -> None:
@@ -250,8 +259,9 @@ class Renderer:
             for a, b in itertools.pairwise(points):
                 pygame.draw.line(surface, (255, 255, 255), a, b, width=max(1, layout.tile // 10))
 
-    def _draw_agent(self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, agent_id: int,
-                    selected: bool) -> None:
+    def _draw_agent(
+        self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, agent_id: int, selected: bool
+    ) -> None:
         view = state.agents[agent_id]
         color = self._colors.get(agent_id, (120, 120, 120))
         cx, cy = layout.tile_center(*view.pos)
@@ -287,8 +297,9 @@ class Renderer:
         pill.blit(text, (3, 0))
         surface.blit(pill, pill.get_rect(midtop=(cx, cy + layout.agent_radius() + 1)))
 
-    def _draw_bubble(self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, agent_id: int,
-                     text: str) -> None:
+    def _draw_bubble(
+        self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, agent_id: int, text: str
+    ) -> None:
         view = state.agents[agent_id]
         cx, cy = layout.tile_center(*view.pos)
         size = clamp(int(layout.tile * 0.45), 11, 15)
@@ -304,8 +315,15 @@ class Renderer:
         box = pygame.Rect(left, top, width, height)
         border = shade(self._colors.get(agent_id, (120, 120, 120)), 0.8)
         tail_x = clamp(cx, box.left + 8, box.right - 8)
-        pygame.draw.polygon(surface, border, [(tail_x - 5, box.bottom - 1), (tail_x + 5, box.bottom - 1),
-                                              (cx, min(box.bottom + tail, cy - layout.agent_radius()))])
+        pygame.draw.polygon(
+            surface,
+            border,
+            [
+                (tail_x - 5, box.bottom - 1),
+                (tail_x + 5, box.bottom - 1),
+                (cx, min(box.bottom + tail, cy - layout.agent_radius())),
+            ],
+        )
         pygame.draw.rect(surface, BUBBLE_BG, box, border_radius=6)
         pygame.draw.rect(surface, border, box, width=2, border_radius=6)
         for i, line in enumerate(lines):
@@ -320,8 +338,9 @@ class Renderer:
 
     # -- the side panel ---------------------------------------------------------------------------
 
-    def _draw_panel(self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, selected: int | None,
-                    status: str) -> None:
+    def _draw_panel(
+        self, surface: pygame.Surface, state: ViewerState, layout: MapLayout, selected: int | None, status: str
+    ) -> None:
         px, py, pw, ph = layout.panel
         surface.fill(PANEL_BG, pygame.Rect(px, py, pw, ph))
         pad = 12
@@ -348,8 +367,7 @@ class Renderer:
                     break
                 view = state.agents[agent_id]
                 row = pygame.Rect(x, y, width, 18)
-                pygame.draw.circle(surface, shade(self._colors.get(agent_id, (120, 120, 120)), 0.9),
-                                   (x + 6, y + 9), 5)
+                pygame.draw.circle(surface, shade(self._colors.get(agent_id, (120, 120, 120)), 0.9), (x + 6, y + 9), 5)
                 name = state.name(agent_id)
                 surface.blit(self.fonts.render(name, 14, PANEL_TEXT, bold=True), (x + 16, y))
                 action_x = x + 16 + self.fonts.width(name, 14) + 8
@@ -381,11 +399,17 @@ class Renderer:
         pen.write(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
         if view.at is not None:
             pen.write(f"身在 {show_place(view.at) or '街上'}", 14, PANEL_TEXT, max_lines=2)
-        pen.write(f"{'去往' if view.at is not None and view.at != room_of(view.place) else '地点'} {show_place(view.place)}",
-                  14, PANEL_TEXT, max_lines=2)
+        pen.write(
+            f"{'去往' if view.at is not None and view.at != room_of(view.place) else '地点'} {show_place(view.place)}",
+            14,
+            PANEL_TEXT,
+            max_lines=2,
+        )
         partners = [state.name(p) for p in state.partners_of(agent_id)]
         mood = "睡着 asleep" if view.asleep else "醒着 awake"
-        pen.write(f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2)
+        pen.write(
+            f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2
+        )
         notes = state.notes.get(agent_id)
         if notes:
             latest = {note.kind: note for note in notes}

@@ -81,8 +81,10 @@ class ViewerState(TownState):
         self.bubbles: dict[int, Bubble] = {}
         self.town_events: list[TownEvent] = []
         if not hello.state.key:
-            log.warning("hello carried a delta frame at tick %d, not a keyframe; the picture may be incomplete",
-                        hello.state.tick)
+            log.warning(
+                "hello carried a delta frame at tick %d, not a keyframe; the picture may be incomplete",
+                hello.state.tick,
+            )
         self.apply(hello.state)
 
     # -- applying frames ------------------------------------------------------------------------
@@ -116,7 +118,8 @@ class ViewerState(TownState):
         """
         self.lines = deque((line for line in self.lines if line.tick < key_tick), maxlen=LINES_KEPT)
         self.notes = {
-            agent: deque((n for n in notes if n.tick < key_tick), maxlen=NOTES_KEPT) for agent, notes in self.notes.items()
+            agent: deque((n for n in notes if n.tick < key_tick), maxlen=NOTES_KEPT)
+            for agent, notes in self.notes.items()
         }
         self.bubbles = {agent: b for agent, b in self.bubbles.items() if b.tick < key_tick}
         # An event that ended after the keyframe was still running at it: reopen it.

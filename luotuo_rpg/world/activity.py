@@ -43,7 +43,6 @@ _EMOJI_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-
 def emoji_for(text: str) -> str:
     for emoji, words in _EMOJI_RULES:
         if any(w in text for w in words):

@@ -25,9 +25,7 @@ class Grid:
     @classmethod
     def from_spec(cls, spec: MapSpec) -> Grid:
         lines = spec.lines()
-        walkable = np.array(
-            [[spec.legend[ch].walkable for ch in row] for row in lines], dtype=bool
-        )
+        walkable = np.array([[spec.legend[ch].walkable for ch in row] for row in lines], dtype=bool)
         return cls(walkable, lines)
 
     def inside(self, x: int, y: int) -> bool:

@@ -112,10 +112,7 @@ def parse_world_text(text: str, path: str = "<world>") -> WorldSpec:
         spec = WorldSpec.model_validate(data)
     except ValidationError as exc:
         raise WorldError(_pydantic_issues(path, exc, index)) from None
-    issues = [
-        WorldIssue(path, index.line(loc), _field_name(loc), message)
-        for loc, message in check_world(spec)
-    ]
+    issues = [WorldIssue(path, index.line(loc), _field_name(loc), message) for loc, message in check_world(spec)]
     if issues:
         raise WorldError(issues)
     return spec
@@ -186,11 +183,17 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
                 places.add(f"{address}{PLACE_SEPARATOR}{obj.name}")
                 if not in_rect(room.rect, obj.tile):
                     problems.append(
-                        (("areas", a, "rooms", r, "objects", o, "tile"), f"object '{obj.name}' at {obj.tile} is outside its room's rect {room.rect}")
+                        (
+                            ("areas", a, "rooms", r, "objects", o, "tile"),
+                            f"object '{obj.name}' at {obj.tile} is outside its room's rect {room.rect}",
+                        )
                     )
                 elif not grid.walkable(ox, oy):
                     problems.append(
-                        (("areas", a, "rooms", r, "objects", o, "tile"), f"object '{obj.name}' stands on a blocked tile {obj.tile}")
+                        (
+                            ("areas", a, "rooms", r, "objects", o, "tile"),
+                            f"object '{obj.name}' stands on a blocked tile {obj.tile}",
+                        )
                     )
     if problems:
         return problems
@@ -202,7 +205,10 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
             tiles = room_tiles[f"{area.name}{PLACE_SEPARATOR}{room.name}"]
             if tiles and not any(tile in reach for tile in tiles):
                 problems.append(
-                    (("areas", a, "rooms", r, "rect"), f"room '{area.name}/{room.name}' cannot be reached from the rest of the town (no door?)")
+                    (
+                        ("areas", a, "rooms", r, "rect"),
+                        f"room '{area.name}/{room.name}' cannot be reached from the rest of the town (no door?)",
+                    )
                 )
     for i, persona in enumerate(spec.personas):
         if names.index(persona.name) != i:
@@ -210,25 +216,40 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
         for other in persona.relationships:
             if other not in names:
                 problems.append(
-                    (("personas", i, "relationships", other), f"relationship to '{other}', who is not a persona in this world")
+                    (
+                        ("personas", i, "relationships", other),
+                        f"relationship to '{other}', who is not a persona in this world",
+                    )
                 )
             elif other == persona.name:
-                problems.append((("personas", i, "relationships", other), "a persona cannot have a relationship to itself"))
+                problems.append(
+                    (("personas", i, "relationships", other), "a persona cannot have a relationship to itself")
+                )
         if persona.home not in room_tiles:
             problems.append((("personas", i, "home"), f"home '{persona.home}' is not an area/room of this world"))
         elif not any(tile in reach for tile in room_tiles[persona.home]):
             problems.append(
-                (("personas", i, "home"), f"home '{persona.home}' cannot be reached from the rest of the town (walled in)")
+                (
+                    ("personas", i, "home"),
+                    f"home '{persona.home}' cannot be reached from the rest of the town (walled in)",
+                )
             )
         for j, item in enumerate(persona.routine):
             if room_of(item.place) not in room_tiles:
-                problems.append((("personas", i, "routine", j, "place"), f"unknown place '{item.place}' (expected area/room[/object])"))
+                problems.append(
+                    (
+                        ("personas", i, "routine", j, "place"),
+                        f"unknown place '{item.place}' (expected area/room[/object])",
+                    )
+                )
             elif item.place.count(PLACE_SEPARATOR) == 2 and item.place not in places:
                 problems.append((("personas", i, "routine", j, "place"), f"unknown object in '{item.place}'"))
         if persona.spawn is not None:
             sx, sy = persona.spawn
             if not grid.inside(sx, sy) or not grid.walkable(sx, sy):
-                problems.append((("personas", i, "spawn"), f"spawn {persona.spawn} is off the map or on a blocked tile"))
+                problems.append(
+                    (("personas", i, "spawn"), f"spawn {persona.spawn} is off the map or on a blocked tile")
+                )
         if persona.adapter is not None and not persona.adapter.strip():
             problems.append((("personas", i, "adapter"), "adapter path is empty"))
     for e, event in enumerate(spec.events):
@@ -238,5 +259,3 @@ def check_world(spec: WorldSpec) -> list[tuple[Loc, str]]:
             if who not in names:
                 problems.append((("events", e, "known_by", k), f"'{who}' is not a persona in this world"))
     return problems
-
-

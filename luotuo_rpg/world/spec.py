@@ -30,15 +30,11 @@ class Strict(BaseModel):
 
 class WorldMeta(Strict):
     name: str = Field(description="Town name shown in viewers.", examples=["七侠镇"])
-    start: dt.datetime = Field(
-        description="Game date-time at tick 0 (ISO 8601).", examples=["2026-03-01T06:00:00"]
-    )
+    start: dt.datetime = Field(description="Game date-time at tick 0 (ISO 8601).", examples=["2026-03-01T06:00:00"])
     tick_seconds: int = Field(
         default=10, ge=1, le=600, description="Game seconds per tick (DESIGN.md: 10 s).", examples=[10]
     )
-    language: str = Field(
-        default="zh", description="Prompt language: zh or en.", pattern="^(zh|en)$", examples=["zh"]
-    )
+    language: str = Field(default="zh", description="Prompt language: zh or en.", pattern="^(zh|en)$", examples=["zh"])
     description: str = Field(
         default="",
         description="One paragraph about the town, given to every agent.",
@@ -86,9 +82,7 @@ class MapSpec(Strict):
 
 
 Point = Annotated[tuple[int, int], Field(description="Tile [x, y].")]
-Rect = Annotated[
-    tuple[int, int, int, int], Field(description="Tile rectangle [x, y, width, height].")
-]
+Rect = Annotated[tuple[int, int, int, int], Field(description="Tile rectangle [x, y, width, height].")]
 
 
 class ObjectSpec(Strict):
@@ -139,7 +133,7 @@ class RoutineItem(Strict):
         if isinstance(value, int) and not isinstance(value, bool):
             raise ValueError(
                 f"got the number {value}: YAML read an unquoted time; write it quoted, "
-                f"e.g. \"{value // 60:02d}:{value % 60:02d}\""
+                f'e.g. "{value // 60:02d}:{value % 60:02d}"'
             )
         return value
 
@@ -162,7 +156,9 @@ class PersonaSpec(Strict):
         description="Who they are, in a few sentences.", examples=["客栈掌柜，寡居，把客栈当成家，把伙计当成家人。"]
     )
     lifestyle: str = Field(
-        default="", description="Sleep, work and habits in one sentence.", examples=["早起算账，白天招呼客人，晚上早睡。"]
+        default="",
+        description="Sleep, work and habits in one sentence.",
+        examples=["早起算账，白天招呼客人，晚上早睡。"],
     )
     routine: list[RoutineItem] = Field(
         min_length=1,
@@ -178,7 +174,9 @@ class PersonaSpec(Strict):
         default_factory=list, description="Lines they are known for.", examples=[["额滴神啊"]]
     )
     memories: list[str] = Field(
-        default_factory=list, description="What they remember at the start.", examples=[["今年生意不好做，得省着点花钱。"]]
+        default_factory=list,
+        description="What they remember at the start.",
+        examples=[["今年生意不好做，得省着点花钱。"]],
     )
     home: str = Field(description="area/room where they sleep.", examples=["同福客栈/客房"])
     spawn: Point | None = Field(

@@ -142,7 +142,11 @@ class WorldState:
         self.bodies: list[Body] = []
         taken: set[Tile] = set()
         for index, persona in enumerate(spec.personas):
-            pos = (persona.spawn[0], persona.spawn[1]) if persona.spawn else self._free_tile(persona.home, persona.name, taken)
+            pos = (
+                (persona.spawn[0], persona.spawn[1])
+                if persona.spawn
+                else self._free_tile(persona.home, persona.name, taken)
+            )
             taken.add(pos)
             asleep = phrase(spec.world.language, "sleeping")
             body = Body(id=index, name=persona.name, pos=pos, action=asleep, place=persona.home, target=persona.home)
@@ -223,4 +227,3 @@ class WorldState:
         self.next_conversation = state["next_conversation"]
         self.injected = [ActiveEvent(*e) for e in state.get("injected", [])]
         self.bodies = [Body.model_validate(b) for b in state["bodies"]]
-

@@ -69,8 +69,6 @@ test double) can tell a retry from a new request."""
 _OVERLOAD_COUNTERS = {"timeouts", "http_429"}
 
 
-
-
 class OpenAIBackend:
     """:class:`~luotuo_rpg.llm.chat.ChatBackend` over one or more OpenAI-compatible servers."""
 

@@ -29,11 +29,13 @@ log = logging.getLogger(__name__)
 
 class EmbeddingOptions(BaseModel):
     model: str | None = Field(
-        default=None, description="Model name on an OpenAI-compatible /v1/embeddings endpoint (e.g. bge-m3).",
+        default=None,
+        description="Model name on an OpenAI-compatible /v1/embeddings endpoint (e.g. bge-m3).",
         examples=["bge-m3"],
     )
     base_url: str | None = Field(
-        default=None, description="Embedding endpoint; default: the chat backend's first --base-url.",
+        default=None,
+        description="Embedding endpoint; default: the chat backend's first --base-url.",
     )
     dim: int | None = Field(default=None, ge=1, description="Vector width; asked of the server once when not given.")
     path: str | None = Field(default=None, description="A sentence-transformers model folder (never downloaded).")
@@ -112,4 +114,3 @@ def build_embedder(options: EmbeddingOptions, chat_base_urls: list[str] | None =
     dim = options.dim or probe_dim(base_url, options.model, key, options.timeout_s)
     log.info("embeddings: %s at %s, %d dimensions", options.model, mask_url(base_url), dim)
     return CachedEmbedder(OpenAIEmbedder(base_url, options.model, dim, api_key=key, timeout_s=options.timeout_s))
-

@@ -76,6 +76,7 @@ _IMPORTANCE_RULES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (3, ("eating", "cook", "reading", "studying", "buying", "selling", "coffee", "breakfast", "lunch", "dinner")),
 )
 
+
 def importance_of(text: str) -> int:
     for score, words in _IMPORTANCE_RULES:
         if any(w in text for w in words):
@@ -172,7 +173,10 @@ class OfflineMind:
             place = rng.choice(objects) if objects and rng.random() < 0.6 else block.place
             actions.append(
                 PlannedAction(
-                    activity=activity, minutes=minutes, place=place, emoji=emoji_for(block.activity),
+                    activity=activity,
+                    minutes=minutes,
+                    place=place,
+                    emoji=emoji_for(block.activity),
                     object_state=object_state_for(place, block.activity, self.language),
                 )
             )
@@ -225,7 +229,9 @@ class OfflineMind:
         catchphrases = [c for c in persona.catchphrases if _exclaim(c, language) not in said]
         catch = rng.choice(catchphrases) if catchphrases else ""
         told = " ".join(line.text for line in request.history) + " " + " ".join(said)
-        untold = [e for e in request.known_events if e.what not in told and first_person(e.what, persona.name) not in told]
+        untold = [
+            e for e in request.known_events if e.what not in told and first_person(e.what, persona.name) not in told
+        ]
         if not mine and not theirs:
             address = (
                 address_for(persona.relationships.get(request.partner, ""), request.partner)
@@ -252,12 +258,15 @@ class OfflineMind:
         # nor what one already told this partner today, nor the partner's own news told back.
         told_events = [e.what for e in request.known_events if e.what in told]
         gossip = [
-            m.text for m in request.memories
+            m.text
+            for m in request.memories
             # Gossip is what one saw or heard, not one's own notes on people (the persona's relationships).
             if m.kind in _GOSSIP_KINDS
-            and not m.text.startswith(request.partner) and m.text not in told
+            and not m.text.startswith(request.partner)
+            and m.text not in told
             and _trim(m.text, width(language, 40)) not in told
-            and f"和{request.partner}聊" not in m.text and f"{request.partner}说" not in m.text
+            and f"和{request.partner}聊" not in m.text
+            and f"{request.partner}说" not in m.text
             and not any(what in m.text for what in told_events)
             # Events are told as news (above), and nobody speaks of themselves by name.
             and not any(e.what in m.text for e in request.known_events)
@@ -366,7 +375,22 @@ _ATTEND_TIE = 0.35
 _ATTEND_TRAIT = 0.15
 _ATTEND_BUSY = 0.2
 _ATTEND_LATE = 0.25
-_SOCIABLE = ("爱聊天", "热心", "嘴碎", "爱热闹", "好客", "外向", "活泼", "贪玩", "八卦", "豪爽", "仗义", "sociable", "outgoing", "friendly")
+_SOCIABLE = (
+    "爱聊天",
+    "热心",
+    "嘴碎",
+    "爱热闹",
+    "好客",
+    "外向",
+    "活泼",
+    "贪玩",
+    "八卦",
+    "豪爽",
+    "仗义",
+    "sociable",
+    "outgoing",
+    "friendly",
+)
 _RESERVED = ("寡言", "内向", "孤僻", "清高", "吝啬", "抠门", "胆小", "懒", "shy", "reserved", "introvert")
 _DUTIES = ("坐诊", "巡", "升堂", "上课", "讲", "当班", "守", "打更", "看店", "work", "shift", "class")
 
@@ -381,7 +405,21 @@ def _exclaim(catchphrase: str, language: str) -> str:
 
 # Relationship notes open with what one calls the other ("掌柜的，…", "同福客栈的老白，…"); these
 # openings describe the other instead, and a name is used then.
-_NOT_ADDRESS = ("独生子", "上司", "长辈", "兄弟", "邻居", "朋友", "同屋", "同事", "客人", "街坊", "老乡", "对头", "冤家")
+_NOT_ADDRESS = (
+    "独生子",
+    "上司",
+    "长辈",
+    "兄弟",
+    "邻居",
+    "朋友",
+    "同屋",
+    "同事",
+    "客人",
+    "街坊",
+    "老乡",
+    "对头",
+    "冤家",
+)
 
 
 def address_for(relationship: str, name: str) -> str:
@@ -391,9 +429,9 @@ def address_for(relationship: str, name: str) -> str:
     head = head.split("兼")[0]
     for prefix in ("徒弟", "师弟", "师妹", "女伙计", "伙计"):
         if head.startswith(prefix) and len(head) > len(prefix) + 1:
-            head = head[len(prefix):]
+            head = head[len(prefix) :]
     if "的" in head[:-1]:
-        head = head[head.rindex("的", 0, len(head) - 1) + 1:]
+        head = head[head.rindex("的", 0, len(head) - 1) + 1 :]
     if 2 <= len(head) <= 4 and all_cjk(head) and not any(word in head for word in _NOT_ADDRESS):
         return head
     return name

@@ -401,7 +401,9 @@ def create_app(
             state.response_formats[dialect] += 1
             if dialect != "plain" and dialects is not None and dialect not in dialects:
                 state.json_mode_rejections += 1
-                return _error(dialect_refusal_status, f"response_format {dialect} is not supported", "invalid_request_error")
+                return _error(
+                    dialect_refusal_status, f"response_format {dialect} is not supported", "invalid_request_error"
+                )
             if body.get("response_format") is not None:
                 state.json_mode_requests += 1
                 if not json_mode_supported:

@@ -347,9 +347,9 @@ class LocalBackend:
         lora = self._lora.activate(adapters) if any(a != BASE for a in adapters) else nullcontext()
         with lora:
             for _ in range(steps):
-                logits = self.model(
-                    input_ids=step_ids, attention_mask=mask, position_ids=step_pos, **kwargs
-                ).logits[:, -1, :]
+                logits = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, **kwargs).logits[
+                    :, -1, :
+                ]
                 if constraint is not None:
                     logits = logits.float()
                     constraint.apply(logits, done)
