@@ -71,8 +71,10 @@ def notice_full_room(agent: Agent, view: WorldView, pos: Tile, room: str | None)
     state = agent.state
     now = view.tick
     target = room_of(state.action.place) if state.action is not None else ""
-    if state.still_at != pos or state.still_for != target or target == room:
-        # The wait counts from when one stopped short of this room, not from whenever one last moved.
+    shuffled = state.still_at is not None and max(abs(pos[0] - state.still_at[0]), abs(pos[1] - state.still_at[1])) <= 1
+    if not shuffled or state.still_for != target or target == room:
+        # The wait counts from when one stopped short of this room, not from whenever one last moved:
+        # a step aside and back in a crowd at the door is still the same wait.
         state.still_at, state.still_for, state.still_since = pos, target, now
         return
     places = view.places
