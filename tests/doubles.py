@@ -49,3 +49,8 @@ class RecordingMind:
 
     def kinds(self) -> list[str]:
         return [r.kind for r in self.requests]
+
+
+def openai_flags(base_url: str, model: str = "luotuo-mock") -> list[str]:
+    """The command-line flags that point a run at an OpenAI-compatible server (the mock's model by default)."""
+    return ["--llm", "openai", "--base-url", base_url, "--model", model]

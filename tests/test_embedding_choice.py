@@ -14,6 +14,7 @@ from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.embeddings.setup import EmbeddingOptions, merge_embedding_options
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
+from tests.doubles import openai_flags
 
 SECRET = "sk-embed-NEVER-WRITTEN"
 
@@ -46,12 +47,7 @@ def test_openai_run_embeds_through_the_named_endpoint_model(
             "--no-progress",
             "--out",
             str(out),
-            "--llm",
-            "openai",
-            "--base-url",
-            embed_server.base_url,
-            "--model",
-            "luotuo-mock",
+            *openai_flags(embed_server.base_url),
             "--embed-model",
             "bge-mock",
         ]

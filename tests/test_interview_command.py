@@ -14,6 +14,7 @@ from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.sim.frame_stream import FrameFile
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = "药铺晚上办义诊"  # tiny.yaml's event, known at the start only to 李大嘴
@@ -89,12 +90,7 @@ def test_interviews_go_through_a_real_server_when_asked(finished_run: Path, caps
             capsys,
             str(finished_run),
             "你知道义诊的事吗？",
-            "--llm",
-            "openai",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "luotuo-mock",
+            *openai_flags(server.base_url),
         )
         seen = httpx.get(f"{server.root_url}/stats").json()
     assert len(got) == 3 and all(a["answer"] for a in got)

@@ -27,6 +27,7 @@ from luotuo_rpg.llm.prompts import recover_request
 from luotuo_rpg.server.process import ServeProcess
 from luotuo_rpg.server.protocol import ControlResult, FrameMessage, Status, parse_server_message
 from luotuo_rpg.world.loader import load_world_spec
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 QIXIA = REPO / "worlds" / "qixia_town.yaml"
@@ -97,12 +98,7 @@ def test_the_live_town_walks_on_while_a_day_plan_is_on_the_wire(tmp_path):
             str(world),
             "--speed",
             "0",
-            "--llm",
-            "openai",
-            "--base-url",
-            model.base_url,
-            "--model",
-            "luotuo-mock",
+            *openai_flags(model.base_url),
             token=TOKEN,
         ) as server,
     ):

@@ -23,6 +23,7 @@ from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,12 +81,7 @@ def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_
         online = subprocess.run(
             cmd
             + [
-                "--llm",
-                "openai",
-                "--base-url",
-                f"http://127.0.0.1:{port}/v1",
-                "--model",
-                "luotuo-mock",
+                *openai_flags(f"http://127.0.0.1:{port}/v1"),
                 "--out",
                 str(tmp_path / "online"),
             ],

@@ -32,6 +32,7 @@ from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.checkpoint import iter_history, load_latest
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
+from tests.doubles import openai_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,12 +192,7 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
             *common,
             "--out",
             str(out),
-            "--llm",
-            "openai",
-            "--base-url",
-            f"http://127.0.0.1:{port}/v1",
-            "--model",
-            "luotuo-mock",
+            *openai_flags(f"http://127.0.0.1:{port}/v1"),
         )
         proc = subprocess.Popen(run, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 240

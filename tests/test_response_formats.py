@@ -16,6 +16,7 @@ from luotuo_rpg.llm.backends.preflight import probe_dialects
 from luotuo_rpg.llm.chat import ChatRequest
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = {
@@ -103,12 +104,7 @@ def test_a_run_records_the_dialect_in_meta_and_summary_and_every_request_carried
                 "--out",
                 str(run),
                 "--no-progress",
-                "--llm",
-                "openai",
-                "--base-url",
-                server.base_url,
-                "--model",
-                "m",
+                *openai_flags(server.base_url, "m"),
             ]
         )
         seen = _seen(server)

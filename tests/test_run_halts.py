@@ -15,6 +15,7 @@ import pytest
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "worlds" / "tiny.yaml"
@@ -98,12 +99,7 @@ def test_an_endpoint_that_is_not_there_is_one_line_before_any_work(tmp_path: Pat
             "--out",
             str(tmp_path / "r"),
             "--no-progress",
-            "--llm",
-            "openai",
-            "--base-url",
-            "http://127.0.0.1:9/v1",
-            "--model",
-            "m",
+            *openai_flags("http://127.0.0.1:9/v1", "m"),
         ]
     )
     assert code == 2

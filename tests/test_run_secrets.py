@@ -11,6 +11,7 @@ from pathlib import Path
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import Fault, FaultPlan, create_app, serve_in_thread
 from luotuo_rpg.llm.redact import mask_url
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_SECRET = "sk-proj-QUOTED-BY-THE-SERVER-42"
@@ -43,12 +44,7 @@ def test_a_mid_run_401_does_not_quote_the_server_into_the_run_files(tiny_world, 
                 "--hours",
                 "1",
                 "--no-progress",
-                "--llm",
-                "openai",
-                "--base-url",
-                server.base_url,
-                "--model",
-                "luotuo-mock",
+                *openai_flags(server.base_url),
                 "--out",
                 str(out),
             ]
@@ -71,12 +67,7 @@ def test_credentials_in_a_base_url_are_masked_in_meta_and_output_and_resume_asks
                 "--hours",
                 "0.5",
                 "--no-progress",
-                "--llm",
-                "openai",
-                "--base-url",
-                url,
-                "--model",
-                "luotuo-mock",
+                *openai_flags(url),
                 "--out",
                 str(out),
             ]

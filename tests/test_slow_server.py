@@ -24,6 +24,7 @@ from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfi
 from luotuo_rpg.llm.chat import ChatRequest, LLMUnavailable
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
+from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_S = 0.5
@@ -59,12 +60,7 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
                 "--hours",
                 "1",
                 "--no-progress",
-                "--llm",
-                "openai",
-                "--base-url",
-                server.base_url,
-                "--model",
-                "luotuo-mock",
+                *openai_flags(server.base_url),
                 "--llm-config",
                 str(config),
                 "--out",
