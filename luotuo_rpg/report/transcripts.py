@@ -57,10 +57,12 @@ def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Tra
                 continue
             pair = frozenset((event.agent, event.to))
             if event.type == "conversation_start":
-                # Where the one who began it stands, not where its action was heading.
-                seen = town.agents.get(event.agent)
-                here = seen.pos if seen is not None else None
-                where = room_containing(rooms, here) if here else None
+                # Where the one who began it stands, not where its action was heading; one standing in a
+                # doorway talks in the room the other stands in.
+                where = None
+                for member in (event.agent, event.to):
+                    seen = town.agents.get(member)
+                    where = where or (room_containing(rooms, seen.pos) if seen is not None and seen.pos else None)
                 talk = Transcript(
                     number=len(transcripts) + 1,
                     tick=frame.tick,
