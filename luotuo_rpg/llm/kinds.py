@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
+from luotuo_rpg.phrases import width
 from luotuo_rpg.world.clock import DAY_MINUTES, hhmm, minute_of
 from luotuo_rpg.world.places import room_of
 
@@ -275,9 +276,16 @@ class ReactRequest(Request[ReactOutput]):
         return output
 
 
+# What a talk's answer may hold: a line as long as news with its place and time (English runs
+# several letters to a Chinese character), a summary of a sentence or two. ``ConverseRequest.check``
+# clips to the same lengths as the schema, so an answer reads the same with a schema or without.
+LINE_CHARS = 150
+SUMMARY_CHARS = 200
+
+
 class ChatLine(BaseModel):
     speaker: str
-    text: str = Field(json_schema_extra=cap(100))
+    text: str = Field(json_schema_extra=cap(LINE_CHARS))
 
 
 class TalkSide(BaseModel):
@@ -296,7 +304,8 @@ class TalkSide(BaseModel):
 class ConverseOutput(BaseModel):
     lines: list[ChatLine] = Field(min_length=1)
     summary: str = Field(
-        json_schema_extra=cap(120), description="One sentence on what the talk was about, keeping any news told."
+        json_schema_extra=cap(SUMMARY_CHARS),
+        description="One sentence on what the talk was about, keeping any news told.",
     )
 
 
@@ -306,7 +315,7 @@ class ConverseRequest(Request[ConverseOutput]):
 
     kind: ClassVar[str] = "converse"
     output: ClassVar[type[BaseModel]] = ConverseOutput
-    max_tokens: ClassVar[int] = 500
+    max_tokens: ClassVar[int] = 600
     me: TalkSide = Field(description="The one who starts the talk (`agent`).")
     partner: str
     them: TalkSide = Field(description="The partner.")
@@ -320,9 +329,10 @@ class ConverseRequest(Request[ConverseOutput]):
             if line.speaker not in names:
                 raise OutputRejected(f"speaker {line.speaker!r} is neither {self.agent} nor {self.partner}")
             require_text(line.text, self.language, "text")
-            lines.append(ChatLine(speaker=line.speaker, text=line.text.strip()[:200]))
+            lines.append(ChatLine(speaker=line.speaker, text=line.text[: width(self.language, LINE_CHARS)].strip()))
         require_text(output.summary, self.language, "summary")
         output.lines = lines
+        output.summary = output.summary[: width(self.language, SUMMARY_CHARS)].strip()
         return output
 
 

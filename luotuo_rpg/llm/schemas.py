@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from luotuo_rpg.llm.kinds import Request
+from luotuo_rpg.phrases import width
 
 Schema = dict[str, Any]
 
@@ -48,6 +49,7 @@ def request_schema(request: Request) -> Schema:
     """The schema for this request's answer: the output model's, narrowed by the request."""
     output = type(request).output
     schema = output_schema(output)
+    _scale_lengths(schema, width(request.language, 1))
     _narrow(schema, request)
     variants = getattr(output, "variants", None)
     if variants:
@@ -87,6 +89,21 @@ def _bound(node: Any) -> None:
         node["additionalProperties"] = False
     for value in node.values():
         _bound(value)
+
+
+def _scale_lengths(node: Any, scale: int) -> None:
+    """String caps are counted in Chinese characters; a language that needs more letters for the
+    same words (English: ``text_scale`` in its phrases) gets as many times more."""
+    if scale == 1:
+        return
+    if isinstance(node, list):
+        for item in node:
+            _scale_lengths(item, scale)
+    elif isinstance(node, dict):
+        if isinstance(node.get("maxLength"), int):
+            node["maxLength"] *= scale
+        for value in node.values():
+            _scale_lengths(value, scale)
 
 
 # --- narrowing by the request ------------------------------------------------------------------
