@@ -17,8 +17,9 @@ THINK_DELAY_SECONDS: dict[str, int] = {
     # Scoring what one saw runs beside the agent's other thoughts (its decisions never wait for it),
     # and a memory is only read when recalled later: stored five minutes on, it changes nothing.
     "importance": 300,
-    # Noticing someone and weighing whether to go over or greet them, walking on meanwhile: half a minute.
-    "react": 30,
+    # Noticing someone and weighing whether to go over and talk, walking on meanwhile: a minute (then one
+    # walks over, SimConfig.talk_approach_minutes). Half a minute cost a third more waits a day.
+    "react": 60,
     # A talk is written whole in one request, asked by the same thought right after deciding to talk:
     # going over and opening it takes a minute from noticing the other. Its lines are then said one
     # after another (SimConfig.conversation_line_seconds) without another round trip.
@@ -97,6 +98,12 @@ class SimConfig(BaseModel):
 
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
+    talk_approach_minutes: int = Field(
+        default=2,
+        ge=0,
+        description="How long the one who decided to talk walks after the other before giving up (ours; the "
+        "reference's initiator walks to its partner too).",
+    )
     conversation_line_seconds: int = Field(
         default=20,
         ge=1,

@@ -84,7 +84,9 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
     assert counters["timeouts"] == 0 and counters["retries"] == 0
     # The day plans of tick 0 waited in our queue, not in the server's.
     assert counters["queue_wait_ms"] > 0
-    assert counters["limit_endpoint_0"] == 1 and counters["limit_peak_endpoint_0"] >= 2
+    # Learnt the one slot: the limit ends there, or one above it when the hour ends in a probe (one
+    # more at once after every PROBE_EVERY clean answers, cut back when it queues).
+    assert counters["limit_endpoint_0"] <= 2 and counters["limit_peak_endpoint_0"] >= 2
 
 
 async def _batch(backend: OpenAIBackend, n: int, tag: str) -> None:

@@ -29,7 +29,7 @@ from luotuo_rpg.world.activity import is_sleep
 from luotuo_rpg.world.grid import Tile
 from luotuo_rpg.world.places import room_of
 from luotuo_rpg.world.spec import WorldSpec
-from luotuo_rpg.world.state import ActiveEvent, Body, Conversation, WorldState, WorldView
+from luotuo_rpg.world.state import ActiveEvent, Approach, Body, Conversation, WorldState, WorldView
 
 log = logging.getLogger(__name__)
 _BLOCKED_REPATH = 3
@@ -37,6 +37,8 @@ _WAIT_RETRY = 6  # ticks between looks at a full room for a tile that has come f
 _KEEP_ENDED_CONVERSATIONS = 6
 _KEEP_UNHANDLED_CONVERSATIONS = 360  # a game hour: longer than any thought's delay
 _LINES_KEPT = 200
+_TALK_REACH = 2  # tiles apart at most for a talk to begin: within arm's reach, or across a table
+_CALL_REACH = 4  # tiles within which the one coming over calls out and the other stops for them
 
 
 class Simulation:
@@ -104,6 +106,7 @@ class Simulation:
                 events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
         for decision in decisions:
             self._apply(decision, events)
+        self._go_over(events)
         self._talk(events)
         self._move(events)
         frame = self._frame(events)
@@ -146,9 +149,15 @@ class Simulation:
                 body.target = action.place
                 self._route(body)
             self._arrive(body, events)
-        if decision.talk_to is not None and decision.dialogue:
-            other = world.bodies[decision.talk_to]
-            self._start_conversation(body, other, decision.dialogue, decision.talk_summary, events)
+        if decision.talk_to is not None and decision.dialogue and body.conversation is None:
+            # The talk begins once the two stand close; until then the one who starts it walks over.
+            reach = world.clock.ticks_for_minutes(self.config.talk_approach_minutes)
+            body.approach = Approach(
+                partner=decision.talk_to,
+                dialogue=decision.dialogue,
+                summary=decision.talk_summary,
+                until=world.tick + reach,
+            )
 
     def _put_back(self, body: Body, place: str, events: list[FrameEvent]) -> None:
         """Moving on to something elsewhere puts the object one was using back at rest (the stove
@@ -218,6 +227,28 @@ class Simulation:
             me.emoji = "💬"
         events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
 
+    def _go_over(self, events: list[FrameEvent]) -> None:
+        """Who decided to talk walks towards the other, and the talk begins when they stand close;
+        if the other walks off too far or too long, or gets busy, the moment has passed."""
+        world = self.world
+        for body in world.bodies:
+            approach = body.approach
+            if approach is None:
+                continue
+            other = world.bodies[approach.partner]
+            busy = body.asleep or other.asleep or body.conversation is not None
+            if not busy and other.conversation is None and _distance(body.pos, other.pos) <= _TALK_REACH:
+                body.approach = None
+                self._start_conversation(body, other, approach.dialogue, approach.summary, events)
+            elif busy or world.tick >= approach.until:
+                body.approach = None
+                if body.conversation is None:
+                    self._route(body)  # back to what it was doing
+            elif not body.path or _distance(body.path[-1], other.pos) > 1:
+                # Towards the other, who stops for it (see _move), to stand beside them.
+                body.path = self._path(body, other.pos)[:-1]
+                body.waiting = False
+
     def _talk(self, events: list[FrameEvent]) -> None:
         """Each talk says its next line when due, and ends a line's time after its last."""
         world = self.world
@@ -262,9 +293,18 @@ class Simulation:
 
     def _move(self, events: list[FrameEvent]) -> None:
         at = {b.pos: b for b in self.world.bodies}
+        # Someone coming over to talk is waited for once close (called to, one stops where one is), but not
+        # in a way in, where one would hold up everyone behind.
+        places = self.world.places
+        awaited = {
+            b.approach.partner
+            for b in self.world.bodies
+            if b.approach is not None and _distance(b.pos, self.world.bodies[b.approach.partner].pos) <= _CALL_REACH
+        }
+        awaited = {i for i in awaited if not places.is_entry(self.world.bodies[i].pos)}
         behind: list[Body] = []
         for body in self.world.bodies:
-            if body.conversation is not None:
+            if body.conversation is not None or body.id in awaited:
                 continue
             if not body.path:
                 if body.waiting:

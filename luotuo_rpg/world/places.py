@@ -66,6 +66,11 @@ class Places:
             for index, (room, tiles) in enumerate(self.room_tiles.items())
         }
 
+    def is_entry(self, tile: Tile) -> bool:
+        """A way in or just inside one (or a tile of no room: a passage), where one standing blocks others."""
+        room = self.room_of_tile(tile)
+        return room is None or tile in self.entries[room]
+
     def room_of_tile(self, tile: Tile) -> str | None:
         index = int(self.room_at[tile[1], tile[0]])
         return self.rooms[index] if index >= 0 else None

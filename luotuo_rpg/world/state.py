@@ -71,6 +71,15 @@ class Conversation(BaseModel):
     ended_at: int | None = None
 
 
+class Approach(BaseModel):
+    """A talk decided on, the one who starts it on its way over to the other."""
+
+    partner: int
+    dialogue: list[tuple[str, str]]
+    summary: str
+    until: int = Field(description="Tick it gives up if the other has not been reached (they walked off).")
+
+
 class Body(BaseModel):
     """An agent's physical, publicly visible state."""
 
@@ -95,6 +104,7 @@ class Body(BaseModel):
     waiting: bool = Field(
         default=False, description="Stopped short of its goal (a full room, pushed aside): it looks again now and then."
     )
+    approach: Approach | None = Field(default=None, description="Going over to someone to talk with them.")
 
 
 @dataclass(frozen=True)
