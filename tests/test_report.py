@@ -182,3 +182,11 @@ def test_tiny_day_report_renders_every_plot_in_chromium(tiny_day: Path) -> None:
 def test_qixia_day_report_renders_every_plot_in_chromium(qixia_day: Path) -> None:
     data = load_run(qixia_day)
     _check_in_chromium(qixia_day, "report-qixia.png", personas=len(data.spec.personas), events=len(data.spec.events))
+
+
+@pytest.mark.browser
+def test_english_day_report_renders_every_plot_in_chromium(smallville_day: Path) -> None:
+    data = load_run(smallville_day)
+    _check_in_chromium(
+        smallville_day, "report-smallville.png", personas=len(data.spec.personas), events=len(data.spec.events)
+    )
