@@ -19,11 +19,10 @@ THINK_DELAY_SECONDS: dict[str, int] = {
     "importance": 300,
     # Noticing someone and weighing whether to go over or greet them, walking on meanwhile: half a minute.
     "react": 30,
-    # A line of dialogue is found and said in about twenty seconds (two ticks; each side also hears the
-    # other's line a tick after it is said), so a six-line talk lasts about three game minutes.
-    "converse": 20,
-    # Taking stock of a talk: a minute.
-    "chat_summary": 60,
+    # A talk is written whole in one request, asked by the same thought right after deciding to talk:
+    # going over and opening it takes a minute from noticing the other. Its lines are then said one
+    # after another (SimConfig.conversation_line_seconds) without another round trip.
+    "converse": 60,
     # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins, and
     # after a talk the agent stands where it talked meanwhile, so not longer.
     "plan_block": 60,
@@ -98,6 +97,12 @@ class SimConfig(BaseModel):
 
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
+    conversation_line_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="Game seconds from one line of a talk to the next: said and heard (two 10 s ticks), so a "
+        "six-line talk lasts two minutes, as when each line was a thought of its own.",
+    )
     pair_cooldown_minutes: int = Field(
         default=180, ge=0, description="Before the same two talk again (ours; stops loops)."
     )

@@ -10,13 +10,14 @@ Beside it, the command-line flags the tests' runs are started with (the same few
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 
-from luotuo_rpg.llm.kinds import Request
+from luotuo_rpg.llm.kinds import ConverseRequest, PersonaBrief, Request, TalkSide
 from luotuo_rpg.llm.offline.mind import OfflineMind
 
 
@@ -62,3 +63,28 @@ def run_args(world: Path, out: Path, hours: float, *flags: str) -> list[str]:
 def openai_flags(base_url: str, model: str = "luotuo-mock") -> list[str]:
     """The command-line flags that point a run at an OpenAI-compatible server (the mock's model by default)."""
     return ["--llm", "openai", "--base-url", base_url, "--model", model]
+
+
+def talk_request(
+    persona: PersonaBrief,
+    partner: str = "别人",
+    time: str = "2026-03-01 09:00",
+    language: str = "zh",
+    **side: object,
+) -> ConverseRequest:
+    """A whole talk that ``persona`` starts, bringing ``side`` (memories, known_events, said_before);
+    the partner brings only a name."""
+    other = PersonaBrief(name=partner, age=30, traits=[], background="")
+    return ConverseRequest(
+        agent=persona.name,
+        time=time,
+        language=language,
+        me=TalkSide.model_validate({"persona": persona, **side}),
+        partner=partner,
+        them=TalkSide(persona=other),
+    )
+
+
+def talk_json(speaker: str, text: str, summary: str = "打了个招呼") -> str:
+    """A whole-talk answer of one line, as a model would write it."""
+    return json.dumps({"lines": [{"speaker": speaker, "text": text}], "summary": summary}, ensure_ascii=False)

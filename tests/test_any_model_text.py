@@ -16,8 +16,6 @@ from pydantic import BaseModel
 from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import ChatRequest, ChatResult
 from luotuo_rpg.llm.kinds import (
-    ChatLine,
-    ConverseRequest,
     ImportanceRequest,
     MemoryRef,
     PersonaBrief,
@@ -29,6 +27,7 @@ from luotuo_rpg.llm.kinds import (
 )
 from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.structured import StructuredMind
+from tests.doubles import talk_json, talk_request
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
 TIME = "2026-03-01 08:00"
@@ -47,14 +46,7 @@ REQUESTS: list[Request] = [
     ReactRequest(
         agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other="佟湘玉"
     ),
-    ConverseRequest(
-        agent="白展堂",
-        time=TIME,
-        persona=PERSONA,
-        partner="佟湘玉",
-        turns_left=3,
-        history=[ChatLine(speaker="佟湘玉", text="展堂，早")],
-    ),
+    talk_request(PERSONA, partner="佟湘玉", time=TIME, memories=MEMORIES),
     ReflectInsightsRequest(agent="白展堂", time=TIME, persona="跑堂", question="掌柜的为什么发愁？", memories=MEMORIES),
 ]
 
@@ -97,8 +89,9 @@ def _json_like() -> st.SearchStrategy[str]:
             "decision",
             "reason",
             "new_activity",
-            "line",
-            "end",
+            "lines",
+            "speaker",
+            "summary",
             "insights",
             "activity",
             "minutes",
@@ -153,13 +146,13 @@ def test_five_thousand_brackets_are_asked_again_then_fall_back_counted() -> None
 
 
 def test_the_repair_is_a_different_request_at_a_sampling_temperature_with_the_keys_spelt_out() -> None:
-    good = json.dumps({"line": "掌柜的，早！", "end": False}, ensure_ascii=False)
+    good = talk_json("白展堂", "掌柜的，早！")
     output, mind, backend = _ask(REQUESTS[3], ['{"at": "08:00", "do": "跑堂"}', good])
-    assert output.line == "掌柜的，早！" and mind.stats.fallbacks == 0
+    assert output.lines[0].text == "掌柜的，早！" and mind.stats.fallbacks == 0
     first, repair = backend.sent
     assert first.temperature == 0 and repair.temperature > 0
     assert repair.messages[:2] == first.messages and repair.json_schema == first.json_schema
-    assert '"line"' in repair.messages[-1]["content"] and '"end"' in repair.messages[-1]["content"]
+    assert '"lines"' in repair.messages[-1]["content"] and '"summary"' in repair.messages[-1]["content"]
 
 
 def test_undecodable_bytes_over_http_end_in_an_answer(tmp_path) -> None:

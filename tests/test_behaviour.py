@@ -10,7 +10,7 @@ from pathlib import Path
 
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import ActionIntent, Decision
-from luotuo_rpg.llm.kinds import ConverseRequest, EventBrief, MemoryRef, PersonaBrief
+from luotuo_rpg.llm.kinds import EventBrief, MemoryRef, PersonaBrief
 from luotuo_rpg.llm.offline.mind import OfflineMind, address_for
 from luotuo_rpg.sim.behaviour import measure_frames, measure_run
 from luotuo_rpg.sim.engine import Simulation
@@ -19,6 +19,7 @@ from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.sim.summary_text import format_summary
 from luotuo_rpg.world.loader import load_world_spec
 from luotuo_rpg.world.spec import WorldSpec
+from tests.doubles import talk_request
 
 REPO = Path(__file__).resolve().parents[1]
 WORLDS = REPO / "worlds"
@@ -54,10 +55,12 @@ def test_walk_resumes_after_a_conversation_on_the_way(tiny_world: Path) -> None:
     _go(sim, 0, "药铺/药房")
     for _ in range(3):
         sim._move([])
-    sim._start_conversation(walker, other, [])
+    sim._start_conversation(walker, other, [(walker.name, "回头聊。")], "打了个招呼", [])
     assert walker.path == []
-    sim.world.conversations[walker.conversation].lines.append(("x", "y"))  # type: ignore[index]
-    sim._say(walker, "回头聊。", True, [])
+    for _ in range(3):  # the line is said, and a line's time later the talk ends
+        sim._talk([])
+        sim.world.tick += 1
+    assert walker.conversation is None and other.conversation is None
     _go(sim, 0, "药铺/药房")  # the next action is at the same place
     for _ in range(80):
         sim._move([])
@@ -115,35 +118,26 @@ def test_forms_of_address_come_from_relationships() -> None:
     assert address_for("", "林黛玉") == "林黛玉"
 
 
-def _converse(persona: PersonaBrief, events: list[EventBrief], time: str, said: list[str] | None = None) -> str:
-    history = [{"speaker": "别人", "text": "好久不见！"}, {"speaker": persona.name, "text": "是啊。"}]
-    request = ConverseRequest(
-        agent=persona.name,
-        time=time,
-        persona=persona,
-        partner="别人",
-        history=history,
-        known_events=events,
-        turns_left=4,
-        said_before=said or [],
-    )
-    return OfflineMind().answer(request).line  # type: ignore[attr-defined]
+def _said_by(persona: PersonaBrief, time: str, **side: object) -> list[str]:
+    """The lines ``persona`` says in a whole talk it starts with a stranger."""
+    talk = OfflineMind().answer(talk_request(persona, time=time, **side))
+    return [line.text for line in talk.lines if line.speaker == persona.name]
 
 
 def test_a_host_invites_in_the_first_person_and_a_past_event_is_told_as_past() -> None:
     host = PersonaBrief(name="钱掌柜", age=50, traits=["精明"], background="钱庄掌柜")
     feast = EventBrief(what="钱掌柜在钱庄正厅办寿宴", where="钱庄/正厅", when="2026-03-01 19:00", minutes=150)
-    invite = _converse(host, [feast], "2026-03-01 09:00")
-    assert "我在钱庄正厅办寿宴" in invite and "钱掌柜" not in invite
+    invite = [line for line in _said_by(host, "2026-03-01 09:00", known_events=[feast]) if "寿宴" in line]
+    assert invite and "我在钱庄正厅办寿宴" in invite[0] and "钱掌柜" not in invite[0]
     guest = host.model_copy(update={"name": "佟湘玉"})
-    after = _converse(guest, [feast], "2026-03-02 09:00")
-    assert "已经办过了" in after
+    after = _said_by(guest, "2026-03-02 09:00", known_events=[feast])
+    assert any("已经办过了" in line for line in after), after
 
 
 def test_nothing_new_to_say_to_the_same_partner_ends_the_talk() -> None:
     persona = PersonaBrief(name="小米", age=30, traits=["懒"], background="乞丐", catchphrases=["有吃的吗"])
-    line = _converse(persona, [], "2026-03-01 09:00", said=["有吃的吗！"])
-    assert line != "有吃的吗！"
+    lines = _said_by(persona, "2026-03-01 09:00", said_before=["有吃的吗！"])
+    assert "有吃的吗！" not in lines and len(lines) == len(set(lines))
 
 
 def test_measures_read_old_replays_without_the_at_field(tiny_world: Path, tmp_path: Path) -> None:
@@ -315,16 +309,6 @@ def test_gossip_is_what_one_saw_or_heard_not_ones_notes_on_people() -> None:
     seen = MemoryRef(id=2, text="白展堂在同福客栈大堂擦桌子", kind="observation")
     lines = set()
     for minute in range(10, 40):
-        history = [{"speaker": "别人", "text": "好久不见！"}, {"speaker": persona.name, "text": "是啊。"}]
-        request = ConverseRequest(
-            agent=persona.name,
-            time=f"2026-03-01 09:{minute}",
-            persona=persona,
-            partner="别人",
-            history=history,
-            memories=[seed, seen],
-            turns_left=4,
-        )
-        lines.add(OfflineMind().answer(request).line)  # type: ignore[attr-defined]
+        lines.update(_said_by(persona, f"2026-03-01 09:{minute}", memories=[seed, seen]))
     assert any("白展堂在同福客栈大堂擦桌子" in line for line in lines), lines
     assert not any("钱掌柜" in line for line in lines), lines

@@ -28,11 +28,13 @@ def test_a_thought_sees_only_its_snapshot_and_changes_only_its_draft(tiny_world,
     violations: list[str] = []
     views_per_tick: dict[int, set[int]] = {}
 
-    async def watched(self, view, mind):
+    async def watched(self, view, mind, partner=None):
         live = sim.agents[self.id]
         before = {a.id: (a.pos, a.action, a.place) for a in view.agents}
         live_before = (len(live.memory), live.state.plan_date, live.state.action, live.state.queue)
-        decision = await original(self, view, mind)
+        decision = await original(self, view, mind, partner)
+        if partner is not None and partner is sim.agents[partner.id]:
+            violations.append(f"tick {view.tick}: agent {self.id} read its partner's live state, not a copy")
         # The world runs on while a thought takes game time; the thought's view must not, and
         # nothing the thought did may reach the live agent before its decision is due.
         after = {a.id: (a.pos, a.action, a.place) for a in view.agents}

@@ -17,7 +17,6 @@ from luotuo_rpg.agent.state import is_trivial
 from luotuo_rpg.llm.factory import MindOptions
 from luotuo_rpg.llm.kinds import (
     ConverseOutput,
-    ConverseRequest,
     OutputRejected,
     PersonaBrief,
 )
@@ -29,6 +28,7 @@ from luotuo_rpg.phrases import _table
 from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.world.loader import load_world_spec
+from tests.doubles import talk_json, talk_request
 
 WORLDS = Path(__file__).resolve().parents[1] / "worlds"
 SMALLVILLE = WORLDS / "smallville.yaml"
@@ -55,11 +55,10 @@ def test_every_language_has_every_phrase_with_the_same_placeholders():
 
 def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
     persona = PersonaBrief(name="Sam Moore", age=65, traits=["wise"], background="A retired navy officer.")
-    english = ConverseRequest(
-        agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona, partner="Adam Smith", turns_left=4
-    )
+    english = talk_request(persona, partner="Adam Smith", time="2023-02-13 09:00", language="en")
     messages = render(english)
-    assert messages[0]["content"].startswith("You are Sam Moore") and not CJK.search(messages[0]["content"])
+    system = messages[0]["content"]
+    assert system.startswith("Write a talk between Sam Moore") and not CJK.search(system)
     recovered = recover_request(messages)
     assert recovered is not None and recovered.language == "en"
     chinese = english.model_copy(update={"language": "zh"})
@@ -69,13 +68,11 @@ def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
 
 def test_an_english_world_rejects_a_chinese_answer_but_not_a_chinese_name():
     persona = PersonaBrief(name="Sam Moore", age=65, traits=["wise"], background="A retired navy officer.")
-    request = ConverseRequest(
-        agent="Sam Moore", time="2023-02-13 09:00", language="en", persona=persona, partner="Adam Smith", turns_left=4
-    )
+    request = talk_request(persona, partner="Adam Smith", time="2023-02-13 09:00", language="en")
     with pytest.raises(OutputRejected, match="English"):
-        parse_output(request, '{"line": "早上好，亚当！", "end": false}')
-    output = parse_output(request, '{"line": "Morning, Adam! Have you met 李雷?", "end": false}')
-    assert isinstance(output, ConverseOutput) and "李雷" in output.line
+        parse_output(request, talk_json("Sam Moore", "早上好，亚当！", summary="Said good morning."))
+    output = parse_output(request, talk_json("Sam Moore", "Morning, Adam! Have you met 李雷?", summary="Said hello."))
+    assert isinstance(output, ConverseOutput) and "李雷" in output.lines[0].text
 
 
 def test_what_is_trivial_depends_on_the_language():
@@ -170,8 +167,8 @@ def test_english_smallville_lives_a_day_through_the_openai_client(tmp_path):
         assert request is not None and request.language == "en"
         kinds.add(request.kind)
         system = messages[0]["content"]
-        assert system.startswith("You are ") and not CJK.search(system), system
-    assert {"plan_day", "plan_block", "converse", "chat_summary", "reflect_questions", "reflect_insights"} <= kinds
+        assert request.agent in system and not CJK.search(system), system
+    assert {"plan_day", "plan_block", "converse", "reflect_questions", "reflect_insights"} <= kinds
     said = _assert_an_english_day(tmp_path / "run")
     assert any("Valentine's Day party" in text for text in said)
 

@@ -62,7 +62,8 @@ def test_two_hours_of_qixia_write_the_same_frames_at_every_latency_and_offline(q
     offline = _frames(Simulation(spec, OfflineMind()), ticks)
     for latency in (0.02, 0.2):
         frames, mind, peak = _online(spec, ticks, latency)
-        assert mind.stats.requests > 200 and mind.stats.fallbacks == 0, mind.stats
+        assert mind.stats.requests > 150 and mind.stats.fallbacks == 0, mind.stats
+        assert mind.stats.by_kind["converse"].requests >= 3, "whole talks, written over the wire"
         assert frames == offline, f"latency {latency} s changed the run"
         # Thoughts from many ticks in flight together: more than the old engine ever had (12, one tick's thinkers).
         assert peak >= 20, peak
@@ -77,8 +78,8 @@ def test_a_decision_lands_its_kinds_delay_after_its_thought_began_and_the_agent_
     started: dict[tuple[int, int], list[str]] = {}
     original = Agent.think
 
-    async def think(self, view, mind_):
-        decision = await original(self, view, mind_)
+    async def think(self, view, mind_, partner=None):
+        decision = await original(self, view, mind_, partner)
         started[(self.id, view.tick)] = [r.kind for r in mind.requests if r.agent == self.name and r.time == view.time]
         return decision
 
@@ -112,12 +113,12 @@ def test_a_thinking_agent_never_starts_a_second_thought(tiny_world):
     most = 0
     original = Agent.think
 
-    async def think(self, view, mind_):
+    async def think(self, view, mind_, partner=None):
         nonlocal most
         active[self.id] = active.get(self.id, 0) + 1
         most = max(most, active[self.id])
         try:
-            return await original(self, view, mind_)
+            return await original(self, view, mind_, partner)
         finally:
             active[self.id] -= 1
 
@@ -193,7 +194,7 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
         )
         assert resumed.returncode == 0, resumed.stderr
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-        assert summary["llm"]["fallbacks"] == 0 and summary["llm"]["requests"] > 200
+        assert summary["llm"]["fallbacks"] == 0 and summary["llm"]["requests"] > 150
     assert frames.read_bytes() == (tmp_path / "offline" / "frames.jsonl").read_bytes(), (
         f"killed after tick {kill_after}, resumed from {latest.tick} with {len(held)} thoughts in flight"
     )
@@ -208,17 +209,21 @@ def test_a_checkpoint_holds_thoughts_with_the_answers_they_had(tiny_world):
     first = Simulation(spec, first_mind)
 
     async def part() -> dict:
-        for _ in range(400):
+        # Run on to a tick whose checkpoint holds a reaction already answered, with the partner
+        # its talk would be written with: the hardest thought to restore.
+        while first.tick < 850:
             await first.step()
-        return first.get_state()
+            state = first.get_state()
+            if any(t["answers"] and t["partner"] is not None for t in state["thoughts"]["thoughts"]):
+                return state
+        raise AssertionError("no thought with answers and a partner in flight")
 
     state = json.loads(json.dumps(asyncio.run(part())))
-    held = state["thoughts"]["thoughts"]
-    assert any(t["answers"] for t in held), held
+    split = first.tick
     second_mind = RecordingMind()
     second = Simulation(spec, second_mind)
     second.set_state(state)
-    assert _frames(second, 500) == whole[400:]
+    assert _frames(second, 900 - split) == whole[split:]
     # Every request asked once over both halves: the answers the checkpoint held were not asked again.
     assert len(first_mind.requests) + len(second_mind.requests) == len(whole_mind.requests)
 

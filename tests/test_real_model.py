@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 TIER_WORLD = REPO / "tests" / "data" / "tier_inn.yaml"
 DEFAULT_MODEL = Path.home() / ".cache" / "luotuo-rpg" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"
 # Importance is scored in pairs and a reflection needs little of it, so both come within the
-# first game hour (defaults: batches of 8, reflection at 150, i.e. late in the day); a conversation
-# of four lines asks `converse` of both, and actions of 20–30 minutes make a block's plan a few
-# actions long (defaults six lines, 5–15 minutes: the same kinds, more minutes on a CPU).
+# first game hour (defaults: batches of 8, reflection at 150, i.e. late in the day); a talk is
+# written whole by one `converse` (four lines here), and actions of 20–30 minutes make a block's
+# plan a few actions long (defaults six lines, 5–15 minutes: the same kinds, more minutes on a CPU).
 TIER_CONFIG = SimConfig(
     reflection_threshold=10,
     importance_batch=2,
@@ -56,7 +56,6 @@ RUN_KINDS = {
     "importance",
     "react",
     "converse",
-    "chat_summary",
     "reflect_questions",
     "reflect_insights",
 }

@@ -22,17 +22,18 @@ from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.structured import StructuredMind, parse_output
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
+from tests.doubles import talk_json, talk_request
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
 
 
 def _converse() -> ConverseRequest:
-    return ConverseRequest(agent="白展堂", time="2026-03-01 08:00", persona=PERSONA, partner="佟湘玉", turns_left=4)
+    return talk_request(PERSONA, partner="佟湘玉", time="2026-03-01 08:00")
 
 
 def test_prose_and_fences_around_json_are_read():
-    text = '好的，这是我的回答：\n```json\n{"line": "掌柜的，早！", "end": false}\n```\n希望有帮助。'
-    assert parse_output(_converse(), text).line == "掌柜的，早！"
+    text = f"好的，这是我的回答：\n```json\n{talk_json('白展堂', '掌柜的，早！')}\n```\n希望有帮助。"
+    assert parse_output(_converse(), text).lines[0].text == "掌柜的，早！"
 
 
 def test_truncated_json_is_closed():
@@ -41,17 +42,20 @@ def test_truncated_json_is_closed():
 
 
 def test_wrong_types_are_rejected_with_the_field():
-    with pytest.raises(ValidationError, match="end"):
-        parse_output(_converse(), '{"line": "好", "end": "maybe"}')
+    with pytest.raises(ValidationError, match="lines"):
+        parse_output(_converse(), '{"lines": "好", "summary": "寒暄"}')
 
 
 def test_refusal_empty_and_english_are_rejected():
     with pytest.raises(OutputRejected, match="refusal"):
-        parse_output(_converse(), '{"line": "作为一个AI语言模型，我无法扮演这个角色。"}')
+        parse_output(_converse(), talk_json("白展堂", "作为一个AI语言模型，我无法扮演这个角色。"))
     with pytest.raises(NoJSON):
         parse_output(_converse(), "")
     with pytest.raises(OutputRejected, match="Chinese"):
-        parse_output(_converse(), '{"line": "Good morning, boss!", "end": false}')
+        parse_output(_converse(), talk_json("白展堂", "Good morning, boss!"))
+    # A name written short or with a title is the speaker it names; every line is by one of the two.
+    assert parse_output(_converse(), talk_json("展堂", "掌柜的，早！")).lines[0].speaker == "白展堂"
+    assert parse_output(_converse(), talk_json("郭芙蓉", "掌柜的，早！")).lines[0].speaker in ("白展堂", "佟湘玉")
 
 
 def test_score_count_must_match_observations():
@@ -72,7 +76,7 @@ class ScriptedFaults:
         "",
         '{"wrong": "shape"}',
         '{"scores": "高"}',
-        '{"line": "Sure! Here is the next line.", "end": false}',
+        talk_json("白展堂", "Sure! Here is the next line."),
     )
 
     def __init__(self) -> None:
@@ -95,7 +99,7 @@ class ScriptedFaults:
         self._twice_broken = n % 11 == 0
         if n % 5 == 0 or self._twice_broken:
             broken = self.BROKEN_FIRST[n % len(self.BROKEN_FIRST)]
-            if broken.startswith('{"line": "Sure') and '"kind":"converse"' not in messages[-1]["content"]:
+            if "Sure! Here" in broken and '"kind":"converse"' not in messages[-1]["content"]:
                 broken = "作为一个AI语言模型，我无法回答。"
             self.cases[broken[:12]] = self.cases.get(broken[:12], 0) + 1
             self.expected_repairs += 1
@@ -113,7 +117,7 @@ def test_a_run_through_broken_answers_never_raises_and_counts_match(tiny_world):
         sim = Simulation(load_world_spec(tiny_world), mind)
 
         async def go() -> None:
-            for _ in range(2160):  # six game hours
+            for _ in range(4320):  # twelve game hours
                 await sim.step()
             await mind.aclose()
 
@@ -125,7 +129,7 @@ def test_a_run_through_broken_answers_never_raises_and_counts_match(tiny_world):
     assert stats.fallbacks == script.expected_fallbacks > 0
     assert sum(k.fallbacks for k in stats.by_kind.values()) == stats.fallbacks
     assert all("invalid after repair" in reason for reason in stats.fallback_reasons)
-    assert sim.tick == 2160
+    assert sim.tick == 4320
 
 
 def test_a_dead_server_falls_back_for_every_request_when_told_never_to_halt(tiny_world):

@@ -139,10 +139,8 @@ class Agent:
             return True
         if state.plan_date is None:
             return False
-        me = view.agents[self.id]
-        if me.conversation is not None:
-            conversation = view.conversations.get(me.conversation)
-            return conversation is not None and conversation.turn == self.id and not conversation.ended
+        if view.agents[self.id].conversation is not None:
+            return False  # the talk was written when it began: its lines are being said
         if any(
             c.ended and self.id in c.members and c.id not in state.handled_conversations
             for c in view.conversations.values()
@@ -155,19 +153,16 @@ class Agent:
         return perception.importance_due(self, view.tick)
 
     # --- think (async, concurrent across agents) -----------------------------
-    async def think(self, view: WorldView, mind: Mind) -> Decision:
+    async def think(self, view: WorldView, mind: Mind, partner: Agent | None = None) -> Decision:
+        """``partner``: the one this agent is about to weigh reacting to, as it was when the thought
+        began (read for its side of a talk, never changed back)."""
         decision = Decision(agent=self.id)
         state = self.state
         await self._store_initial(view, mind)
         if state.plan_date != view.date and view.minute_of_day >= self.wake_minute:
             await planning.plan_day(self, view, mind, decision)
-        me = view.agents[self.id]
-        if me.conversation is not None:
-            conversation = view.conversations.get(me.conversation)
-            if conversation is not None and conversation.turn == self.id and not conversation.ended:
-                await social.converse(self, view, mind, decision, conversation)
-        else:
-            await self._act_on_world(view, mind, decision)
+        if view.agents[self.id].conversation is None:
+            await self._act_on_world(view, mind, decision, partner)
         if not self.remembers_in_background(view):
             await perception.flush_observations(self, view, mind)
         if not self.config.pipeline_thoughts and self.wants_to_reflect(view):
@@ -205,7 +200,7 @@ class Agent:
         await self.reflect(view, mind, decision)
         return decision
 
-    async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision) -> None:
+    async def _act_on_world(self, view: WorldView, mind: Mind, decision: Decision, partner: Agent | None) -> None:
         state = self.state
         for conversation in view.conversations.values():
             if (
@@ -213,11 +208,11 @@ class Agent:
                 and self.id in conversation.members
                 and conversation.id not in state.handled_conversations
             ):
-                await social.after_conversation(self, view, mind, conversation)
+                social.after_conversation(self, view, conversation)
         if state.to_decide:
             await attending.decide(self, view, mind, decision)
         if state.react_to and not state.asleep:
-            await social.react(self, view, mind, decision)
+            await social.react(self, view, mind, decision, partner)
         state.react_to = []
         if decision.talk_to is None and (view.tick >= state.action_end or state.replan) and state.plan_date is not None:
             await planning.next_action(self, view, mind, decision)

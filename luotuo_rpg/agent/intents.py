@@ -17,8 +17,8 @@ class Decision(BaseModel):
     agent: int
     action: ActionIntent | None = None
     talk_to: int | None = None
-    say: str | None = None
-    end_conversation: bool = False
+    dialogue: list[tuple[str, str]] = []  # the talk with talk_to, written whole: (speaker, text)
+    talk_summary: str = ""
     plan_outline: list[str] | None = None
     plan_change: str | None = None
     reflected: list[str] | None = None

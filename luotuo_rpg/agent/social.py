@@ -1,5 +1,6 @@
-"""Reactions and conversations: continue, react (re-plan) or talk; one line per turn,
-informed by retrieval about the partner and the topic; afterwards a summary and a re-plan."""
+"""Reactions and conversations: continue, react (re-plan) or talk. A talk is written whole in
+one request, from both sides' memories of each other, right after deciding to talk; afterwards
+each side remembers what it was about and re-plans."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    ChatLine,
-    ChatSummaryRequest,
     ConverseRequest,
     EventBrief,
+    MemoryRef,
     PlannedAction,
     ReactRequest,
+    TalkSide,
 )
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.world.activity import emoji_for
 from luotuo_rpg.world.clock import format_label
 from luotuo_rpg.world.news import mentions
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
     from luotuo_rpg.agent.agent import Agent
 
 
-async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -> None:
+async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision, partner: Agent | None = None) -> None:
+    """``partner`` is the other as it was when this thought began (a copy nobody commits), so that
+    its side of a talk is read as of then however long the answers take."""
     state = agent.state
     now = view.tick
     cooldown = agent.clock.ticks_for_minutes(agent.config.react_cooldown_minutes)
@@ -50,8 +54,9 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
     output = await mind.ask(request)
     state.counters.reactions += 1
     if output.decision == "talk":
-        decision.talk_to = other.id
         state.pair_cooldown[other.name] = now + agent.clock.ticks_for_minutes(agent.config.pair_cooldown_minutes)
+        if partner is not None and partner.id == other.id:
+            await converse(agent, partner, view, mind, decision, memories)
     elif output.decision == "react" and output.new_activity:
         place = view.agents[agent.id].place or agent.persona.home
         action = PlannedAction(
@@ -61,40 +66,47 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision) -
         state.action_end = now  # start it now
 
 
-async def converse(
-    agent: Agent, view: WorldView, mind: Mind, decision: Decision, conversation: ConversationView
-) -> None:
-    partner_id = conversation.members[0] if conversation.members[1] == agent.id else conversation.members[1]
-    partner = view.agents[partner_id].name
-    topic = conversation.lines[-1].text if conversation.lines else partner
-    memories = await agent.recall(f"{partner} {topic}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE)
-    turns_left = agent.config.conversation_max_turns - len(conversation.lines)
+def talk_side(agent: Agent, other: str, view: WorldView, memories: list[MemoryRef]) -> TalkSide:
+    """What ``agent`` brings to a talk with ``other``: its voice, what it was doing, what it
+    recalled, the news it has not had from ``other`` (nor of ``other``'s own events), and what
+    it already said to ``other`` today."""
     state = agent.state
-    if state.said_on != view.date:
-        state.said_on, state.said_to = view.date, {}
-    said = state.said_to.setdefault(partner, [])
-    # News is not told back to whoever told it, nor to the one whose own event it is.
-    news = [e for e in state.known_events if state.heard_from.get(e.what) != partner and partner not in e.what]
+    said = state.said_to.get(other, []) if state.said_on == view.date else []
+    news = [e for e in state.known_events if state.heard_from.get(e.what) != other and other not in e.what]
+    return TalkSide(
+        persona=agent.brief(about=other, detail="voice"),
+        doing=view.agents[agent.id].action,
+        memories=memories,
+        known_events=news,
+        said_before=said[-12:],
+    )
+
+
+async def converse(
+    agent: Agent, partner: Agent, view: WorldView, mind: Mind, decision: Decision, memories: list[MemoryRef]
+) -> None:
+    """The whole talk, asked once: the engine says its lines one after another."""
+    seen = view.agents[agent.id]
+    recalled = await partner.recall(
+        f"{agent.name} {seen.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
+    )
     request = ConverseRequest(
         agent=agent.name,
         time=view.time,
         language=agent.language,
-        persona=agent.brief(about=partner, detail="voice"),
-        partner=partner,
-        history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
-        memories=memories,
-        known_events=news,
-        turns_left=turns_left,
-        said_before=said[-12:],
+        me=talk_side(agent, partner.name, view, memories),
+        partner=partner.name,
+        them=talk_side(partner, agent.name, view, recalled),
+        max_lines=agent.config.conversation_max_turns,
     )
     output = await mind.ask(request)
-    said.append(output.line)
-    del said[:-12]
-    decision.say = output.line
-    decision.end_conversation = output.end or turns_left <= 1
+    decision.talk_to = partner.id
+    decision.dialogue = [(line.speaker, line.text) for line in output.lines]
+    decision.talk_summary = output.summary
 
 
-async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversation: ConversationView) -> None:
+def after_conversation(agent: Agent, view: WorldView, conversation: ConversationView) -> None:
+    """What a talk that has ended leaves: news learnt, what was said, its memory, and a re-plan."""
     state = agent.state
     state.handled_conversations.append(conversation.id)
     state.handled_conversations = state.handled_conversations[-50:]
@@ -121,15 +133,11 @@ async def after_conversation(agent: Agent, view: WorldView, mind: Mind, conversa
     for event in events:
         if any(mentions(line, event.what, partner) for line in heard):
             perception.learn_event(agent, event, told_by=partner)
-    request = ChatSummaryRequest(
-        agent=agent.name,
-        time=view.time,
-        language=agent.language,
-        persona=agent.one_line(),
-        partner=partner,
-        history=[ChatLine(speaker=line.speaker, text=line.text) for line in conversation.lines],
-    )
-    output = await mind.ask(request)
-    state.pending.append(PendingObservation(text=output.summary, tick=view.tick, kind="chat"))
-    # The conversation interrupted the plan: re-plan the rest of the block around it.
-    state.replan = True
+    mine = [line.text for line in conversation.lines if line.speaker == agent.name]
+    if state.said_on != view.date:
+        state.said_on, state.said_to = view.date, {}
+    said = state.said_to.setdefault(partner, [])
+    said.extend(mine)
+    del said[:-12]
+    summary = phrase(agent.language, "talk_memory", partner=partner, summary=conversation.summary)
+    state.pending.append(PendingObservation(text=summary, tick=view.tick, kind="chat"))

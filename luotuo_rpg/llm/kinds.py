@@ -277,48 +277,52 @@ class ReactRequest(Request[ReactOutput]):
 
 class ChatLine(BaseModel):
     speaker: str
-    text: str
+    text: str = Field(json_schema_extra=cap(100))
+
+
+class TalkSide(BaseModel):
+    """One of the two in a talk, as the dialogue prompt sees them: who they are, what they were
+    doing, what they remember of the other, the news they may tell, what they already said today."""
+
+    persona: PersonaBrief
+    doing: str = ""
+    memories: list[MemoryRef] = Field(default_factory=list)
+    known_events: list[EventBrief] = Field(default_factory=list, description="News this side may tell the other.")
+    said_before: list[str] = Field(
+        default_factory=list, max_length=12, description="Lines already said to the other today: say something new."
+    )
 
 
 class ConverseOutput(BaseModel):
-    line: str = Field(json_schema_extra=cap(120))
-    end: bool = False
+    lines: list[ChatLine] = Field(min_length=1)
+    summary: str = Field(
+        json_schema_extra=cap(120), description="One sentence on what the talk was about, keeping any news told."
+    )
 
 
 class ConverseRequest(Request[ConverseOutput]):
+    """A whole talk in one request, as the reference writes it (``agent_chat_v2``): each line of
+    a talk answers the one before, so asked line by line a talk is as many round trips in a row."""
+
     kind: ClassVar[str] = "converse"
     output: ClassVar[type[BaseModel]] = ConverseOutput
-    max_tokens: ClassVar[int] = 150
-    persona: PersonaBrief
+    max_tokens: ClassVar[int] = 500
+    me: TalkSide = Field(description="The one who starts the talk (`agent`).")
     partner: str
-    history: list[ChatLine] = Field(default_factory=list)
-    memories: list[MemoryRef] = Field(default_factory=list)
-    known_events: list[EventBrief] = Field(default_factory=list)
-    turns_left: int
-    said_before: list[str] = Field(
-        default_factory=list, max_length=12, description="Lines already said to this partner today: say something new."
-    )
+    them: TalkSide = Field(description="The partner.")
+    max_lines: int = Field(default=6, ge=2, description="Lines in the talk, both sides together.")
 
     def check(self, output: ConverseOutput) -> ConverseOutput:
-        require_text(output.line, self.language, "line")
-        output.line = output.line.strip()[:200]
-        return output
-
-
-class ChatSummaryOutput(BaseModel):
-    summary: str = Field(json_schema_extra=cap(200))
-
-
-class ChatSummaryRequest(Request[ChatSummaryOutput]):
-    kind: ClassVar[str] = "chat_summary"
-    output: ClassVar[type[BaseModel]] = ChatSummaryOutput
-    max_tokens: ClassVar[int] = 120
-    persona: str
-    partner: str
-    history: list[ChatLine]
-
-    def check(self, output: ChatSummaryOutput) -> ChatSummaryOutput:
+        names = (self.agent, self.partner)
+        lines = []
+        for line in output.lines[: self.max_lines]:
+            # A name written short or with a title is snapped to the nearest of the two (llm/fixups.py).
+            if line.speaker not in names:
+                raise OutputRejected(f"speaker {line.speaker!r} is neither {self.agent} nor {self.partner}")
+            require_text(line.text, self.language, "text")
+            lines.append(ChatLine(speaker=line.speaker, text=line.text.strip()[:200]))
         require_text(output.summary, self.language, "summary")
+        output.lines = lines
         return output
 
 
@@ -444,7 +448,6 @@ REQUEST_KINDS: dict[str, type[Request[Any]]] = {
         PlanBlockRequest,
         ReactRequest,
         ConverseRequest,
-        ChatSummaryRequest,
         ReflectQuestionsRequest,
         ReflectInsightsRequest,
         InterviewRequest,

@@ -178,6 +178,7 @@ NARROWERS: dict[str, Narrower] = {
     "scores": _scores,
     "questions": _count_cap("count"),
     "insights": _count_cap("max_insights"),
+    "lines": _count_cap("max_lines"),
     "minutes": _minutes,
     "actions": _actions,
     "event": _event_names,

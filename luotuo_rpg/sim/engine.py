@@ -78,7 +78,9 @@ class Simulation:
                 thoughts.start_remembering(agent, view)
                 wants = agent.wants_to_think(view)
             if wants and not thoughts.busy(agent.id):
-                thought = thoughts.start(agent, view)
+                # Whom it may react to: were it to talk with them, their side is read as it is now.
+                react_to = agent.state.react_to
+                thought = thoughts.start(agent, view, self.agents[react_to[0]] if react_to else None)
                 self.thinks += 1
                 if not self.config.think_concurrently:
                     await thoughts.finish(thought)
@@ -102,6 +104,7 @@ class Simulation:
                 events.append(FrameEvent(type="event_end", text=event.what, place=event.where))
         for decision in decisions:
             self._apply(decision, events)
+        self._talk(events)
         self._move(events)
         frame = self._frame(events)
         self._prune_conversations()
@@ -143,10 +146,9 @@ class Simulation:
                 body.target = action.place
                 self._route(body)
             self._arrive(body, events)
-        if decision.talk_to is not None:
-            self._start_conversation(body, world.bodies[decision.talk_to], events)
-        if decision.say is not None and body.conversation is not None:
-            self._say(body, decision.say, decision.end_conversation, events)
+        if decision.talk_to is not None and decision.dialogue:
+            other = world.bodies[decision.talk_to]
+            self._start_conversation(body, other, decision.dialogue, decision.talk_summary, events)
 
     def _put_back(self, body: Body, place: str, events: list[FrameEvent]) -> None:
         """Moving on to something elsewhere puts the object one was using back at rest (the stove
@@ -192,12 +194,19 @@ class Simulation:
         budget = 4 * (abs(goal[0] - body.pos[0]) + abs(goal[1] - body.pos[1])) + 64
         return self.world.grid.find_path(body.pos, goal, avoid=occupied - {body.pos}, budget=budget)[1:]
 
-    def _start_conversation(self, body: Body, other: Body, events: list[FrameEvent]) -> None:
+    def _start_conversation(
+        self, body: Body, other: Body, dialogue: list[tuple[str, str]], summary: str, events: list[FrameEvent]
+    ) -> None:
         if body.conversation is not None or other.conversation is not None or other.asleep or body.asleep:
-            return
+            return  # the other is busy by now: the talk written for them is not had
         world = self.world
         conversation = Conversation(
-            id=world.next_conversation, members=(body.id, other.id), turn=body.id, started=world.tick
+            id=world.next_conversation,
+            members=(body.id, other.id),
+            script=list(dialogue),
+            next_line=world.tick,
+            summary=summary,
+            started=world.tick,
         )
         world.next_conversation += 1
         world.conversations[conversation.id] = conversation
@@ -209,29 +218,47 @@ class Simulation:
             me.emoji = "💬"
         events.append(FrameEvent(type="conversation_start", agent=body.id, to=other.id))
 
-    def _say(self, body: Body, text: str, end: bool, events: list[FrameEvent]) -> None:
+    def _talk(self, events: list[FrameEvent]) -> None:
+        """Each talk says its next line when due, and ends a line's time after its last."""
         world = self.world
-        conversation = world.conversations[body.conversation]  # type: ignore[index]
-        partner = conversation.members[1] if conversation.members[0] == body.id else conversation.members[0]
-        conversation.lines.append((body.name, text))
-        conversation.turn = partner
-        self.lines_said.append(phrase(self.spec.world.language, "said", name=body.name, text=text))
+        every = max(1, round(self.config.conversation_line_seconds / world.clock.tick_seconds))
+        for conversation in list(world.conversations.values()):
+            if conversation.ended_at is not None or world.tick < conversation.next_line:
+                continue
+            if conversation.script:
+                speaker, text = conversation.script.pop(0)
+                self._say(conversation, speaker, text, events)
+                conversation.next_line = world.tick + every
+            else:
+                self._end(conversation, events)
+
+    def _say(self, conversation: Conversation, speaker: str, text: str, events: list[FrameEvent]) -> None:
+        first, second = conversation.members
+        body = self.world.bodies[first] if self.world.bodies[first].name == speaker else self.world.bodies[second]
+        partner = second if body.id == first else first
+        conversation.lines.append((speaker, text))
+        self.lines_said.append(phrase(self.spec.world.language, "said", name=speaker, text=text))
         if len(self.lines_said) > _LINES_KEPT + 12:
             # The summary samples the first lines; the rest is only a recent log, so it stays bounded.
             del self.lines_said[12 : len(self.lines_said) - _LINES_KEPT]
         events.append(FrameEvent(type="say", agent=body.id, to=partner, text=text))
-        if end or len(conversation.lines) >= self.config.conversation_max_turns:
-            conversation.ended_at = world.tick
-            for member in conversation.members:
-                member_body = world.bodies[member]
-                member_body.conversation = None
-                # The action and the walk the conversation interrupted resume at once; what the talk
-                # changes comes with the agent's next decision, when it is due.
-                if member_body.before_talk is not None:
-                    member_body.action, member_body.emoji = member_body.before_talk
-                    member_body.before_talk = None
-                self._route(member_body)
-            events.append(FrameEvent(type="conversation_end", agent=body.id, to=partner))
+
+    def _end(self, conversation: Conversation, events: list[FrameEvent]) -> None:
+        world = self.world
+        conversation.ended_at = world.tick
+        for member in conversation.members:
+            member_body = world.bodies[member]
+            member_body.conversation = None
+            # The action and the walk the conversation interrupted resume at once; what the talk
+            # changes comes with the agent's next decision, when it is due.
+            if member_body.before_talk is not None:
+                member_body.action, member_body.emoji = member_body.before_talk
+                member_body.before_talk = None
+            self._route(member_body)
+        first, second = conversation.members
+        last = conversation.lines[-1][0] if conversation.lines else ""
+        ender = first if world.bodies[first].name == last else second
+        events.append(FrameEvent(type="conversation_end", agent=ender, to=second if ender == first else first))
 
     def _move(self, events: list[FrameEvent]) -> None:
         at = {b.pos: b for b in self.world.bodies}

@@ -64,6 +64,8 @@ class ThoughtRecord(BaseModel):
     start: int
     not_before: int = Field(default=0, description="Due no earlier than this tick (plan-ahead: when its block begins).")
     start_state: dict[str, Any]
+    partner: int | None = Field(default=None, description="Whom the thought may talk with (their side is read).")
+    partner_state: dict[str, Any] | None = Field(default=None, description="That partner as the thought began.")
     answers: list[Answer]
 
 
@@ -81,6 +83,8 @@ class Thought:
         delays: dict[str, int],
         unknown: int,
         not_before: int = 0,
+        partner: Agent | None = None,
+        partner_state: dict[str, Any] | None = None,
     ):
         self.agent = agent.id
         self.slot = slot
@@ -88,6 +92,11 @@ class Thought:
         self.view = view
         self.start_state = start_state
         self.draft = drafts.make_draft(agent, start_state)
+        # The one this thought may talk with, frozen as the thought began: its side of the talk is read
+        # from this copy (never committed), so what the partner does meanwhile cannot leak into the thought.
+        self.partner = partner.id if partner is not None else None
+        self.partner_state = partner_state
+        self.partner_draft = drafts.make_draft(partner, partner_state) if partner and partner_state else None
         self.not_before = not_before
         self.bound = max(view.tick, not_before)
         self.answers: list[Answer] = []
@@ -111,6 +120,8 @@ class Thought:
             start=self.start,
             not_before=self.not_before,
             start_state=self.start_state,
+            partner=self.partner,
+            partner_state=self.partner_state,
             answers=self.answers,
         )
 
@@ -186,10 +197,12 @@ class Pipeline:
     def busy(self, agent_id: int, slot: Slot = "think") -> bool:
         return (agent_id, slot) in self.thoughts
 
-    def start(self, agent: Agent, view: WorldView) -> Thought:
+    def start(self, agent: Agent, view: WorldView, partner: Agent | None = None) -> Thought:
+        """A decision's thought; ``partner``, whom it may talk with, is read as it is now."""
         state = drafts.start_state(agent)
         drafts.hand_over(agent)
-        return self._launch(agent, "think", view, state, [])
+        partner_state = drafts.start_state(partner) if partner is not None else None
+        return self._launch(agent, "think", view, state, [], partner=partner, partner_state=partner_state)
 
     def start_reflection(self, agent: Agent, view: WorldView) -> Thought:
         state = drafts.start_state(agent)
@@ -212,12 +225,16 @@ class Pipeline:
         state: dict[str, Any],
         replay: list[Answer],
         not_before: int = 0,
+        partner: Agent | None = None,
+        partner_state: dict[str, Any] | None = None,
     ) -> Thought:
-        thought = Thought(agent, slot, view, state, self.delays, self._unknown_delay, not_before)
+        thought = Thought(
+            agent, slot, view, state, self.delays, self._unknown_delay, not_before, partner, partner_state
+        )
         mind: Any = ThoughtMind(self.mind, thought, self._notify, replay)
         draft = thought.draft
         if slot == "think":
-            work = draft.think(view, mind)
+            work = draft.think(view, mind, thought.partner_draft)
         elif slot == "plan":
             work = plan_ahead.plan_ahead(draft, view, mind)
         elif slot == "remember":
@@ -315,7 +332,17 @@ class Pipeline:
     def restart(self, agents: list[Agent], world: WorldState) -> None:
         for record in self._restored:
             view = view_from_state(world, record.start, self._restored_views[record.start])
-            self._launch(agents[record.agent], record.slot, view, record.start_state, record.answers, record.not_before)
+            partner = agents[record.partner] if record.partner is not None else None
+            self._launch(
+                agents[record.agent],
+                record.slot,
+                view,
+                record.start_state,
+                record.answers,
+                record.not_before,
+                partner,
+                record.partner_state,
+            )
         self._restored = []
         self._restored_views = {}
 
@@ -329,7 +356,7 @@ def view_state(view: WorldView) -> dict[str, Any]:
         "objects": dict(view.objects),
         "events": [[e.what, e.where, e.start_tick, e.end_tick] for e in view.events],
         "conversations": [
-            [c.id, list(c.members), [[line.speaker, line.text] for line in c.lines], c.turn, c.ended]
+            [c.id, list(c.members), [[line.speaker, line.text] for line in c.lines], c.ended, c.summary]
             for c in view.conversations.values()
         ],
     }
@@ -342,7 +369,7 @@ def view_from_state(world: WorldState, tick: int, data: dict[str, Any]) -> World
     )
     events = tuple(ActiveEvent(*e) for e in data["events"])
     conversations = [
-        ConversationView(cid, (members[0], members[1]), tuple(ChatTurn(s, t) for s, t in lines), turn, ended)
-        for cid, members, lines, turn, ended in data["conversations"]
+        ConversationView(cid, (members[0], members[1]), tuple(ChatTurn(s, t) for s, t in lines), ended, summary)
+        for cid, members, lines, ended, summary in data["conversations"]
     ]
     return world.view_of(tick, agents, dict(data["objects"]), events, conversations)

@@ -45,8 +45,8 @@ class ConversationView:
     id: int
     members: tuple[int, int]
     lines: tuple[ChatTurn, ...]
-    turn: int
     ended: bool
+    summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,15 @@ class ActiveEvent:
 
 
 class Conversation(BaseModel):
+    """A talk between two bodies. It is written whole when it begins (one request); its lines are
+    then said one by one from ``script``, one every few ticks, and it ends after the last."""
+
     id: int
     members: tuple[int, int]
-    lines: list[tuple[str, str]] = Field(default_factory=list)
-    turn: int
+    lines: list[tuple[str, str]] = Field(default_factory=list, description="(speaker, text) said so far.")
+    script: list[tuple[str, str]] = Field(default_factory=list, description="(speaker, text) still to say.")
+    next_line: int = Field(default=0, description="Tick the next line of the script is said in (or the talk ends).")
+    summary: str = Field(default="", description="What the talk was about, for both to remember.")
     started: int
     ended_at: int | None = None
 
@@ -174,7 +179,9 @@ class WorldState:
         )
         active = tuple(e for e in self.event_schedule() if e.start_tick <= self.tick < e.end_tick)
         conversations = [
-            ConversationView(c.id, c.members, tuple(ChatTurn(s, t) for s, t in c.lines), c.turn, c.ended_at is not None)
+            ConversationView(
+                c.id, c.members, tuple(ChatTurn(s, t) for s, t in c.lines), c.ended_at is not None, c.summary
+            )
             for c in self.conversations.values()
         ]
         return self.view_of(self.tick, agents, dict(self.objects), active, conversations)

@@ -28,8 +28,7 @@ from luotuo_rpg.llm.embeddings.hashed import HashEmbedder
 from luotuo_rpg.llm.kinds import (
     AttendOutput,
     AttendRequest,
-    ChatSummaryOutput,
-    ChatSummaryRequest,
+    ChatLine,
     ConverseOutput,
     ConverseRequest,
     EventBrief,
@@ -52,6 +51,7 @@ from luotuo_rpg.llm.kinds import (
     ReflectQuestionsRequest,
     Request,
     ScheduleBlock,
+    TalkSide,
     insert_event,
 )
 from luotuo_rpg.llm.prompts import render
@@ -219,57 +219,73 @@ class OfflineMind:
         return ReactOutput(decision="continue", reason=phrase(self.language, "react_continue"))
 
     def _converse(self, request: ConverseRequest) -> ConverseOutput:
-        rng = self._rng(request, request.partner, len(request.history))
+        """The talk line by line, each side answering the last line from what it knows, until one
+        says goodbye or the lines run out."""
+        sides = {request.agent: (request.me, request.partner), request.partner: (request.them, request.agent)}
+        history: list[ChatLine] = []
+        speaker = request.agent
+        for said in range(request.max_lines):
+            side, partner = sides[speaker]
+            text, end = self._line(side, partner, history, request.max_lines - said, request.time)
+            history.append(ChatLine(speaker=speaker, text=text))
+            if end:
+                break
+            speaker = partner
+        return ConverseOutput(lines=history, summary=self._talk_summary(history))
+
+    def _line(
+        self, side: TalkSide, partner: str, history: list[ChatLine], turns_left: int, time: str
+    ) -> tuple[str, bool]:
+        """One line of ``side`` to ``partner`` after ``history``, and whether it ends the talk."""
+        persona = side.persona
+        key = "|".join(str(p) for p in (self.seed, "converse", persona.name, time, partner, len(history)))
+        rng = random.Random(zlib.crc32(key.encode("utf-8")))
         language = self.language
         gap = phrase(language, "gap")
-        persona = request.persona
-        said = set(request.said_before)
-        mine = [line for line in request.history if line.speaker == persona.name]
-        theirs = [line for line in request.history if line.speaker != persona.name]
+        mine = [line for line in history if line.speaker == persona.name]
+        said = set(side.said_before) | {line.text for line in mine}  # said today, this talk included
+        theirs = [line for line in history if line.speaker != persona.name]
         catchphrases = [c for c in persona.catchphrases if _exclaim(c, language) not in said]
         catch = rng.choice(catchphrases) if catchphrases else ""
-        told = " ".join(line.text for line in request.history) + " " + " ".join(said)
-        untold = [
-            e for e in request.known_events if e.what not in told and first_person(e.what, persona.name) not in told
-        ]
-        if not mine and not theirs:
+        told = " ".join(line.text for line in history) + " " + " ".join(said)
+        untold = [e for e in side.known_events if e.what not in told and first_person(e.what, persona.name) not in told]
+        if not mine and (not theirs or not untold):
+            # The one who starts greets first; the other greets back unless it has news to tell at once.
             address = (
-                address_for(persona.relationships.get(request.partner, ""), request.partner)
-                if language == "zh"
-                else request.partner.split()[0]
+                address_for(persona.relationships.get(partner, ""), partner) if language == "zh" else partner.split()[0]
             )
             options = [g.format(partner=address) for g in phrases(language, "greetings")]
             line = rng.choice([g for g in options if g not in said] or options)
             line += (gap + _exclaim(catch, language)) if catch and rng.random() < 0.5 else ""
-            return ConverseOutput(line=line, end=False)
+            return line, False
         if untold:
-            return ConverseOutput(line=self._news(untold[0], persona.name, request.time), end=False)
+            return self._news(untold[0], persona.name, time), False
         last = theirs[-1].text if theirs else ""
         if any(marker in last for marker in phrases(language, "news_markers")):  # the partner just passed on news
             # Told several things in a row: a different answer to each.
             replies = phrases(language, "news_replies")
             line = rng.choice([r for r in replies if not any(said_line.startswith(r) for said_line in said)] or replies)
             line += (gap + _exclaim(catch, language)) if catch and rng.random() < 0.4 else ""
-            return ConverseOutput(line=line, end=len(mine) >= 2)
-        if request.turns_left <= 1 or len(mine) >= 3:
-            return ConverseOutput(line=_farewell(rng, said, language), end=True)
+            return line, len(mine) >= 2
+        if turns_left <= 1 or len(mine) >= 3:
+            return _farewell(rng, said, language), True
         # News about third parties makes talk; telling people about themselves does not.
         # Nor is news already told in this conversation, in whatever words a memory holds it,
         # nor what one already told this partner today, nor the partner's own news told back.
-        told_events = [e.what for e in request.known_events if e.what in told]
+        told_events = [e.what for e in side.known_events if e.what in told]
         gossip = [
             m.text
-            for m in request.memories
+            for m in side.memories
             # Gossip is what one saw or heard, not one's own notes on people (the persona's relationships).
             if m.kind in _GOSSIP_KINDS
-            and not m.text.startswith(request.partner)
+            and not m.text.startswith(partner)
             and m.text not in told
             and _trim(m.text, width(language, 40)) not in told
-            and f"和{request.partner}聊" not in m.text
-            and f"{request.partner}说" not in m.text
+            and f"和{partner}聊" not in m.text
+            and f"{partner}说" not in m.text
             and not any(what in m.text for what in told_events)
             # Events are told as news (above), and nobody speaks of themselves by name.
-            and not any(e.what in m.text for e in request.known_events)
+            and not any(e.what in m.text for e in side.known_events)
             and not m.text.startswith(phrase(language, "known_event_prefix"))
             and persona.name not in m.text
             and not any(word in m.text for word in phrases(language, "not_news"))
@@ -281,8 +297,17 @@ class OfflineMind:
             line = _exclaim(catch, language)
         else:
             # Nothing new to say to this partner today: say goodbye rather than repeat oneself.
-            return ConverseOutput(line=_farewell(rng, said, language), end=True)
-        return ConverseOutput(line=line, end=False)
+            return _farewell(rng, said, language), True
+        return line, False
+
+    def _talk_summary(self, lines: list[ChatLine]) -> str:
+        """What was said past the greetings, each line in short with who said it."""
+        language = self.language
+        told = [line for line in lines[1:] if line is not lines[-1]] or lines
+        gist = phrase(language, "gist_separator").join(
+            phrase(language, "said", name=line.speaker, text=_trim(line.text, width(language, 40))) for line in told[:3]
+        )
+        return gist
 
     def _news(self, event: EventBrief, me: str, now: str) -> str:
         """An event told in the speaker's voice: one's own as an invitation, a past one as past."""
@@ -293,13 +318,6 @@ class OfflineMind:
         key = ("news_own" if own else "news") + ("_past" if past else "")
         what = first_person(event.what, me) if own else event.what
         return phrase(language, key, what=what, place=_place_name(event.where, language), when=_when(event, language))
-
-    def _chat_summary(self, request: ChatSummaryRequest) -> ChatSummaryOutput:
-        language = self.language
-        theirs = [line.text for line in request.history if line.speaker != request.agent]
-        gist = phrase(language, "gist_separator").join(_trim(t, width(language, 60)) for t in theirs[:3])
-        gist = gist or phrase(language, "no_gist")
-        return ChatSummaryOutput(summary=phrase(language, "chat_summary", partner=request.partner, gist=gist))
 
     def _reflect_questions(self, request: ReflectQuestionsRequest) -> ReflectQuestionsOutput:
         questions = list(phrases(self.language, "reflect_questions"))
