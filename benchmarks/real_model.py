@@ -18,21 +18,18 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from llama_server import llama_cpp_server  # noqa: E402
 from machine import describe_machine  # noqa: E402
 
 from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig  # noqa: E402
@@ -91,46 +88,6 @@ def recorded_requests(per_kind: int) -> list[Any]:
             counts[request.kind] += 1
             chosen.append(request)
     return chosen
-
-
-def start_server(model: Path, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    handle = log.open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "8192",
-            "--n_threads",
-            str(threads),
-            "--model_alias",
-            "qwen",
-            "--chat_format",
-            "chatml",
-        ],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(600):
-        if server.poll() is not None:
-            raise RuntimeError(f"llama-cpp-python server exited; see {log}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            time.sleep(0.5)
-    raise RuntimeError("llama-cpp-python server did not start")
 
 
 async def ask_all(url: str, requests: list[Any], dialect: str) -> dict[str, dict[str, float]]:
@@ -220,17 +177,13 @@ def main() -> None:
     args = parser.parse_args()
     requests = recorded_requests(args.per_kind)
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"real_model_{args.model.stem}.log"
-    server, url = start_server(args.model, args.threads, log)
-    try:
+    with llama_cpp_server(args.model, args.threads, log) as url:
         side = {
             name: asyncio.run(ask_all(url, requests, dialect))
             for name, dialect in (("schema", "json_object_schema"), ("json_object", "json_object"))
         }
         scratch = Path(os.environ.get("TMPDIR", "/tmp")) / "real_model_run"
         run, wall = ({}, 0.0) if args.no_run else play_hour(url, scratch)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     lines = [
         f"## {args.model.name} through llama-cpp-python's server ({args.threads} threads)",
         "",

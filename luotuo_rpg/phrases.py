@@ -34,6 +34,13 @@ def phrases(language: str, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def number(language: str, key: str) -> int:
+    """A whole number that depends on the language (how many characters fit somewhere)."""
+    value = _table(language)[key]
+    assert isinstance(value, int), f"phrase {key!r} is not a whole number"
+    return value
+
+
 def width(language: str, chinese_characters: int) -> int:
     """How many characters of ``language`` to quote where a Chinese text would quote ``chinese_characters``."""
     scale = _table(language)["text_scale"]

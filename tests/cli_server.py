@@ -1,4 +1,5 @@
-"""Start ``luotuo-rpg serve`` as a real process on a free loopback port and wait until it accepts."""
+"""``luotuo-rpg serve`` and ``luotuo-rpg mock-llm`` as real processes on free loopback ports, waited for
+until they answer and stopped afterwards."""
 
 from __future__ import annotations
 
@@ -11,21 +12,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
-
-
-@contextlib.contextmanager
-def serve_process(
-    args: list[str],
-    *,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    python_flags: tuple[str, ...] = (),
-    wait_s: float = 30,
-) -> Iterator[int]:
-    """Yield the port of ``python -m luotuo_rpg.cli serve ARGS --port 0``; stop the server afterwards."""
-    with served(args, cwd=cwd, env=env, python_flags=python_flags, wait_s=wait_s) as (_, port):
-        yield port
 
 
 @contextlib.contextmanager
@@ -37,7 +26,8 @@ def served(
     python_flags: tuple[str, ...] = (),
     wait_s: float = 30,
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """As :func:`serve_process`, with the process too (to signal it)."""
+    """Yield ``python -m luotuo_rpg.cli serve ARGS --port 0`` and its port (the process, to signal it);
+    stop the server afterwards."""
     server = subprocess.Popen(
         [sys.executable, *python_flags, "-m", "luotuo_rpg.cli", "serve", *args, "--port", "0"],
         stdout=subprocess.PIPE,
@@ -66,6 +56,38 @@ def served(
                 assert time.monotonic() < deadline, "the server never started listening"
                 time.sleep(0.05)
         yield server, port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def mock_llm(*flags: str, cwd: Path, wait_s: float = 30) -> Iterator[int]:
+    """Yield the port of ``python -m luotuo_rpg.cli mock-llm --port P FLAGS`` once ``/v1/models`` answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "luotuo_rpg.cli", "mock-llm", "--port", str(port), *flags],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v1/models").raise_for_status()
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "mock-llm exited"
+                assert time.monotonic() < deadline, "mock-llm never answered"
+                time.sleep(0.1)
+        yield port
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -3,6 +3,8 @@
 It can also scramble completion order (a different number of event-loop turns
 per request) to show that the order in which agents finish thinking never
 changes a run.
+
+Beside it, the command-line flags the tests' runs are started with (the same few everywhere).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
@@ -50,6 +53,11 @@ class RecordingMind:
 
     def kinds(self) -> list[str]:
         return [r.kind for r in self.requests]
+
+
+def run_args(world: Path, out: Path, hours: float, *flags: str) -> list[str]:
+    """``luotuo-rpg run WORLD`` for ``hours`` game hours into ``out``, without the progress bar, then ``flags``."""
+    return ["run", str(world), "--hours", f"{hours:g}", "--no-progress", "--out", str(out), *flags]
 
 
 def openai_flags(base_url: str, model: str = "luotuo-mock") -> list[str]:

@@ -183,7 +183,7 @@ def test_an_event_after_the_runs_end_reads_as_not_begun_not_as_nobody_came(tiny_
     assert summary.behaviour is not None
     (clinic,) = summary.behaviour.events
     assert not clinic.began and not clinic.came
-    text = format_summary(summary, tmp_path / "run")
+    text = format_summary(summary, tmp_path / "run", "zh")
     assert "had not begun when the run ended (starts 2026-03-01 19:00)" in text and "came (≥" not in text
 
 

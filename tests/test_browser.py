@@ -16,21 +16,12 @@ from luotuo_rpg.authoring.scaffold import new_world
 from luotuo_rpg.server.process import ServeProcess
 from luotuo_rpg.sim.files import AgentFrame, Frame
 from luotuo_rpg.sim.runner import run_headless
+from tests.chromium import CHROMIUM, launch_chromium
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 TOKEN = "browser-token-0123456789"
 HERO = "佟湘玉"
 
@@ -70,7 +61,7 @@ def browser(server) -> Iterator[object]:
     # After the server: sync Playwright keeps an event loop running, and run_headless needs asyncio.run.
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -14,7 +14,7 @@ from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.llm.embeddings.setup import EmbeddingOptions, merge_embedding_options
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import RunningServer, create_app, serve_in_thread
-from tests.doubles import openai_flags
+from tests.doubles import openai_flags, run_args
 
 SECRET = "sk-embed-NEVER-WRITTEN"
 
@@ -38,20 +38,7 @@ def test_openai_run_embeds_through_the_named_endpoint_model(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out = tmp_path / "run"
-    code = cli_main(
-        [
-            "run",
-            str(tiny_world),
-            "--hours",
-            "1",
-            "--no-progress",
-            "--out",
-            str(out),
-            *openai_flags(embed_server.base_url),
-            "--embed-model",
-            "bge-mock",
-        ]
-    )
+    code = cli_main(run_args(tiny_world, out, 1, *openai_flags(embed_server.base_url), "--embed-model", "bge-mock"))
     assert code == 0, capsys.readouterr().err
     stats = seen(embed_server)
     assert stats["embedding_requests"] > 1  # the width probe, then the memories
@@ -66,7 +53,7 @@ def test_offline_mind_can_retrieve_over_real_embeddings_and_resume_keeps_them(
 ) -> None:
     out = tmp_path / "run"
     args = ["--embed-model", "bge-mock", "--embed-base-url", embed_server.base_url, "--embed-dim", "64"]
-    assert cli_main(["run", str(tiny_world), "--hours", "1", "--no-progress", "--out", str(out), *args]) == 0
+    assert cli_main(run_args(tiny_world, out, 1, *args)) == 0
     first = seen(embed_server)["embedded_texts"]
     assert first > 12
     # No embedding flags on resume: the recorded embedder, so the stored 64-wide memories still fit.
@@ -81,7 +68,7 @@ def test_resuming_with_another_embedding_width_is_one_clear_error(
 ) -> None:
     out = tmp_path / "run"
     args = ["--embed-model", "bge-mock", "--embed-base-url", embed_server.base_url]
-    assert cli_main(["run", str(tiny_world), "--hours", "1", "--no-progress", "--out", str(out), *args]) == 0
+    assert cli_main(run_args(tiny_world, out, 1, *args)) == 0
     capsys.readouterr()
     with serve_in_thread(create_app(OfflineAnswerer(), embed_dim=32)) as narrow:
         code = cli_main(["resume", str(out), "--hours", "2", "--no-progress", "--embed-base-url", narrow.base_url])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import string
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +171,31 @@ def test_english_smallville_lives_a_day_through_the_openai_client(tmp_path):
     assert {"plan_day", "plan_block", "converse", "reflect_questions", "reflect_insights"} <= kinds
     said = _assert_an_english_day(tmp_path / "run")
     assert any("Valentine's Day party" in text for text in said)
+
+
+def test_the_command_line_of_an_english_run_is_english(tmp_path):
+    """What a user of an English world reads: the first line, the progress bar, the closing summary."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "luotuo_rpg.cli",
+            "run",
+            str(SMALLVILLE),
+            "--hours",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+        check=True,
+    )
+    assert done.stdout.startswith("luotuo-rpg · Smallville · 25 agents · 2 game hours")
+    assert "event \"Isabella Rodriguez's Valentine's Day party" in done.stdout
+    assert "it had not begun when the run ended (starts 2023-02-14 17:00)" in done.stdout
+    assert "running:" in done.stderr and "requests" in done.stderr  # the progress bar
+    found = CJK.findall(done.stdout + done.stderr)
+    assert not found, found[:10]

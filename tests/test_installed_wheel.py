@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_server import serve_process
+from cli_server import served
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,9 +99,9 @@ def test_installed_run_uses_the_shipped_default_world_and_writes_replays_here(in
 
 
 def test_installed_serve_serves_the_browser_viewer(installed: Path, tmp_path: Path) -> None:
-    with serve_process(
+    with served(
         ["--paused", "--token", "t-0123456789abcdef"], cwd=tmp_path, env=_env(installed), python_flags=("-P",)
-    ) as port:
+    ) as (_, port):
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode("utf-8")
         assert "<canvas" in page
         world = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/world", timeout=10).read())

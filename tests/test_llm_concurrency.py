@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +21,7 @@ from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
+from tests.cli_server import mock_llm
 from tests.doubles import openai_flags
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,29 +52,10 @@ def test_qixia_waking_at_once_keeps_twenty_requests_in_flight(qixia_world):
     assert mind.stats.fallbacks == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_path):
     """`luotuo-rpg mock-llm` + `luotuo-rpg run --llm openai` give the offline run's frames exactly."""
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "luotuo_rpg.cli", "mock-llm", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(100):
-            try:
-                models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert models["data"]
+    with mock_llm(cwd=REPO) as port:
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").json()["data"]
         env = {**os.environ, "OPENAI_API_KEY": "sk-test-NEVER-LOGGED"}
         cmd = [sys.executable, "-m", "luotuo_rpg.cli", "run", str(tiny_world), "--hours", "2", "--no-progress"]
         online = subprocess.run(
@@ -94,9 +74,6 @@ def test_mock_llm_command_serves_the_offline_mind_to_a_real_run(tiny_world, tmp_
         assert online.returncode == 0, online.stderr
         offline = subprocess.run(cmd + ["--out", str(tmp_path / "offline")], cwd=REPO, capture_output=True, text=True)
         assert offline.returncode == 0, offline.stderr
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     llm = json.loads((tmp_path / "online" / "summary.json").read_text(encoding="utf-8"))["llm"]
     # Equal frames mean something only if every answer came from the server, none from the fallback.
     assert llm["requests"] > 0 and llm["fallbacks"] == 0 and llm["repairs"] == 0, llm

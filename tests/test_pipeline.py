@@ -12,7 +12,6 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from luotuo_rpg.llm.structured import StructuredMind
 from luotuo_rpg.sim.checkpoint import iter_history, load_latest
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
+from tests.cli_server import mock_llm
 from tests.doubles import openai_flags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,12 +144,6 @@ def test_the_barrier_waits_for_every_thought_in_its_own_tick(tiny_world):
 
 
 # --- SIGKILL with thoughts in flight --------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "luotuo_rpg.cli", *args]
 
@@ -170,20 +164,7 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
     busy = [c.tick for c in iter_history(tmp_path / "offline", vectors=False) if c.sim["thoughts"]["thoughts"]]
     assert len(busy) >= 5, busy
     kill_after = random.Random().choice([t for t in busy if 100 < t < hours * 360 - 60])
-    port = _free_port()
-    server = subprocess.Popen(
-        _cli("mock-llm", "--port", str(port), "--latency", "0.05"),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/models")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with mock_llm("--latency", "0.05", cwd=ROOT) as port:
         env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
         out = tmp_path / "online"
         frames = out / "frames.jsonl"
@@ -214,9 +195,6 @@ def test_sigkill_mid_pipeline_then_resume_gives_the_uninterrupted_frames(qixia_w
         assert resumed.returncode == 0, resumed.stderr
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         assert summary["llm"]["fallbacks"] == 0 and summary["llm"]["requests"] > 150
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert frames.read_bytes() == (tmp_path / "offline" / "frames.jsonl").read_bytes(), (
         f"killed after tick {kill_after}, resumed from {latest.tick} with {len(held)} thoughts in flight"
     )

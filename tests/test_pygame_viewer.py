@@ -31,7 +31,7 @@ os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
 
 pygame = pytest.importorskip("pygame")
 
-from cli_server import serve_process
+from cli_server import served
 
 from luotuo_rpg.cli import main as cli_main
 from luotuo_rpg.server.protocol import (
@@ -613,9 +613,9 @@ def real_server(tiny_run: Path) -> Iterator[tuple[str, str]]:
     """``luotuo-rpg serve --replay`` on a free loopback port: (websocket URL, token)."""
     pytest.importorskip("luotuo_rpg.server.app")
     token = "viewer-test-token"
-    with serve_process(
+    with served(
         ["--replay", str(tiny_run), "--token", token, "--speed", "20"], cwd=REPO, env=HEADLESS_ENV, wait_s=15
-    ) as port:
+    ) as (_, port):
         yield f"ws://127.0.0.1:{port}/ws", token
 
 
@@ -637,7 +637,7 @@ def test_screenshot_of_a_live_simulation_shows_agents_where_the_server_says(tmp_
     """``serve WORLD`` (a live run, not a replay), paused so that the picture and the REST view agree."""
     pytest.importorskip("luotuo_rpg.server.app")
     world = REPO / "worlds" / "tiny.yaml"
-    with serve_process([str(world), "--paused", "--token", "t-0123456789abcdef"], cwd=REPO, env=HEADLESS_ENV) as port:
+    with served([str(world), "--paused", "--token", "t-0123456789abcdef"], cwd=REPO, env=HEADLESS_ENV) as (_, port):
         png = tmp_path / "live.png"
         done = run_cli("view", "--connect", f"ws://127.0.0.1:{port}/ws", "--screenshot", str(png), "--frames", "5")
         assert done.returncode == 0, done.stderr
@@ -682,3 +682,45 @@ def test_keys_control_the_real_server_with_its_token(real_server: tuple[str, str
         assert positions == positions_at(tiny_run, paused_at)
     finally:
         player.close()
+
+
+class _WrittenTexts(FontSet):
+    """The real fonts, keeping every text the panel draws so a test can read the screen's words."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def render(self, text: str, size: int, color: tuple[int, int, int], bold: bool = False) -> pygame.Surface:
+        self.texts.append(text)
+        return super().render(text, size, color, bold)
+
+
+def _panel_texts(run: Path, tick: int) -> list[str]:
+    """Every text drawn for the town list, then for the first agent's card, while paused at ``tick``."""
+    fonts = _WrittenTexts()
+    player = ReplayPlayer(ReplayRun.open(run), start_tick=tick)
+    player.toggle_pause()
+    app = ViewerApp(player, fonts)
+    surface = pygame.Surface((1200, 800))
+    app.frame(surface, 0)
+    app.handle_key(pygame.K_TAB)
+    app.frame(surface, 0)
+    return [*fonts.texts, player.status()]
+
+
+def test_the_panel_of_an_english_world_is_english(tmp_path: Path) -> None:
+    run = tmp_path / "smallville"
+    world = REPO / "worlds" / "smallville.yaml"
+    assert cli_main(["run", str(world), "--hours", "1", "--out", str(run), "--no-progress"]) == 0
+    texts = _panel_texts(run, 300)
+    assert "people · click one to see more" in texts and any(t.startswith("doing ") for t in texts)
+    assert any(t.startswith("‖ paused · replay ") for t in texts)
+    cjk = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+    assert not [t for t in texts if cjk.search(t)]
+
+
+def test_the_panel_of_a_chinese_world_keeps_its_chinese_labels(tiny_run: Path) -> None:
+    texts = _panel_texts(tiny_run, 300)
+    assert "人物 · 点击查看 (click an agent)" in texts and any(t.startswith("行动 ") for t in texts)
+    assert any(t.startswith("‖ 暂停 paused · 回放 replay ") for t in texts)

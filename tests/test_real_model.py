@@ -18,13 +18,9 @@ import asyncio
 import importlib
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from luotuo_rpg.config import SimConfig
@@ -33,6 +29,7 @@ from luotuo_rpg.llm.factory import MindOptions, build_mind, for_world
 from luotuo_rpg.sim.interviews import interview_run
 from luotuo_rpg.sim.runner import RunOptions, run_async
 from luotuo_rpg.world.loader import load_world_spec
+from tests.llama_server import LlamaServerError, llama_cpp_server
 
 pytestmark = pytest.mark.model
 
@@ -88,56 +85,16 @@ def _require(module: str) -> None:
         _missing(f"{module} is not installed ({exc}): `python scripts/test_models.py` installs it")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def llama_server(model_file: Path):
+def llama_server(model_file: Path) -> Iterator[str]:
     _require("llama_cpp.server.app")
-    port = _free_port()
-    threads = str(max(1, min(4, os.cpu_count() or 1)))
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model_file),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "8192",
-            "--n_threads",
-            threads,
-            "--model_alias",
-            "qwen",
-            "--chat_format",
-            "chatml",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
+    threads = max(1, min(4, os.cpu_count() or 1))
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{os.getpid()}.log"
     try:
-        for _ in range(600):
-            if server.poll() is not None:
-                pytest.fail(f"llama-cpp-python server exited: see {log.name}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        with llama_cpp_server(model_file, threads, log) as url:
+            yield url
+    except LlamaServerError as error:
+        pytest.fail(str(error))
 
 
 def _tier_run(mind: MindOptions, out: Path) -> tuple[LLMStats, LLMStats]:

@@ -13,40 +13,42 @@ from luotuo_rpg.config import SimConfig
 from luotuo_rpg.report.data import load_run
 from luotuo_rpg.report.page import write_report
 from luotuo_rpg.sim.runner import run_headless
+from tests.chromium import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "worlds" / "tiny.yaml"
 QIXIA = ROOT / "worlds" / "qixia_town.yaml"
+SMALLVILLE = ROOT / "worlds" / "smallville.yaml"
+# Chinese characters and the full-width punctuation that goes with them (，。；：（）「」…).
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 PLOTS = ("timeline-0", "heatmap", "network", "memories", "reflections", "llm-requests", "llm-tokens", "event-spread")
+
+
+def _reported_day(tmp_path_factory: pytest.TempPathFactory, world: Path, seed: int, name: str) -> Path:
+    """A game day of ``world`` run into a folder called ``name``, with its report.html written."""
+    out = tmp_path_factory.mktemp("report") / name
+    run_headless(world, hours=24, seed=seed, out=out)
+    write_report(out)
+    return out
 
 
 @pytest.fixture(scope="module")
 def tiny_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report") / "tiny-day"
-    run_headless(TINY, hours=24, seed=4, out=out)
-    write_report(out)
-    return out
+    return _reported_day(tmp_path_factory, TINY, 4, "tiny-day")
+
+
+@pytest.fixture(scope="module")
+def smallville_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A day of the English world; it ends 06:00 on the 14th, before the party (17:00) begins."""
+    return _reported_day(tmp_path_factory, SMALLVILLE, 1, "smallville-day")
 
 
 @pytest.fixture(scope="module")
 def qixia_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not QIXIA.exists():
         pytest.skip("worlds/qixia_town.yaml not present")
-    out = tmp_path_factory.mktemp("report") / "qixia-day"
-    run_headless(QIXIA, hours=24, seed=1, out=out)
-    write_report(out)
-    return out
+    return _reported_day(tmp_path_factory, QIXIA, 1, "qixia-day")
 
 
 def test_report_holds_every_plot_and_fetches_nothing(tiny_day: Path) -> None:
@@ -58,7 +60,35 @@ def test_report_holds_every_plot_and_fetches_nothing(tiny_day: Path) -> None:
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls
     assert "WenQuanYi Micro Hei" in html
-    assert "每个人的一天" in html and "消息传开了吗" in html
+    assert html.startswith("<!DOCTYPE html><html lang='zh-CN'>")
+    assert "每个人的一天" in html and "消息传开了吗" in html and "Did the news spread" not in html
+
+
+def test_an_english_world_gets_its_report_in_english(smallville_day: Path) -> None:
+    html = (smallville_day / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html><html lang='en'>")
+    for heading in ("Everyone&#x27;s day", "Where people were", "Who talked to whom", "Model use", "Behaviour"):
+        assert f"<h2>{heading}</h2>" in html, heading
+    assert "<h1>Smallville · run report</h1>" in html and "Did the news spread?" in html
+    assert "<th>knew at start</th>" in html and "had not begun when the run ended" in html
+    assert "person-hours (log scale)" in html and "conversations between" in html  # axis and plot labels
+    assert "Isabella Rodriguez" in html  # the world's own texts are English too, so the whole page is
+    found = [html[max(m.start() - 40, 0) : m.end() + 40] for m in CJK.finditer(html)]
+    assert not found, found[:5]
+
+
+def test_an_english_worlds_conversations_are_listed_in_english(smallville_day: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "luotuo_rpg.cli", "conversations", str(smallville_day)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.startswith("# Conversations of smallville-day\n") and "conversations\n" in done.stdout
+    assert "- **" in done.stdout and not CJK.search(done.stdout), CJK.findall(done.stdout)[:5]
 
 
 def test_event_knowledge_from_checkpoints_ends_at_the_summary_count(tiny_day: Path) -> None:
@@ -104,7 +134,7 @@ def _check_in_chromium(run_dir: Path, shot: str, personas: int, events: int) -> 
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.on("request", lambda request: requests.append(request.url))
@@ -152,3 +182,11 @@ def test_tiny_day_report_renders_every_plot_in_chromium(tiny_day: Path) -> None:
 def test_qixia_day_report_renders_every_plot_in_chromium(qixia_day: Path) -> None:
     data = load_run(qixia_day)
     _check_in_chromium(qixia_day, "report-qixia.png", personas=len(data.spec.personas), events=len(data.spec.events))
+
+
+@pytest.mark.browser
+def test_english_day_report_renders_every_plot_in_chromium(smallville_day: Path) -> None:
+    data = load_run(smallville_day)
+    _check_in_chromium(
+        smallville_day, "report-smallville.png", personas=len(data.spec.personas), events=len(data.spec.events)
+    )

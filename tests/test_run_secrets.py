@@ -11,7 +11,7 @@ from pathlib import Path
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import Fault, FaultPlan, create_app, serve_in_thread
 from luotuo_rpg.llm.redact import mask_url
-from tests.doubles import openai_flags
+from tests.doubles import openai_flags, run_args
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_SECRET = "sk-proj-QUOTED-BY-THE-SERVER-42"
@@ -37,18 +37,7 @@ def test_a_mid_run_401_does_not_quote_the_server_into_the_run_files(tiny_world, 
     faults = FaultPlan(faults=[Fault(kind="401", message=f"Incorrect API key provided: {SERVER_SECRET}")], repeat=True)
     with serve_in_thread(create_app(OfflineAnswerer(), faults=faults)) as server:
         out = tmp_path / "run"
-        run = _run(
-            [
-                "run",
-                str(tiny_world),
-                "--hours",
-                "1",
-                "--no-progress",
-                *openai_flags(server.base_url),
-                "--out",
-                str(out),
-            ]
-        )
+        run = _run(run_args(tiny_world, out, 1, *openai_flags(server.base_url)))
     assert run.returncode != 0 and (out / "summary.json").exists(), run.stdout + run.stderr
     written = _everything_written(out)
     assert "HTTP 401" in written  # what failed is said…
@@ -60,18 +49,7 @@ def test_credentials_in_a_base_url_are_masked_in_meta_and_output_and_resume_asks
     with serve_in_thread(create_app(OfflineAnswerer())) as server:
         url = server.base_url.replace("http://", f"http://luotuo:{URL_SECRET}@")
         out = tmp_path / "run"
-        run = _run(
-            [
-                "run",
-                str(tiny_world),
-                "--hours",
-                "0.5",
-                "--no-progress",
-                *openai_flags(url),
-                "--out",
-                str(out),
-            ]
-        )
+        run = _run(run_args(tiny_world, out, 0.5, *openai_flags(url)))
         assert run.returncode == 0 and "fallbacks 0" in run.stdout, run.stdout + run.stderr
         assert URL_SECRET not in _everything_written(out)
         assert URL_SECRET not in run.stdout + run.stderr

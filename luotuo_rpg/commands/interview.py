@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_interview(args: argparse.Namespace) -> int:
+    from luotuo_rpg.phrases import phrase
     from luotuo_rpg.sim.checkpoint import CheckpointError
     from luotuo_rpg.sim.interviews import interview_run
     from luotuo_rpg.sim.resume import read_meta
@@ -57,7 +58,8 @@ def cmd_interview(args: argparse.Namespace) -> int:
             print(answer.model_dump_json())
         return 0
     if answers:
-        print(f"问：{args.question}（{answers[0].time}，第 {answers[0].tick} 刻）")
+        first = answers[0]
+        print(phrase(meta.language, "interview_question", question=args.question, time=first.time, tick=first.tick))
     for answer in answers:
-        print(f"{answer.agent}：{answer.answer}")
+        print(phrase(meta.language, "interview_answer", name=answer.agent, answer=answer.answer))
     return 0

@@ -101,6 +101,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from luotuo_rpg.phrases import phrase
     from luotuo_rpg.sim.checkpoint import CheckpointError, load_latest
     from luotuo_rpg.sim.resume import read_meta, resume_async, target_tick
     from luotuo_rpg.sim.summary_text import exit_status, format_summary
@@ -114,17 +115,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
             print(f"{meta.run_id} is complete at tick {latest.tick}: nothing to resume (pass --hours to extend it)")
             return 0
         where = f"tick {latest.tick} ({latest.time})" if latest else "the start (no checkpoint yet)"
-        print(f"骆驼RPG · resuming {meta.run_id} from {where}")
+        print(f"{phrase(meta.language, 'brand')} · resuming {meta.run_id} from {where}")
         summary, out = asyncio.run(
             resume_async(args.run_dir, hours=args.hours, mind_options=options, progress=not args.no_progress)
         )
     except (CheckpointError, ValueError, OSError) as error:
         return _fail(str(error).splitlines()[0])
-    print(format_summary(summary, out))
+    print(format_summary(summary, out, meta.language))
     return exit_status(summary)
 
 
 def cmd_fork(args: argparse.Namespace) -> int:
+    from luotuo_rpg.phrases import phrase
     from luotuo_rpg.sim.checkpoint import CheckpointError, at_or_before
     from luotuo_rpg.sim.resume import check_fork_target, fork_async, read_meta
     from luotuo_rpg.sim.summary_text import exit_status, format_summary
@@ -136,7 +138,7 @@ def cmd_fork(args: argparse.Namespace) -> int:
             options = options.model_copy(update={"seed": args.seed})
         check_fork_target(args.run_dir, args.out)
         tick = at_or_before(args.run_dir, args.at)
-        print(f"骆驼RPG · forking {meta.run_id} at tick {tick} into {args.out}")
+        print(f"{phrase(meta.language, 'brand')} · forking {meta.run_id} at tick {tick} into {args.out}")
         summary, out = asyncio.run(
             fork_async(
                 args.run_dir,
@@ -150,5 +152,5 @@ def cmd_fork(args: argparse.Namespace) -> int:
         )
     except (CheckpointError, ValueError, OSError) as error:
         return _fail(str(error).splitlines()[0])
-    print(format_summary(summary, out))
+    print(format_summary(summary, out, meta.language))
     return exit_status(summary)

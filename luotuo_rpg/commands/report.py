@@ -41,18 +41,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_conversations(args: argparse.Namespace) -> int:
-    from luotuo_rpg.report.data import ReportError
+    from luotuo_rpg.report.data import ReportError, read_meta
     from luotuo_rpg.report.transcripts import read_transcripts, to_markdown
 
     try:
         transcripts = read_transcripts(args.run_dir, args.agent)
+        language = read_meta(args.run_dir)[1].world.language
     except (ReportError, OSError) as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     if args.json:
         text = "".join(talk.model_dump_json() + "\n" for talk in transcripts)
     else:
-        text = to_markdown(transcripts, f"{args.run_dir.name} 的对话") + "\n"
+        text = to_markdown(transcripts, args.run_dir.name, language) + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:

@@ -147,6 +147,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from luotuo_rpg.config import SimConfig
     from luotuo_rpg.llm import OFFLINE_LABEL
+    from luotuo_rpg.phrases import phrase
     from luotuo_rpg.sim.runner import RunOptions, default_run_dir, run_async
     from luotuo_rpg.sim.summary_text import exit_status, format_summary
     from luotuo_rpg.world.loader import load_world_spec
@@ -170,12 +171,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     label = OFFLINE_LABEL if args.llm == "offline" else f"{args.llm} backend"
-    print(f"骆驼RPG · {spec.world.name} · {len(spec.personas)} agents · {args.hours:g} game hours · seed {args.seed}")
+    brand = phrase(spec.world.language, "brand")
+    print(f"{brand} · {spec.world.name} · {len(spec.personas)} agents · {args.hours:g} game hours · seed {args.seed}")
     print(f"mind: {label}")
     try:
         summary, out = asyncio.run(run_async(spec, str(args.world), options))
     except (ValueError, FileNotFoundError) as error:  # bad model settings, missing model or adapter folder
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_summary(summary, out))
+    print(format_summary(summary, out, spec.world.language))
     return exit_status(summary)

@@ -121,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from luotuo_rpg.llm import OFFLINE_LABEL, build_mind, for_world
+    from luotuo_rpg.phrases import phrase
     from luotuo_rpg.server.app import TRANSPORT_MAX_BYTES, ServerSettings, create_app
     from luotuo_rpg.server.live import LiveSession
     from luotuo_rpg.server.replay_source import ReplayError, ReplaySession
@@ -146,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (ReplayError, OSError, ValueError) as error:
             print(f"error: cannot play {args.replay}: {error}", file=sys.stderr)
             return 2
-        what = f"回放 {session.meta.run_id}"
+        what = phrase(session.spec.world.language, "serve_replay", run_id=session.meta.run_id)
         mind_label = "replay (no model)"
     else:
         try:
@@ -166,7 +167,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        what = "实时"
+        what = phrase(spec.world.language, "serve_live")
         mind_label = OFFLINE_LABEL if args.llm == "offline" else f"{args.llm} backend"
 
     settings = ServerSettings(
@@ -186,7 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     spec_shown = session.spec
-    print(f"骆驼RPG · {spec_shown.world.name} · {len(spec_shown.personas)} agents · {what} · {args.speed:g} ticks/s")
+    brand = phrase(spec_shown.world.language, "brand")
+    print(f"{brand} · {spec_shown.world.name} · {len(spec_shown.personas)} agents · {what} · {args.speed:g} ticks/s")
     print(f"mind: {mind_label}")
     print(f"viewer: http://{shown}:{port}/?token={token}")
     print(f"token: {token}   (controls need it; watching does not)")

@@ -76,8 +76,14 @@ class RunData:
     llm: LLMStats | None
     behaviour: BehaviourMeasures | None = None
 
+    @property
+    def language(self) -> str:
+        """The world's language: every text of the page is in it."""
+        return self.spec.world.language
 
-def _read_meta(run_dir: Path) -> tuple[RunMeta, WorldSpec]:
+
+def read_meta(run_dir: Path) -> tuple[RunMeta, WorldSpec]:
+    """The run's meta.json and the world it ran, or a :class:`ReportError` saying what is wrong."""
     path = run_dir / "meta.json"
     try:
         meta = RunMeta.model_validate_json(path.read_bytes())
@@ -190,7 +196,7 @@ def read_history(run_dir: Path, spec: WorldSpec) -> list[MemoryPoint]:
 
 def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
-    meta, spec = _read_meta(run_dir)
+    meta, spec = read_meta(run_dir)
     clock = GameClock(spec.world.start, spec.world.tick_seconds)
     frames = read_frames(run_dir / "frames.jsonl", spec)
     history = read_history(run_dir, spec)

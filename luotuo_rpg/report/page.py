@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from luotuo_rpg.llm import OFFLINE_LABEL
+from luotuo_rpg.phrases import phrase, phrases
 from luotuo_rpg.report import plots
 from luotuo_rpg.report.data import RunData, load_run
 from luotuo_rpg.report.svg import FONT_FAMILY
@@ -46,21 +47,25 @@ def _cards(data: RunData) -> str:
     summary = data.summary
     llm = data.llm
     hours = data.frames.ticks * data.spec.world.tick_seconds / 3600
+
+    def unit(key: str) -> str:
+        return phrase(data.language, f"report_card_{key}")
+
     items = [
-        (f"{len(data.spec.personas)}", "人"),
-        (f"{hours:g}", "游戏小时"),
-        (f"{data.frames.ticks:,}", "tick"),
-        (f"{sum(data.frames.conversations.values())}", "次聊天"),
-        (f"{len(data.frames.reflections)}", "次反思"),
+        (f"{len(data.spec.personas)}", unit("people")),
+        (f"{hours:g}", unit("hours")),
+        (f"{data.frames.ticks:,}", unit("ticks")),
+        (f"{sum(data.frames.conversations.values())}", unit("conversations")),
+        (f"{len(data.frames.reflections)}", unit("reflections")),
     ]
     if summary is not None:
-        items.append((f"{sum(a.memories for a in summary.agents):,}", "条记忆"))
-        items.append((f"{summary.wall_seconds:g} s", "实际用时"))
+        items.append((f"{sum(a.memories for a in summary.agents):,}", unit("memories")))
+        items.append((f"{summary.wall_seconds:g} s", unit("wall")))
     if llm is not None:
         items += [
-            (f"{llm.requests:,}", "次模型请求"),
-            (f"{llm.tokens_in + llm.tokens_out:,}", "token"),
-            (f"{llm.fallbacks}", "次回退"),
+            (f"{llm.requests:,}", unit("requests")),
+            (f"{llm.tokens_in + llm.tokens_out:,}", unit("tokens")),
+            (f"{llm.fallbacks}", unit("fallbacks")),
         ]
     return (
         '<div class="cards">'
@@ -69,37 +74,39 @@ def _cards(data: RunData) -> str:
     )
 
 
+def _header_row(cells: tuple[str, ...] | list[str]) -> str:
+    return "<tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in cells) + "</tr>"
+
+
 def _llm_table(data: RunData) -> str:
     llm = data.llm
+    language = data.language
     if llm is None:
-        return "<p class='meta'>没有模型记账（summary.json 与检查点都不在）。</p>"
+        return f"<p class='meta'>{escape(phrase(language, 'report_no_accounting'))}</p>"
     rows = [
         f"<tr><td>{escape(kind)}</td><td>{k.requests:,}</td><td>{k.tokens_in:,}</td><td>{k.tokens_out:,}</td>"
         f"<td>{k.repairs}</td><td>{k.fallbacks}</td></tr>"
         for kind, k in sorted(llm.by_kind.items())
     ]
     rows.append(
-        f"<tr><th>合计</th><th>{llm.requests:,}</th><th>{llm.tokens_in:,}</th><th>{llm.tokens_out:,}</th>"
-        f"<th>{llm.repairs}</th><th>{llm.fallbacks}</th></tr>"
+        f"<tr><th>{escape(phrase(language, 'report_total'))}</th><th>{llm.requests:,}</th><th>{llm.tokens_in:,}</th>"
+        f"<th>{llm.tokens_out:,}</th><th>{llm.repairs}</th><th>{llm.fallbacks}</th></tr>"
     )
-    table = (
-        "<table><tr><th>类型</th><th>请求</th><th>输入 token</th><th>输出 token</th><th>修复</th><th>回退</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    table = "<table>" + _header_row(phrases(language, "report_llm_columns")) + "".join(rows) + "</table>"
     if llm.fallback_reasons:
         reasons = "".join(
             f"<tr><td>{escape(r)}</td><td>{n}</td></tr>"
             for r, n in sorted(llm.fallback_reasons.items(), key=lambda kv: -kv[1])
         )
-        table += "<table><tr><th>回退原因</th><th>次数</th></tr>" + reasons + "</table>"
+        table += "<table>" + _header_row(phrases(language, "report_reason_columns")) + reasons + "</table>"
     if llm.cached:
-        table += f"<p class='meta'>其中 {llm.cached:,} 次来自响应缓存。</p>"
+        table += f"<p class='meta'>{escape(phrase(language, 'report_cached', cached=f'{llm.cached:,}'))}</p>"
     return table
 
 
 def _events_table(data: RunData) -> str:
     """Awareness beside attendance, per event: hearsay is only half the story."""
+    language = data.language
     final = {e.what: e for e in data.summary.events} if data.summary else {}
     seen = {e.what: e for e in data.behaviour.events} if data.behaviour else {}
     rows = []
@@ -110,82 +117,112 @@ def _events_table(data: RunData) -> str:
         told = len(spec_event.known_by) if spec_event else 0
         before = len(came.known_before) if came else "—"
         end = spread.known_at_end if spread else (len(came.learned) if came else "—")
-        guests = "、".join(f"{n}（{came.minutes_in_room[n]:.0f} 分）" for n in came.came) if came and came.came else "—"
+        guests = (
+            phrase(language, "list_separator").join(
+                phrase(language, "report_guest", name=n, minutes=f"{came.minutes_in_room[n]:.0f}") for n in came.came
+            )
+            if came and came.came
+            else "—"
+        )
         if came and not came.began:
-            guests = "运行结束时尚未开始"  # "came 0" would read as nobody coming
+            guests = phrase(language, "report_not_begun")  # "came 0" would read as nobody coming
+        injected = phrase(language, "report_event_injected") if came and came.injected else ""
+        named = phrase(language, "report_event_named", number=i + 1, injected=injected, what=what)
         rows.append(
-            f"<tr><td>事件{i + 1}{'（插入）' if came and came.injected else ''}：{escape(what)}</td>"
+            f"<tr><td>{escape(named)}</td>"
             f"<td>{escape(came.where if came else spec_event.where if spec_event else '')}</td>"
             f"<td>{escape(came.start[5:] if came else '')}</td><td>{told}</td><td>{before}</td><td>{end}</td>"
             f"<td>{len(came.came) if came else '—'}</td><td>{len(came.came_uninvited) if came else '—'}</td>"
             f"<td>{escape(guests)}</td></tr>"
         )
-    return (
-        "<table><tr><th>事件</th><th>地点</th><th>时间</th><th>开始时知道</th><th>开始前知道</th><th>最终知道</th>"
-        f"<th>来了（≥ {CAME_MINUTES} 分钟）</th><th>其中开始时未被告知</th><th>来的人（在场分钟）</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
+    columns = [column.format(minutes=CAME_MINUTES) for column in phrases(language, "report_event_columns")]
+    return "<table>" + _header_row(columns) + "".join(rows) + "</table>"
 
 
 def _behaviour(data: RunData) -> str:
     b = data.behaviour
+    language = data.language
     if b is None:
-        return "<p class='meta'>没有帧，无从衡量。</p>"
+        return f"<p class='meta'>{escape(phrase(language, 'report_no_measures'))}</p>"
     reach = b.action_reach
-    stuck = "、".join(f"{escape(n)} {m:.0f} 分" for n, m in b.stuck_by_agent.items()) or "无"
-    fallbacks = "、".join(f"{escape(k)} {v:.1%}" for k, v in b.fallback_share_by_kind.items() if v) or "无"
+    separator = phrase(language, "list_separator")
+    stuck = separator.join(
+        phrase(language, "report_stuck_agent", name=n, minutes=f"{m:.0f}") for n, m in b.stuck_by_agent.items()
+    ) or phrase(language, "report_none")
+    fallbacks = separator.join(
+        phrase(language, "report_kind_share", kind=k, share=f"{v:.1%}")
+        for k, v in b.fallback_share_by_kind.items()
+        if v
+    ) or phrase(language, "report_none")
     items = [
-        f"醒着 {b.awake_minutes:,.0f} 人·分钟，其中卡住（不在对话、没动、不在当前行动的房间里）"
-        f"{b.stuck_minutes:,.0f}（{b.stuck_share:.1%}）；最久：{stuck}",
-        f"到达了行动所在房间的行动 {reach.reached}/{reach.actions}，平均 {reach.mean_minutes_to_reach:g} 分钟到",
-        f"同一天对同一人重复说过的话 {b.repeated_lines}/{b.lines}（{b.repeated_share:.1%}）",
-        f"模型回答用了后备答案的比例：{fallbacks}",
+        phrase(
+            language,
+            "report_stuck",
+            awake=f"{b.awake_minutes:,.0f}",
+            stuck=f"{b.stuck_minutes:,.0f}",
+            share=f"{b.stuck_share:.1%}",
+            longest=stuck,
+        ),
+        phrase(
+            language,
+            "report_reach",
+            reached=reach.reached,
+            actions=reach.actions,
+            minutes=f"{reach.mean_minutes_to_reach:g}",
+        ),
+        phrase(language, "report_repeats", repeated=b.repeated_lines, lines=b.lines, share=f"{b.repeated_share:.1%}"),
+        phrase(language, "report_fallback_shares", shares=fallbacks),
     ]
-    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+    return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
 
 
 def render_report(data: RunData) -> str:
     meta = data.meta
     world = data.spec.world
+    language = data.language
     backend = (data.llm.backend if data.llm else meta.llm.get("llm", "?")) or "?"
     mind = OFFLINE_LABEL if backend == "offline" else f"{backend} backend"
     model = (meta.llm.get("openai") or {}).get("model") or meta.llm.get("local_model")
     lines = [
-        f"运行 {escape(meta.run_id)} · 种子 {meta.seed} · 每 tick {world.tick_seconds} 秒 · 开始于 "
-        f"{world.start:%Y-%m-%d %H:%M}",
-        f"模型：{escape(mind)}" + (f"（{escape(str(model))}）" if model else ""),
+        phrase(
+            language,
+            "report_meta_run",
+            run_id=meta.run_id,
+            seed=meta.seed,
+            tick_seconds=world.tick_seconds,
+            start=f"{world.start:%Y-%m-%d %H:%M}",
+        ),
+        phrase(language, "report_meta_model", mind=mind)
+        + (phrase(language, "report_meta_model_name", model=model) if model else ""),
     ]
     if meta.parent:
-        lines.append(f"分支自 {escape(meta.parent)}")
+        lines.append(phrase(language, "report_forked_from", parent=meta.parent))
     if data.summary is None:
-        lines.append("这次运行还没有结束（没有 summary.json）：数字截至最新的帧与检查点。")
+        lines.append(phrase(language, "report_unfinished"))
     if data.summary and data.summary.stopped_early:
-        lines.append(f"提前停止：{escape(data.summary.stopped_early)}")
+        lines.append(phrase(language, "report_stopped_early", reason=data.summary.stopped_early))
     if data.frames.torn_line:
-        lines.append("frames.jsonl 的最后一行不完整（进程在写入时中断），已忽略。")
-    sections = [
-        ("每个人的一天", [_figure(p) for p in plots.timelines(data)] or ["<p class='meta'>没有帧。</p>"]),
-        ("地图热度", [_figure(plots.heatmap(data))]),
-        ("对话网络", [_figure(plots.network(data))]),
-        ("记忆与反思", [_figure(plots.memories(data)), _figure(plots.reflections(data))]),
-        ("模型用量", [_figure(plots.llm_requests(data)), _figure(plots.llm_tokens(data)), _llm_table(data)]),
-        ("行为", [_behaviour(data)]),
-        (
-            "消息传播与到场",
-            [_figure(plots.event_spread(data)), _events_table(data)]
-            if data.spec.events
-            else ["<p class='meta'>这个世界没有预定事件。</p>"],
-        ),
+        lines.append(phrase(language, "report_torn_line"))
+    no_frames = f"<p class='meta'>{escape(phrase(language, 'report_no_frames'))}</p>"
+    no_events = f"<p class='meta'>{escape(phrase(language, 'report_no_events'))}</p>"
+    parts = [
+        [_figure(p) for p in plots.timelines(data)] or [no_frames],
+        [_figure(plots.heatmap(data))],
+        [_figure(plots.network(data))],
+        [_figure(plots.memories(data)), _figure(plots.reflections(data))],
+        [_figure(plots.llm_requests(data)), _figure(plots.llm_tokens(data)), _llm_table(data)],
+        [_behaviour(data)],
+        [_figure(plots.event_spread(data)), _events_table(data)] if data.spec.events else [no_events],
     ]
-    body = "".join(f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>" for title, parts in sections)
-    title = f"{world.name} · 运行报告 · {meta.run_id}"
+    sections = zip(phrases(language, "report_sections"), parts, strict=True)
+    body = "".join(f"<section><h2>{escape(title)}</h2>{''.join(part)}</section>" for title, part in sections)
+    title = phrase(language, "report_title", world=world.name, run_id=meta.run_id)
     return (
-        "<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html lang='{phrase(language, 'report_html_lang')}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>"
-        f"<h1>{escape(world.name)} · 运行报告</h1>"
-        + "".join(f"<p class='meta'>{line}</p>" for line in lines)
+        f"<h1>{escape(phrase(language, 'report_heading', world=world.name))}</h1>"
+        + "".join(f"<p class='meta'>{escape(line)}</p>" for line in lines)
         + _cards(data)
         + body
         + "</main></body></html>"

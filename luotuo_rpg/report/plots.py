@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from luotuo_rpg.phrases import number, phrase, phrases
 from luotuo_rpg.report.data import RunData, Segment
 from luotuo_rpg.report.svg import (
     Svg,
@@ -34,6 +35,11 @@ class Plot:
 
 
 # --- shared helpers ---------------------------------------------------------------------
+
+
+def _say(data: RunData, key: str, **values: object) -> str:
+    """The phrase ``key`` in the world's language."""
+    return phrase(data.language, key, **values)
 
 
 def _area_colours(data: RunData) -> dict[str, str]:
@@ -140,11 +146,11 @@ def _timeline_day(
     left, top, row, gap, width = 96, 10, 16, 4, 900
     height = top + len(names) * (row + gap) + 28
     used_areas: dict[str, str] = {}
-    svg = Svg(left + width + 16, 0, f"timeline-{day}", f"{date} 每个人的一天")
+    svg = Svg(left + width + 16, 0, f"timeline-{day}", _say(data, "plot_timeline_label", date=date))
     scale = width / (hi - lo)
     for index, name in enumerate(names):
         y = top + index * (row + gap)
-        svg.text(left - 8, y + row - 4, short(name, 7), 12, "end", _INK)
+        svg.text(left - 8, y + row - 4, short(name, number(data.language, "plot_name_chars")), 12, "end", _INK)
         svg.rect(left, y, width, row, "#f5f5f5")
         for seg in data.frames.segments[index]:
             if seg.end <= lo or seg.start >= hi:
@@ -167,22 +173,26 @@ def _timeline_day(
     legend = sorted(
         used_areas.items(), key=lambda kv: [a.name for a in data.spec.areas].index(kv[0]) if kv[0] in colours else 99
     )
-    used = _legend(
-        svg, [(area or "（无）", colour) for area, colour in legend] + [("浅色 = 睡觉", "#cfcfcf")], left, height, width
-    )
+    keys = [(area or _say(data, "plot_no_area"), colour) for area, colour in legend]
+    used = _legend(svg, keys + [(_say(data, "plot_asleep_key"), "#cfcfcf")], left, height, width)
     svg.height = height + used + 4
     return Plot(
         f"timeline-{day}",
-        f"每个人的一天 · {date}",
-        "每行一人，每段一件事；颜色是地点所在的区域，深浅区分区域里的房间；浅色是在睡觉。"
-        "把鼠标停在色块上可看具体做什么、在哪儿。",
+        _say(data, "plot_timeline_title", date=date),
+        _say(data, "plot_timeline_caption"),
         svg.render(),
     )
 
 
 def _segment_title(data: RunData, name: str, seg: Segment, start: int, end: int) -> str:
-    return (
-        f"{name} {_time_label(data, start, False)}–{_time_label(data, end, False)}：{seg.action}（{seg.place or '—'}）"
+    return _say(
+        data,
+        "plot_segment",
+        name=name,
+        start=_time_label(data, start, False),
+        end=_time_label(data, end, False),
+        action=seg.action,
+        place=seg.place or "—",
     )
 
 
@@ -194,7 +204,7 @@ def heatmap(data: RunData) -> Plot:
     h, w = len(rows), max(len(r) for r in rows)
     cell = max(6, min(24, 900 // max(w, 1)))
     left, top = 4, 4
-    svg = Svg(left + w * cell + 4, top + h * cell + 56, "heatmap", "人们在哪儿度过时间")
+    svg = Svg(left + w * cell + 4, top + h * cell + 56, "heatmap", _say(data, "plot_heatmap_title"))
     legend = data.spec.map.legend
     for y, line in enumerate(rows):
         x = 0
@@ -221,7 +231,7 @@ def heatmap(data: RunData) -> Plot:
                 cell,
                 cell,
                 heat_colour(math.log1p(count) / scale),
-                title=f"({x}, {y})：{count * hours_per_tick:.1f} 人·小时",
+                title=_say(data, "plot_heat_tile", x=x, y=y, hours=f"{count * hours_per_tick:.1f}"),
                 opacity=0.9,
             )
     for area in data.spec.areas:
@@ -246,13 +256,9 @@ def heatmap(data: RunData) -> Plot:
     for i in range(steps):
         svg.rect(left + 40 + i * bar_w / steps, bar_y, bar_w / steps + 0.5, 10, heat_colour(i / (steps - 1)))
     svg.text(left + 36, bar_y + 9, "0", 10, "end", _MUTED)
-    svg.text(left + 44 + bar_w, bar_y + 9, f"{peak * hours_per_tick:.1f} 人·小时（对数色阶）", 10, fill=_MUTED)
-    return Plot(
-        "heatmap",
-        "人们在哪儿度过时间",
-        "每格是地图上的一块地砖；颜色越深，醒着的人在那里待得越久（睡觉的时间不计）。框线是房间。",
-        svg.render(),
-    )
+    scale_label = _say(data, "plot_heat_scale", hours=f"{peak * hours_per_tick:.1f}")
+    svg.text(left + 44 + bar_w, bar_y + 9, scale_label, 10, fill=_MUTED)
+    return Plot("heatmap", _say(data, "plot_heatmap_title"), _say(data, "plot_heatmap_caption"), svg.render())
 
 
 # --- 3. who talked to whom ------------------------------------------------------------------
@@ -265,7 +271,7 @@ def network(data: RunData) -> Plot:
     size = 620 if n > 12 else 480
     centre = size / 2
     radius = size / 2 - 90
-    svg = Svg(size, size, "network", "谁和谁聊过天")
+    svg = Svg(size, size, "network", _say(data, "plot_network_title"))
     points = [
         (
             centre + radius * math.cos(2 * math.pi * i / n - math.pi / 2),
@@ -284,7 +290,7 @@ def network(data: RunData) -> Plot:
         svg.raw(
             f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="#546e7a" '
             f'stroke-width="{1 + 7 * weight:.2f}" stroke-opacity="{0.25 + 0.6 * weight:.2f}" stroke-linecap="round">'
-            f"<title>{names[a]} ↔ {names[b]}：聊了 {count} 次，{lines} 句</title></line>"
+            f"<title>{_say(data, 'plot_network_pair', a=names[a], b=names[b], count=count, lines=lines)}</title></line>"
         )
         if count > 1 and (n <= 12 or weight >= 0.75):
             svg.text(
@@ -303,21 +309,15 @@ def network(data: RunData) -> Plot:
         said = data.frames.said.get(i, 0)
         talks = sum(c for pair, c in pairs.items() if i in pair)
         r = 5 + 9 * math.sqrt(said / said_most) if said_most else 5
-        svg.circle(
-            x, y, r, colours[i], title=f"{name}：{talks} 次聊天，说了 {said} 句", stroke="#fff", stroke_width=1.5
-        )
+        title = _say(data, "plot_network_person", name=name, talks=talks, said=said)
+        svg.circle(x, y, r, colours[i], title=title, stroke="#fff", stroke_width=1.5)
         angle = math.atan2(y - centre, x - centre)
         lx, ly = centre + (radius + r + 8) * math.cos(angle), centre + (radius + r + 8) * math.sin(angle)
         anchor = "start" if math.cos(angle) > 0.2 else "end" if math.cos(angle) < -0.2 else "middle"
         svg.text(lx, ly + 4, name, 12, anchor, _INK)
     total = sum(pairs.values())
-    svg.text(8, size - 8, f"共 {total} 次聊天，{len(pairs)} 对人", 11, fill=_MUTED)
-    return Plot(
-        "network",
-        "谁和谁聊过天",
-        "点是人（越大说的话越多），线是聊过天的两个人，越粗聊得越多。",
-        svg.render(),
-    )
+    svg.text(8, size - 8, _say(data, "plot_network_total", total=total, pairs=len(pairs)), 11, fill=_MUTED)
+    return Plot("network", _say(data, "plot_network_title"), _say(data, "plot_network_caption"), svg.render())
 
 
 # --- 4. memories and reflections ----------------------------------------------------------
@@ -358,13 +358,15 @@ def _line_chart(
                 stroke_width=3,
             )
     for name, colour, points in series:
-        svg.polyline([xy(t, v) for t, v in points], colour, 1.6, title=f"{name}：{points[-1][1]:g}" if points else name)
+        title = _say(data, "plot_value", name=name, value=f"{points[-1][1]:g}") if points else name
+        svg.polyline([xy(t, v) for t, v in points], colour, 1.6, title=title)
         if len(points) == 1:
             x, y = xy(*points[0])
             svg.circle(x, y, 3, colour, title=name)
     for name, value, colour in end_dots or []:
         x, y = xy(end, value)
-        svg.circle(x, y, 4.5, colour, title=f"{name}：{value:g}（summary.json）", stroke="#fff", stroke_width=1.5)
+        title = _say(data, "plot_final_value", name=name, value=f"{value:g}")
+        svg.circle(x, y, 4.5, colour, title=title, stroke="#fff", stroke_width=1.5)
         svg.text(x + 8, y + 4, f"{value:g}", 10, fill=colour)
     _time_axis(svg, data, left, top + height, width, 0, end)
     return svg
@@ -383,14 +385,10 @@ def memories(data: RunData) -> Plot:
         end_dots = [
             (a.name, float(a.memories), colours[i]) for i, a in enumerate(data.summary.agents) if i < len(colours)
         ]
-    svg = _line_chart(data, "memories", "每个人记忆流的长度", series, end_dots=end_dots)
-    source = "来自检查点历史（每个检查点一个点）" if history else "没有检查点历史：只画出了 summary.json 的最终数"
-    return Plot(
-        "memories",
-        "记忆随时间增长",
-        f"每条线是一个人记忆流里的条目数（观察、对话、想法、计划）。{source}。",
-        svg.render(),
-    )
+    svg = _line_chart(data, "memories", _say(data, "plot_memories_label"), series, end_dots=end_dots)
+    source = _say(data, "plot_memories_from_history" if history else "plot_memories_from_summary")
+    caption = _say(data, "plot_memories_caption", source=source)
+    return Plot("memories", _say(data, "plot_memories_title"), caption, svg.render())
 
 
 def reflections(data: RunData) -> Plot:
@@ -405,23 +403,22 @@ def reflections(data: RunData) -> Plot:
         return points
 
     series = [
-        ("反思（frames 中的 reflect 事件）", "#8e24aa", cumulative(facts.reflections)),
-        ("日计划（plan 事件）", "#1e88e5", cumulative(facts.plans)),
+        (_say(data, "plot_reflect_series"), "#8e24aa", cumulative(facts.reflections)),
+        (_say(data, "plot_plan_series"), "#1e88e5", cumulative(facts.plans)),
     ]
     if data.history:
         series.append(
             (
-                "反思得出的想法（检查点里引用了记忆的 thought）",
+                _say(data, "plot_thought_series"),
                 "#43a047",
                 [(pt.tick, float(sum(pt.thoughts))) for pt in data.history],
             )
         )
-    svg = _line_chart(data, "reflections", "反思与计划的累计次数", series)
+    svg = _line_chart(data, "reflections", _say(data, "plot_reflections_label"), series)
     used = _legend(svg, [(name, colour) for name, colour, _ in series], 56, svg.height, 860)
     svg.height += used
-    return Plot(
-        "reflections", "反思与计划", "全镇累计：每次反思、每天早上的日计划，以及反思写进记忆的想法条数。", svg.render()
-    )
+    caption = _say(data, "plot_reflections_caption")
+    return Plot("reflections", _say(data, "plot_reflections_title"), caption, svg.render())
 
 
 # --- 5. the model's bill ---------------------------------------------------------------------
@@ -431,15 +428,18 @@ def llm_requests(data: RunData) -> Plot:
     stats = data.llm
     kinds = sorted(stats.by_kind.items(), key=lambda kv: -kv[1].requests) if stats else []
     left, top, row, width = 150, 10, 22, 640
-    svg = Svg(left + width + 150, top + max(len(kinds), 1) * row + 60, "llm-requests", "按类型的请求数")
+    label = _say(data, "plot_requests_label")
+    svg = Svg(left + width + 150, top + max(len(kinds), 1) * row + 60, "llm-requests", label)
     most = max((k.requests for _, k in kinds), default=1) or 1
     for i, (kind, k) in enumerate(kinds):
         y = top + i * row
         svg.text(left - 8, y + 14, kind, 12, "end", _INK)
         ok = k.requests - k.fallbacks
-        svg.rect(left, y + 3, ok / most * width, row - 6, "#4e79a7", title=f"{kind}：{k.requests} 次请求")
+        title = _say(data, "plot_requests_bar", kind=kind, count=k.requests)
+        svg.rect(left, y + 3, ok / most * width, row - 6, "#4e79a7", title=title)
         if k.repairs:
-            svg.rect(left, y + row - 6, k.repairs / most * width, 3, "#f28e2b", title=f"{kind}：{k.repairs} 次修复重问")
+            title = _say(data, "plot_repairs_bar", kind=kind, count=k.repairs)
+            svg.rect(left, y + row - 6, k.repairs / most * width, 3, "#f28e2b", title=title)
         if k.fallbacks:
             svg.rect(
                 left + ok / most * width,
@@ -447,49 +447,48 @@ def llm_requests(data: RunData) -> Plot:
                 k.fallbacks / most * width,
                 row - 6,
                 "#e15759",
-                title=f"{kind}：{k.fallbacks} 次回退到离线规则",
+                title=_say(data, "plot_fallbacks_bar", kind=kind, count=k.fallbacks),
             )
         svg.text(
             left + k.requests / most * width + 6,
             y + 15,
-            f"{k.requests}" + (f"（回退 {k.fallbacks}）" if k.fallbacks else ""),
+            f"{k.requests}" + (_say(data, "plot_requests_fallbacks", count=k.fallbacks) if k.fallbacks else ""),
             11,
             fill=_MUTED,
         )
     if not kinds:
-        svg.text(left, top + 14, "没有模型请求的记录", 12, fill=_MUTED)
+        svg.text(left, top + 14, _say(data, "plot_no_requests"), 12, fill=_MUTED)
     axis_y = top + max(len(kinds), 1) * row + 6
-    _legend(
-        svg,
-        [("成功", "#4e79a7"), ("回退（fallback）", "#e15759"), ("修复重问（repair）", "#f28e2b")],
-        left,
-        axis_y + 8,
-        width,
-    )
-    return Plot(
-        "llm-requests", "模型请求（按类型）", "每类请求的次数；红色是答案不可用、改用离线规则回答的次数。", svg.render()
-    )
+    keys = zip(phrases(data.language, "plot_requests_keys"), ("#4e79a7", "#e15759", "#f28e2b"), strict=True)
+    _legend(svg, list(keys), left, axis_y + 8, width)
+    caption = _say(data, "plot_requests_caption")
+    return Plot("llm-requests", _say(data, "plot_requests_title"), caption, svg.render())
 
 
 def llm_tokens(data: RunData) -> Plot:
     stats = data.llm
     kinds = sorted(stats.by_kind.items(), key=lambda kv: -(kv[1].tokens_in + kv[1].tokens_out)) if stats else []
     left, top, row, width = 150, 10, 22, 640
-    svg = Svg(left + width + 150, top + max(len(kinds), 1) * row + 60, "llm-tokens", "按类型的 token 数")
+    label = _say(data, "plot_tokens_label")
+    svg = Svg(left + width + 150, top + max(len(kinds), 1) * row + 60, "llm-tokens", label)
     most = max((k.tokens_in + k.tokens_out for _, k in kinds), default=1) or 1
     for i, (kind, k) in enumerate(kinds):
         y = top + i * row
         svg.text(left - 8, y + 14, kind, 12, "end", _INK)
         w_in, w_out = k.tokens_in / most * width, k.tokens_out / most * width
-        svg.rect(left, y + 3, w_in, row - 6, "#76b7b2", title=f"{kind}：输入 {k.tokens_in:,} token")
-        svg.rect(left + w_in, y + 3, w_out, row - 6, "#59a14f", title=f"{kind}：输出 {k.tokens_out:,} token")
+        title = _say(data, "plot_tokens_in_bar", kind=kind, count=f"{k.tokens_in:,}")
+        svg.rect(left, y + 3, w_in, row - 6, "#76b7b2", title=title)
+        title = _say(data, "plot_tokens_out_bar", kind=kind, count=f"{k.tokens_out:,}")
+        svg.rect(left + w_in, y + 3, w_out, row - 6, "#59a14f", title=title)
         svg.text(left + w_in + w_out + 6, y + 15, f"{k.tokens_in + k.tokens_out:,}", 11, fill=_MUTED)
     if not kinds:
-        svg.text(left, top + 14, "没有模型请求的记录", 12, fill=_MUTED)
+        svg.text(left, top + 14, _say(data, "plot_no_requests"), 12, fill=_MUTED)
     axis_y = top + max(len(kinds), 1) * row + 6
-    _legend(svg, [("输入 token", "#76b7b2"), ("输出 token", "#59a14f")], left, axis_y + 8, width)
-    estimate = "（离线规则：token 是按提示词估算的）" if stats and stats.backend == "offline" else ""
-    return Plot("llm-tokens", "token（按类型）", f"每类请求的输入与输出 token 总数{estimate}。", svg.render())
+    keys = zip(phrases(data.language, "plot_tokens_keys"), ("#76b7b2", "#59a14f"), strict=True)
+    _legend(svg, list(keys), left, axis_y + 8, width)
+    estimate = _say(data, "plot_tokens_estimated") if stats and stats.backend == "offline" else ""
+    caption = _say(data, "plot_tokens_caption", estimate=estimate)
+    return Plot("llm-tokens", _say(data, "plot_tokens_title"), caption, svg.render())
 
 
 # --- 6. how news spread ------------------------------------------------------------------------
@@ -509,16 +508,18 @@ def event_spread(data: RunData) -> Plot:
             points.insert(0, (0, float(len(event.known_by))))  # at the start only those named in the world file know
         series.append((short(event.what, 40), colour, points))
         start = data.clock.tick_of(event.when)
-        markers.append((start, f"事件{i + 1} 开始"))
+        markers.append((start, _say(data, "plot_event_begins", number=i + 1)))
         if event.what in final:
-            end_dots.append((f"事件{i + 1} 最终知道的人数", float(final[event.what].known_at_end), colour))
-    svg = _line_chart(data, "event-spread", "每个事件有多少人知道", series, markers=markers, end_dots=end_dots)
-    svg.text(svg.width - 8, 12, f"共 {n} 人", 10, "end", _MUTED)
-    used = _legend(
-        svg, [(f"事件{i + 1}：{short(e.what, 36)}", palette(i)) for i, e in enumerate(events)], 56, svg.height, 860
-    )
-    svg.height += used
-    source = "折线来自各检查点（知道 = 被告知过，或记忆里提到过）；右端圆点是 summary.json 的最终人数。"
-    if not data.history:
-        source = "没有检查点历史：只有开始与最终人数。"
-    return Plot("event-spread", "消息传开了吗", f"每个预定事件随时间有多少人知道。{source}", svg.render())
+            known = _say(data, "plot_event_known_at_end", number=i + 1)
+            end_dots.append((known, float(final[event.what].known_at_end), colour))
+    label = _say(data, "plot_spread_label")
+    svg = _line_chart(data, "event-spread", label, series, markers=markers, end_dots=end_dots)
+    svg.text(svg.width - 8, 12, _say(data, "plot_people", count=n), 10, "end", _MUTED)
+    keys = [
+        (_say(data, "report_event_named", number=i + 1, injected="", what=short(e.what, 36)), palette(i))
+        for i, e in enumerate(events)
+    ]
+    svg.height += _legend(svg, keys, 56, svg.height, 860)
+    source = _say(data, "plot_spread_source" if data.history else "plot_spread_no_history")
+    caption = _say(data, "plot_spread_caption", source=source)
+    return Plot("event-spread", _say(data, "plot_spread_title"), caption, svg.render())

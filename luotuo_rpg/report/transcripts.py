@@ -11,11 +11,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from luotuo_rpg.report.data import ReportError
-from luotuo_rpg.sim.files import Frame, RunMeta
+from luotuo_rpg.phrases import phrase
+from luotuo_rpg.report.data import ReportError, read_meta
+from luotuo_rpg.sim.files import Frame
 from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError, TownState
 from luotuo_rpg.world.places import room_containing, room_rects
-from luotuo_rpg.world.spec import WorldSpec
 
 
 class SaidLine(BaseModel):
@@ -37,15 +37,12 @@ class Transcript(BaseModel):
 def read_transcripts(run_dir: Path, agents: list[str] | None = None) -> list[Transcript]:
     """The run's conversations in order; with ``agents``, only those one of them took part in."""
     run_dir = Path(run_dir)
-    try:
-        meta = RunMeta.model_validate_json((run_dir / "meta.json").read_bytes())
-    except FileNotFoundError:
-        raise ReportError(f"{run_dir / 'meta.json'}: not found — is {run_dir} a run folder?") from None
-    names = [p.name for p in WorldSpec.model_validate(meta.world).personas]
+    _, spec = read_meta(run_dir)
+    names = [p.name for p in spec.personas]
     unknown = [a for a in agents or [] if a not in names]
     if unknown:
-        raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {'、'.join(names)}")
-    spec = WorldSpec.model_validate(meta.world)
+        separator = phrase(spec.world.language, "list_separator")
+        raise ReportError(f"no agent named {', '.join(unknown)}; the agents: {separator.join(names)}")
     rooms = room_rects(spec)
     town = TownState()
     open_by_pair: dict[frozenset[int], Transcript] = {}
@@ -90,13 +87,20 @@ def _frames(run_dir: Path) -> Iterator[Frame]:
         raise ReportError(str(error)) from None
 
 
-def to_markdown(transcripts: list[Transcript], title: str) -> str:
-    parts = [f"# {title}", "", f"{len(transcripts)} 场对话", ""]
+def to_markdown(transcripts: list[Transcript], run_name: str, language: str) -> str:
+    """The conversations as Markdown, its own words in ``language``."""
+    parts = [
+        f"# {phrase(language, 'talks_title', run=run_name)}",
+        "",
+        phrase(language, "talks_count", count=len(transcripts)),
+        "",
+    ]
     for talk in transcripts:
         where = f" · {talk.place}" if talk.place else ""
-        until = f"–{talk.end[-5:]}" if talk.end else "（未结束）"
+        until = f"–{talk.end[-5:]}" if talk.end else phrase(language, "talk_unfinished")
         parts.append(f"## {talk.number}. {talk.start}{until} · {' × '.join(talk.members)}{where}")
         parts.append("")
-        parts += [f"- **{line.speaker}**：{line.text}" for line in talk.lines] or ["（没说话）"]
+        lines = [phrase(language, "talk_line", name=line.speaker, text=line.text) for line in talk.lines]
+        parts += lines or [phrase(language, "talk_silent")]
         parts.append("")
     return "\n".join(parts)

@@ -54,6 +54,7 @@ class Hello(BaseModel):
     world: str
     start: str
     tick_seconds: int
+    language: str = Field(default="zh", description="The world's language (zh or en): a viewer's own texts follow it.")
     map: MapInfo
     places: list[PlaceInfo]
     personas: list[PersonaInfo]
@@ -169,6 +170,7 @@ def hello_from_spec(spec: WorldSpec, state: Frame, **extra) -> Hello:
         world=spec.world.name,
         start=spec.world.start.isoformat(),
         tick_seconds=spec.world.tick_seconds,
+        language=spec.world.language,
         map=MapInfo(width=len(rows[0]), height=len(rows), rows=rows, legend={k: v for k, v in spec.map.legend.items()}),
         places=places,
         personas=[

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from luotuo_rpg.llm import LLMStats
+from luotuo_rpg.world.spec import WorldMeta
 
 FORMAT_VERSION = 1
 
@@ -87,6 +88,11 @@ class RunMeta(BaseModel):
     hours: float | None = Field(
         default=None, description="Target in game hours from the world's start: resume and fork stop there."
     )
+
+    @property
+    def language(self) -> str:
+        """The world's language, read without validating the whole world again."""
+        return str(self.world.get("world", {}).get("language", WorldMeta.model_fields["language"].default))
 
 
 class AgentSummary(BaseModel):

@@ -27,6 +27,7 @@ from luotuo_rpg.llm import (
     describe,
     for_world,
 )
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.behaviour import measure_run
 from luotuo_rpg.sim.checkpoint import (
     HISTORY_DIR,
@@ -134,7 +135,7 @@ class Run:
 
     async def run_until(self, target: int, recorder: Recorder, checkpointer: Checkpointer | None = None) -> RunSummary:
         """Step until tick ``target``; checkpoint when due and at the end (not after an aborted tick)."""
-        bar = _progress(target, self.sim.tick, self.options.progress)
+        bar = _progress(target, self.sim.tick, self.options.progress, self.spec.world.language)
         started = time.perf_counter()
         try:
             while self.sim.tick < target:
@@ -154,7 +155,9 @@ class Run:
                 if bar is not None:
                     bar.update(1)
                     if frame.tick % 30 == 0:
-                        bar.set_postfix_str(f"{frame.time} 请求 {self.mind.stats.requests}", refresh=False)
+                        requests = self.mind.stats.requests
+                        postfix = phrase(self.spec.world.language, "progress_requests", time=frame.time, count=requests)
+                        bar.set_postfix_str(postfix, refresh=False)
         finally:
             if bar is not None:
                 bar.close()
@@ -208,13 +211,14 @@ class Run:
         return summary.model_copy(update={"behaviour": measure_run(self.out, self.spec, summary.llm)})
 
 
-def _progress(total: int, initial: int, enabled: bool):
+def _progress(total: int, initial: int, enabled: bool, language: str):
     if not enabled:
         return None
     from tqdm import tqdm
 
+    desc = phrase(language, "progress_running")
     return tqdm(
-        total=total, initial=initial, unit="tick", file=sys.stderr, dynamic_ncols=True, desc="模拟中", smoothing=0.1
+        total=total, initial=initial, unit="tick", file=sys.stderr, dynamic_ncols=True, desc=desc, smoothing=0.1
     )
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.sim.files import CAME_MINUTES, RunSummary
 
 
-def format_summary(summary: RunSummary, out: Path) -> str:
+def format_summary(summary: RunSummary, out: Path, language: str) -> str:
+    """The summary in English, with the world's own texts (event names, who came) set as ``language`` sets them."""
     agents = summary.agents
     llm = summary.llm
     lines = [
@@ -27,7 +29,8 @@ def format_summary(summary: RunSummary, out: Path) -> str:
     behaviour = summary.behaviour
     attendance = {e.what: e for e in behaviour.events} if behaviour else {}
     for event in summary.events:
-        line = f"event 「{event.what}」: known by {event.known_at_start} at start"
+        quoted = phrase(language, "summary_quoted", what=event.what)
+        line = f"event {quoted}: known by {event.known_at_start} at start"
         seen = attendance.get(event.what)
         if seen is not None:
             line += f" → {len(seen.known_before)} before it began"
@@ -39,7 +42,8 @@ def format_summary(summary: RunSummary, out: Path) -> str:
                 f"; came (≥ {CAME_MINUTES} min) {len(seen.came)}, {len(seen.came_uninvited)} of them not told at start"
             )
             if seen.came:
-                line += "：" + "、".join(seen.came[:8]) + ("…" if len(seen.came) > 8 else "")
+                names = phrase(language, "list_separator").join(seen.came[:8]) + ("…" if len(seen.came) > 8 else "")
+                line += phrase(language, "summary_who", names=names)
         lines.append(line)
     if behaviour is not None:
         reach = behaviour.action_reach
@@ -50,9 +54,9 @@ def format_summary(summary: RunSummary, out: Path) -> str:
         )
         for seen in behaviour.events:
             if seen.injected:
+                quoted = phrase(language, "summary_quoted", what=seen.what)
                 lines.append(
-                    f"injected 「{seen.what}」: known by {len(seen.learned)}; came (≥ {CAME_MINUTES} min) "
-                    f"{len(seen.came)}"
+                    f"injected {quoted}: known by {len(seen.learned)}; came (≥ {CAME_MINUTES} min) {len(seen.came)}"
                 )
     if summary.sample_lines:
         lines.append("some lines:")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pygame
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.viewer.fonts import FontSet
 from luotuo_rpg.viewer.layout import MapLayout
 from luotuo_rpg.viewer.live import LiveClient, LivePlayer
@@ -82,7 +83,8 @@ class ViewerApp:
             if persona.name == name:
                 self.selected = agent_id
                 return
-        names = "、".join(p.name for p in self.playback.state.personas.values())
+        state = self.playback.state
+        names = phrase(state.hello.language, "list_separator").join(p.name for p in state.personas.values())
         raise ViewerError(f"no agent named {name!r} (agents: {names})")
 
     def cycle_selection(self, direction: int) -> None:
@@ -195,7 +197,8 @@ def _window(app: ViewerApp, options: ViewOptions) -> ViewResult:
         raise ViewerError(
             f"cannot open a window ({error}); to render without a display use --screenshot PATH"
         ) from None
-    pygame.display.set_caption(f"骆驼RPG · {app.playback.state.hello.world}")
+    hello = app.playback.state.hello
+    pygame.display.set_caption(f"{phrase(hello.language, 'brand')} · {hello.world}")
     pygame.key.set_repeat(300, 40)  # holding ←/→ scrubs through a replay
     clock = pygame.time.Clock()
     frames = 0

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.protocol import (
     Control,
     ControlResult,
@@ -220,7 +221,10 @@ class LivePlayer:
         self.paused = hello.paused
         self.speed = hello.speed
         if hello.errors:
-            self.notice = f"世界文件有问题 world file: {hello.errors[0]}"
+            self.notice = phrase(hello.language, "viewer_world_errors", error=hello.errors[0])
+
+    def _say(self, key: str, **values: object) -> str:
+        return phrase(self.state.hello.language, key, **values)
 
     def update(self, seconds: float) -> None:
         for message in self.client.poll():
@@ -234,26 +238,26 @@ class LivePlayer:
                 self.paused, self.speed, self.ended = message.paused, message.speed, message.ended
             elif isinstance(message, ControlResult):
                 if not message.ok:
-                    self.notice = f"{message.action}: {message.error or '失败 failed'}"
+                    self.notice = f"{message.action}: {message.error or self._say('viewer_failed')}"
                 elif message.answer:
                     self.notice = message.answer
             elif isinstance(message, ErrorMessage):
                 detail = f" ({message.issues[0]})" if message.issues else ""
-                self.notice = f"服务器 server: {message.message}{detail}"
+                self.notice = self._say("viewer_server", message=message.message, detail=detail)
             elif isinstance(message, Disconnected):
                 self.connected = False
-                self.notice = f"连接断开 disconnected ({message.reason}); 重连中 retrying…"
+                self.notice = self._say("viewer_disconnected", reason=message.reason)
             elif isinstance(message, Reconnected):
                 self.connected = True
-                self.notice = "已重新连接 reconnected"
+                self.notice = self._say("viewer_reconnected")
 
     def _control(self, action: str, value: float | None = None) -> bool:
         if not self.token:
-            self.notice = "控制服务器需要 --token (controls need the server's --token)"
+            self.notice = self._say("viewer_needs_token")
             return False
         sent = self.client.send(Control(token=self.token, action=action, value=value))  # type: ignore[arg-type]
         if not sent:
-            self.notice = "未连接 not connected"
+            self.notice = self._say("viewer_not_connected")
         return sent
 
     def toggle_pause(self) -> None:
@@ -272,23 +276,26 @@ class LivePlayer:
                 return
             self._control("seek", float(max(0, self.state.tick + ticks)))
         else:
-            self.notice = "实时模拟不能后退 a live run cannot step back"
+            self.notice = self._say("viewer_no_going_back")
 
     def change_speed(self, direction: int) -> None:
         speed = next_speed(self.speed, direction)
         if self._control("speed", speed):
-            self.notice = "速度 speed " + ("最快 fastest" if speed <= 0 else f"{speed:g} tick/s")
+            self.notice = self._say("viewer_speed", speed=self._speed(speed))
+
+    def _speed(self, speed: float) -> str:
+        return self._say("viewer_fastest") if speed <= 0 else self._say("viewer_speed_value", speed=f"{speed:g}")
 
     def status(self) -> str:
         if not self.connected:
-            return "✕ 连接断开 disconnected"
-        where = "回放 replay" if self.state.hello.replay is not None else "实时 live"
+            return self._say("viewer_gone")
+        where = self._say("viewer_replay" if self.state.hello.replay is not None else "viewer_live")
         if self.ended:
-            mode = "■ 结束 end"
+            mode = self._say("viewer_ended")
         elif self.paused:
-            mode = "‖ 暂停 paused"
+            mode = self._say("viewer_paused")
         else:
-            mode = "▶ " + ("最快 fastest" if self.speed <= 0 else f"{self.speed:g} tick/s")
+            mode = "▶ " + self._speed(self.speed)
         return f"{mode} · {where} (server)"
 
     def close(self) -> None:

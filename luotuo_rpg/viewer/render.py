@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pygame
 
+from luotuo_rpg.phrases import phrase, phrases
 from luotuo_rpg.server.protocol import Hello
 from luotuo_rpg.viewer.fonts import FontSet
 from luotuo_rpg.viewer.layout import MapLayout
@@ -348,18 +349,24 @@ class Renderer:
         pen = PanelPen(surface, self.fonts, x=px + pad, y=py + pad, width=pw - 2 * pad, bottom=py + ph - 44)
         x, width = pen.x, pen.width
         self.agent_rows = []
+        language = state.hello.language
         pen.write(state.hello.world, 22, PANEL_TEXT, bold=True)
         pen.write(f"{state.time} · tick {state.tick}", 14, PANEL_DIM)
         pen.write(status, 14, ACCENT)
         for event in state.running_events():
-            pen.write(f"事件 {event.what} @ {show_place(event.place)}", 13, ACCENT, max_lines=2)
+            pen.write(
+                phrase(language, "viewer_event", what=event.what, place=show_place(event.place)),
+                13,
+                ACCENT,
+                max_lines=2,
+            )
         pen.y += 6
         pygame.draw.line(surface, PANEL_DIM, (x, pen.y), (x + width, pen.y))
         pen.y += 8
         if selected is not None and selected in state.agents:
             self._draw_agent_card(pen, state, selected)
         else:
-            pen.write("人物 · 点击查看 (click an agent)", 14, PANEL_DIM)
+            pen.write(phrase(language, "viewer_people"), 14, PANEL_DIM)
             pen.y += 2
             for agent_id in sorted(state.agents):
                 y = pen.y
@@ -375,12 +382,12 @@ class Renderer:
                 surface.blit(self.fonts.render(action, 13, PANEL_DIM), (action_x, y + 1))
                 self.agent_rows.append((row, agent_id))
                 pen.y += 20
-        help_lines = ("空格 暂停/继续 · ←/→ 单步 · +/− 速度", "Tab 下一个 · Esc 取消选择 · 点击人物查看")
-        for i, line in enumerate(help_lines):
+        for i, line in enumerate(phrases(language, "viewer_keys")):
             surface.blit(self.fonts.render(line, 12, PANEL_DIM), (x, py + ph - 40 + i * 17))
 
     def _draw_agent_card(self, pen: PanelPen, state: ViewerState, agent_id: int) -> None:
         surface, x = pen.surface, pen.x
+        language = state.hello.language
         view = state.agents[agent_id]
         persona = state.personas.get(agent_id)
         color = self._colors.get(agent_id, (120, 120, 120))
@@ -388,7 +395,8 @@ class Renderer:
         name = self.fonts.render(state.name(agent_id), 20, PANEL_TEXT, bold=True)
         surface.blit(name, (x + 24, pen.y))
         if persona is not None:
-            surface.blit(self.fonts.render(f"{persona.age}岁", 14, PANEL_DIM), (x + 32 + name.get_width(), pen.y + 5))
+            age = self.fonts.render(phrase(language, "viewer_age", age=persona.age), 14, PANEL_DIM)
+            surface.blit(age, (x + 32 + name.get_width(), pen.y + 5))
         pen.y += name.get_height() + 2
         if persona is not None and persona.traits:
             pen.write(" · ".join(persona.traits), 13, PANEL_DIM)
@@ -396,31 +404,34 @@ class Renderer:
         emoji = self.fonts.emoji(view.emoji, 18) if view.emoji else None
         if emoji is not None:
             surface.blit(emoji, (x, pen.y))
-        pen.write(f"行动 {view.action}", 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
+        action = phrase(language, "viewer_action", action=view.action)
+        pen.write(action, 15, PANEL_TEXT, indent=24 if emoji else 0, max_lines=3)
         if view.at is not None:
-            pen.write(f"身在 {show_place(view.at) or '街上'}", 14, PANEL_TEXT, max_lines=2)
-        pen.write(
-            f"{'去往' if view.at is not None and view.at != room_of(view.place) else '地点'} {show_place(view.place)}",
-            14,
-            PANEL_TEXT,
-            max_lines=2,
-        )
+            at = show_place(view.at) or phrase(language, "viewer_street")
+            pen.write(phrase(language, "viewer_at", place=at), 14, PANEL_TEXT, max_lines=2)
+        heading = view.at is not None and view.at != room_of(view.place)
+        where = phrase(language, "viewer_heading" if heading else "viewer_place", place=show_place(view.place))
+        pen.write(where, 14, PANEL_TEXT, max_lines=2)
         partners = [state.name(p) for p in state.partners_of(agent_id)]
-        mood = "睡着 asleep" if view.asleep else "醒着 awake"
-        pen.write(
-            f"状态 {mood}" + (f" · 正和 {'、'.join(partners)} 说话" if partners else ""), 14, PANEL_TEXT, max_lines=2
+        mood = phrase(
+            language, "viewer_state", mood=phrase(language, "viewer_asleep" if view.asleep else "viewer_awake")
         )
+        if partners:
+            mood += phrase(language, "viewer_talking", names=phrase(language, "list_separator").join(partners))
+        pen.write(mood, 14, PANEL_TEXT, max_lines=2)
         notes = state.notes.get(agent_id)
         if notes:
             latest = {note.kind: note for note in notes}
-            for kind, label in (("plan", "计划"), ("reflect", "感悟"), ("interview", "答问"), ("object", "物品")):
+            for kind in ("plan", "reflect", "interview", "object"):
                 if kind in latest:
-                    pen.write(f"{label} {latest[kind].text}", 13, PANEL_DIM, max_lines=2)
+                    pen.write(
+                        phrase(language, f"viewer_note_{kind}", text=latest[kind].text), 13, PANEL_DIM, max_lines=2
+                    )
         pen.y += 6
-        pen.write("最近的话 recent lines", 14, ACCENT, bold=True)
+        pen.write(phrase(language, "viewer_recent"), 14, ACCENT, bold=True)
         lines = state.lines_of(agent_id, PANEL_LINES)
         if not lines:
-            pen.write("（还没说过话）", 13, PANEL_DIM)
+            pen.write(phrase(language, "viewer_silent"), 13, PANEL_DIM)
         for line in lines:
             pen.write(self._line_text(state, line), 13, PANEL_TEXT, max_lines=3)
             pen.y += 3
@@ -428,7 +439,7 @@ class Renderer:
     @staticmethod
     def _line_text(state: ViewerState, line: Line) -> str:
         who = state.name(line.speaker) + (f"→{state.name(line.to)}" if line.to is not None else "")
-        return f"{line.time[-5:]} {who}：{line.text}"
+        return phrase(state.hello.language, "viewer_line", time=line.time[-5:], who=who, text=line.text)
 
     # -- hit-testing ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.protocol import Hello, ReplayInfo, hello_from_spec
 from luotuo_rpg.sim.files import Frame, RunMeta
 from luotuo_rpg.sim.frame_stream import FrameFile, FrameStreamError
@@ -135,16 +136,18 @@ class ReplayPlayer:
 
     def change_speed(self, direction: int) -> None:
         self.speed = next_speed(self.speed, direction)
-        self.notice = f"速度 speed {self.speed:g} tick/s"
+        speed = phrase(self.state.hello.language, "viewer_speed_value", speed=f"{self.speed:g}")
+        self.notice = phrase(self.state.hello.language, "viewer_speed", speed=speed)
 
     def status(self) -> str:
+        language = self.state.hello.language
         if self.index >= self.last_index:
-            mode = "■ 结束 end"
+            mode = phrase(language, "viewer_ended")
         elif self.paused:
-            mode = "‖ 暂停 paused"
+            mode = phrase(language, "viewer_paused")
         else:
-            mode = f"▶ {self.speed:g} tick/s"
-        return f"{mode} · 回放 replay {self.index + 1}/{len(self.run.frames)}"
+            mode = "▶ " + phrase(language, "viewer_speed_value", speed=f"{self.speed:g}")
+        return f"{mode} · {phrase(language, 'viewer_replay')} {self.index + 1}/{len(self.run.frames)}"
 
     def close(self) -> None:
         return None

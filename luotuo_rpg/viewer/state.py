@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, replace
 
+from luotuo_rpg.phrases import phrase
 from luotuo_rpg.server.protocol import Hello, PersonaInfo
 from luotuo_rpg.sim.files import Frame, FrameEvent
 from luotuo_rpg.sim.frame_stream import TownState
@@ -31,7 +32,6 @@ BUBBLE_MAX_TICKS = 90
 fast replay does not keep a line on screen long after the talk is over."""
 
 _NOTE_KINDS = ("plan", "reflect", "interview", "object")
-_OUTLINE_SEPARATOR = "；"  # the panel's own way of writing a plan outline on one line
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,8 @@ class ViewerState(TownState):
                 for e in self.town_events
             ]
         elif event.type in _NOTE_KINDS and event.agent is not None and (event.text or event.outline):
-            text = event.text or _OUTLINE_SEPARATOR.join(event.outline or [])
+            # A plan outline on one line, joined as the agents themselves join one.
+            text = event.text or phrase(self.hello.language, "outline_separator").join(event.outline or [])
             notes = self.notes.setdefault(event.agent, deque(maxlen=NOTES_KEPT))
             notes.append(Note(frame.tick, frame.time, event.type, text))
 
