@@ -279,8 +279,8 @@ class ReactRequest(Request[ReactOutput]):
 # What a talk's answer may hold: a line as long as news with its place and time (English runs
 # several letters to a Chinese character), a summary of a sentence or two. ``ConverseRequest.check``
 # clips to the same lengths as the schema, so an answer reads the same with a schema or without.
-LINE_CHARS = 150
-SUMMARY_CHARS = 200
+LINE_CHARS = 90
+SUMMARY_CHARS = 120
 
 
 class ChatLine(BaseModel):
@@ -315,7 +315,7 @@ class ConverseRequest(Request[ConverseOutput]):
 
     kind: ClassVar[str] = "converse"
     output: ClassVar[type[BaseModel]] = ConverseOutput
-    max_tokens: ClassVar[int] = 600
+    max_tokens: ClassVar[int] = 450
     me: TalkSide = Field(description="The one who starts the talk (`agent`).")
     partner: str
     them: TalkSide = Field(description="The partner.")

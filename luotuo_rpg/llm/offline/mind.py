@@ -26,6 +26,7 @@ from luotuo_rpg.llm.chat import (
 )
 from luotuo_rpg.llm.embeddings.hashed import HashEmbedder
 from luotuo_rpg.llm.kinds import (
+    SUMMARY_CHARS,
     AttendOutput,
     AttendRequest,
     ChatLine,
@@ -305,9 +306,9 @@ class OfflineMind:
         language = self.language
         told = [line for line in lines[1:] if line is not lines[-1]] or lines
         gist = phrase(language, "gist_separator").join(
-            phrase(language, "said", name=line.speaker, text=_trim(line.text, width(language, 40))) for line in told[:3]
+            phrase(language, "said", name=line.speaker, text=_trim(line.text, width(language, 30))) for line in told[:3]
         )
-        return gist
+        return _trim(gist, width(language, SUMMARY_CHARS))
 
     def _news(self, event: EventBrief, me: str, now: str) -> str:
         """An event told in the speaker's voice: one's own as an invitation, a past one as past."""
