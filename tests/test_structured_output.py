@@ -159,3 +159,17 @@ def test_a_dead_server_halts_the_tick_after_three_requests_in_a_row(tiny_world):
     with pytest.raises(BackendDown, match="3 requests in a row found no backend"):
         asyncio.run(go())
     assert mind.stats.fallbacks >= 2  # the first two fell back: a blip is not an outage
+
+
+def test_a_talk_that_loops_ends_where_it_starts_repeating():
+    looping = {
+        "lines": [
+            {"speaker": "白展堂", "text": "掌柜的，早！"},
+            {"speaker": "佟湘玉", "text": "收工后去客栈。"},
+            {"speaker": "白展堂", "text": "收工后去客栈。"},
+            {"speaker": "佟湘玉", "text": "收工后去客栈。"},
+        ],
+        "summary": "两人约了收工后去客栈",
+    }
+    talk = parse_output(_converse(), json.dumps(looping, ensure_ascii=False))
+    assert [line.text for line in talk.lines] == ["掌柜的，早！", "收工后去客栈。"]

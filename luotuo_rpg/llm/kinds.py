@@ -323,8 +323,10 @@ class ConverseRequest(Request[ConverseOutput]):
 
     def check(self, output: ConverseOutput) -> ConverseOutput:
         names = (self.agent, self.partner)
-        lines = []
+        lines: list[ChatLine] = []
         for line in output.lines[: self.max_lines]:
+            if any(line.text.strip() == said.text for said in lines):
+                break  # a small model that loops has said what it had to say: the talk ends there
             # A name written short or with a title is snapped to the nearest of the two (llm/fixups.py).
             if line.speaker not in names:
                 raise OutputRejected(f"speaker {line.speaker!r} is neither {self.agent} nor {self.partner}")
