@@ -25,7 +25,7 @@ THINK_DELAY_SECONDS: dict[str, int] = {
     # after another (SimConfig.conversation_line_seconds) without another round trip.
     "converse": 60,
     # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins, and
-    # after a talk the agent stands where it talked meanwhile, so not longer.
+    # a re-plan (a room found full) keeps the agent where it is meanwhile, so not longer.
     "plan_block": 60,
     # The day is planned lying awake after waking: five minutes in bed.
     "plan_day": 300,

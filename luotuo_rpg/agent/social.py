@@ -1,6 +1,7 @@
 """Reactions and conversations: continue, react (re-plan) or talk. A talk is written whole in
 one request, from both sides' memories of each other, right after deciding to talk; afterwards
-each side remembers what it was about and re-plans."""
+each side remembers what it was about and goes back to what it was doing (news heard is weighed
+by ``attend``; the next block's plan sees the talk's memory)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ async def converse(
 
 
 def after_conversation(agent: Agent, view: WorldView, conversation: ConversationView) -> None:
-    """What a talk that has ended leaves: news learnt, what was said, its memory, and a re-plan."""
+    """What a talk that has ended leaves: news learnt, what was said, and its memory."""
     state = agent.state
     state.handled_conversations.append(conversation.id)
     state.handled_conversations = state.handled_conversations[-50:]

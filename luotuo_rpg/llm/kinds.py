@@ -325,13 +325,14 @@ class ConverseRequest(Request[ConverseOutput]):
         names = (self.agent, self.partner)
         lines: list[ChatLine] = []
         for line in output.lines[: self.max_lines]:
-            if any(line.text.strip() == said.text for said in lines):
+            text = line.text[: width(self.language, LINE_CHARS)].strip()
+            if any(text == said.text for said in lines):
                 break  # a small model that loops has said what it had to say: the talk ends there
             # A name written short or with a title is snapped to the nearest of the two (llm/fixups.py).
             if line.speaker not in names:
                 raise OutputRejected(f"speaker {line.speaker!r} is neither {self.agent} nor {self.partner}")
-            require_text(line.text, self.language, "text")
-            lines.append(ChatLine(speaker=line.speaker, text=line.text[: width(self.language, LINE_CHARS)].strip()))
+            require_text(text, self.language, "text")
+            lines.append(ChatLine(speaker=line.speaker, text=text))
         require_text(output.summary, self.language, "summary")
         output.lines = lines
         output.summary = output.summary[: width(self.language, SUMMARY_CHARS)].strip()
