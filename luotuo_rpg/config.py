@@ -17,20 +17,19 @@ THINK_DELAY_SECONDS: dict[str, int] = {
     # Scoring what one saw runs beside the agent's other thoughts (its decisions never wait for it),
     # and a memory is only read when recalled later: stored five minutes on, it changes nothing.
     "importance": 300,
-    # Noticing someone and weighing whether to go over and talk, walking on meanwhile: a minute (then one
-    # walks over, SimConfig.talk_approach_minutes). Half a minute cost a third more waits a day.
-    "react": 60,
-    # A talk is written whole in one request, asked by the same thought right after deciding to talk:
-    # going over and opening it takes a minute from noticing the other. Its lines are then said one
-    # after another (SimConfig.conversation_line_seconds) without another round trip.
-    "converse": 60,
+    # Noticing someone and weighing whether to go over and talk, walking on meanwhile — and if so, what
+    # the talk will be (one request writes both): two minutes; then one walks over
+    # (SimConfig.talk_approach_minutes). Half a minute cost a third more waits a day than one minute,
+    # one minute about a fifth more than two (benchmarks/llm_concurrency.py).
+    "react": 120,
     # Working out the next hour's steps takes a minute; plan-ahead does it before the hour begins, and
     # a re-plan (a room found full) keeps the agent where it is meanwhile, so not longer.
     "plan_block": 60,
     # The day is planned lying awake after waking: five minutes in bed.
     "plan_day": 300,
-    # Whether to go to an event one has heard of is weighed against the day's plan for a minute.
-    "attend": 60,
+    # Whether to go to an event one has heard of is weighed against the day's plan: three minutes (news comes
+    # from a talk, and the event is hours off). A minute cost some fifty more waits a day.
+    "attend": 180,
     # Reflection is slow musing and runs beside the day: half an hour.
     "reflect_questions": 1800,
     "reflect_insights": 1800,
@@ -99,7 +98,7 @@ class SimConfig(BaseModel):
     # Reaction and conversation
     conversation_max_turns: int = Field(default=6, ge=2, description="Lines per conversation, both sides together.")
     talk_approach_minutes: int = Field(
-        default=2,
+        default=3,
         ge=0,
         description="How long the one who decided to talk walks after the other before giving up (ours; the "
         "reference's initiator walks to its partner too).",
@@ -120,6 +119,12 @@ class SimConfig(BaseModel):
     )
     react_cooldown_minutes: int = Field(
         default=30, ge=0, description="Before an agent weighs reacting to the same person again."
+    )
+    react_gap_minutes: int = Field(
+        default=5,
+        ge=0,
+        description="After weighing whether to react to someone, before weighing anyone else (ours): the people "
+        "one passes meanwhile are noted, not each weighed. Each weighing is a request and a wait in a busy street.",
     )
 
     # Prompt size: what a request carries sets its tokens, so its cost and its wait on a slow model. Lengths are in

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from luotuo_rpg.llm.kinds import ConverseRequest, PersonaBrief, Request, TalkSide
+from luotuo_rpg.llm.kinds import PersonaBrief, ReactRequest, Request, TalkSide
 from luotuo_rpg.llm.offline.mind import OfflineMind
 
 
@@ -71,20 +71,29 @@ def talk_request(
     time: str = "2026-03-01 09:00",
     language: str = "zh",
     **side: object,
-) -> ConverseRequest:
-    """A whole talk that ``persona`` starts, bringing ``side`` (memories, known_events, said_before);
-    the partner brings only a name."""
+) -> ReactRequest:
+    """``persona`` noticing ``partner``, a talk possible, bringing ``side`` (memories, known_events,
+    said_before); the partner brings only a name."""
     other = PersonaBrief(name=partner, age=30, traits=[], background="")
-    return ConverseRequest(
+    return ReactRequest(
         agent=persona.name,
         time=time,
         language=language,
+        observation=f"{partner}在街上走",
+        other=partner,
+        other_action="走路",
         me=TalkSide.model_validate({"persona": persona, **side}),
-        partner=partner,
         them=TalkSide(persona=other),
     )
 
 
 def talk_json(speaker: str, text: str, summary: str = "打了个招呼") -> str:
-    """A whole-talk answer of one line, as a model would write it."""
-    return json.dumps({"lines": [{"speaker": speaker, "text": text}], "summary": summary}, ensure_ascii=False)
+    """A reaction that talks, with a talk of one line, as a model would write it."""
+    answer = {
+        "reason": "打个招呼",
+        "decision": "talk",
+        "new_activity": None,
+        "lines": [{"speaker": speaker, "text": text}],
+        "summary": summary,
+    }
+    return json.dumps(answer, ensure_ascii=False)

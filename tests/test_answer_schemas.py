@@ -20,6 +20,7 @@ from luotuo_rpg.llm.kinds import (
     ReactRequest,
     ReflectInsightsRequest,
     ScheduleBlock,
+    TalkSide,
 )
 from luotuo_rpg.llm.prompts import render
 from luotuo_rpg.llm.schemas import output_schema, request_schema
@@ -78,7 +79,7 @@ def test_the_offline_minds_answers_fit_their_requests_schemas_and_need_no_fixing
         jsonschema.validate(data, schema)
         assert apply_fixups(request, data, schema) == (data, []), request.kind
         kinds.add(request.kind)
-    assert {"plan_day", "plan_block", "react", "converse", "reflect_questions", "reflect_insights"} <= kinds
+    assert {"plan_day", "plan_block", "react", "reflect_questions", "reflect_insights"} <= kinds
 
 
 def _plan_block() -> PlanBlockRequest:
@@ -114,24 +115,38 @@ def test_cited_ids_become_an_enum_of_the_memories_given() -> None:
 
 
 def _react(other: str | None) -> ReactRequest:
-    return ReactRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other=other
-    )
+    """Noticing ``other``, who can be talked with (None: nobody is there)."""
+    me = TalkSide(persona=PERSONA, doing="擦桌子")
+    them = TalkSide(persona=PersonaBrief(name=other, age=30, traits=[], background="")) if other else None
+    return ReactRequest(agent="白展堂", time=TIME, observation="有人进门", other=other, me=me, them=them)
 
 
-def test_a_react_decision_cannot_be_generated_without_its_new_activity() -> None:
+_TALK = [{"speaker": "白展堂", "text": "掌柜的，早！"}, {"speaker": "佟湘玉", "text": "早啊。"}]
+
+
+def test_each_decision_can_be_generated_only_with_what_it_carries() -> None:
     schema = request_schema(_react("佟湘玉"))
     validator = jsonschema.Draft202012Validator(schema)
-    assert validator.is_valid({"decision": "react", "reason": "去看看", "new_activity": "迎客"})
-    assert validator.is_valid({"decision": "talk", "reason": "打招呼", "new_activity": None})
-    assert not validator.is_valid({"decision": "react", "reason": "去看看", "new_activity": None})
-    assert not validator.is_valid({"decision": "continue", "reason": "忙", "new_activity": "迎客"})
+    quiet = {"new_activity": None, "lines": [], "summary": None}
+    assert validator.is_valid({"reason": "去看看", "decision": "react", **quiet, "new_activity": "迎客"})
+    assert validator.is_valid({"reason": "打招呼", "decision": "talk", **quiet, "lines": _TALK, "summary": "问了早"})
+    assert validator.is_valid({"reason": "忙", "decision": "continue", **quiet})
+    assert not validator.is_valid({"reason": "去看看", "decision": "react", **quiet})
+    assert not validator.is_valid({"reason": "忙", "decision": "continue", **quiet, "new_activity": "迎客"})
+    # A talk needs its lines and its summary; the other decisions carry none.
+    assert not validator.is_valid({"reason": "打招呼", "decision": "talk", **quiet, "summary": "问了早"})
+    assert not validator.is_valid({"reason": "打招呼", "decision": "talk", **quiet, "lines": _TALK})
+    assert not validator.is_valid({"reason": "忙", "decision": "continue", **quiet, "lines": _TALK})
+    # Only the two of them speak.
+    stranger = [{"speaker": "郭芙蓉", "text": "我也来！"}]
+    assert not validator.is_valid({"reason": "打招呼", "decision": "talk", **quiet, "lines": stranger, "summary": "来"})
 
 
 def test_talk_is_not_offered_when_nobody_is_there() -> None:
     validator = jsonschema.Draft202012Validator(request_schema(_react(None)))
-    assert not validator.is_valid({"decision": "talk", "reason": "打招呼", "new_activity": None})
-    assert validator.is_valid({"decision": "continue", "reason": "忙着呢", "new_activity": None})
+    quiet = {"new_activity": None, "lines": [], "summary": None}
+    assert not validator.is_valid({"reason": "打招呼", "decision": "talk", **quiet, "lines": _TALK, "summary": "早"})
+    assert validator.is_valid({"reason": "忙着呢", "decision": "continue", **quiet})
 
 
 def test_the_routine_is_shown_under_the_keys_the_schedule_must_use() -> None:

@@ -24,6 +24,7 @@ from luotuo_rpg.llm.kinds import (
     ReflectInsightsRequest,
     Request,
     ScheduleBlock,
+    TalkSide,
 )
 from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.structured import StructuredMind
@@ -43,8 +44,8 @@ REQUESTS: list[Request] = [
         known_places=["客栈/大堂", "客栈/厨房"],
         memories=MEMORIES,
     ),
-    ReactRequest(
-        agent="白展堂", time=TIME, persona=PERSONA, current_action="擦桌子", observation="有人进门", other="佟湘玉"
+    ReactRequest(  # nobody to talk with: go on or do something else
+        agent="白展堂", time=TIME, observation="有人进门", other="佟湘玉", me=TalkSide(persona=PERSONA, doing="擦桌子")
     ),
     talk_request(PERSONA, partner="佟湘玉", time=TIME, memories=MEMORIES),
     ReflectInsightsRequest(agent="白展堂", time=TIME, persona="跑堂", question="掌柜的为什么发愁？", memories=MEMORIES),
@@ -142,7 +143,7 @@ def test_five_thousand_brackets_are_asked_again_then_fall_back_counted() -> None
     output, mind, backend = _ask(REQUESTS[3], ["[" * 5000, "[" * 5000])
     assert isinstance(output, type(REQUESTS[3]).output)
     assert mind.stats.repairs == 1 and mind.stats.fallbacks == 1
-    assert mind.stats.fallback_reasons == {"converse: invalid after repair": 1}
+    assert mind.stats.fallback_reasons == {"react: invalid after repair": 1}
 
 
 def test_the_repair_is_a_different_request_at_a_sampling_temperature_with_the_keys_spelt_out() -> None:

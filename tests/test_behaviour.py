@@ -120,7 +120,7 @@ def test_forms_of_address_come_from_relationships() -> None:
 
 def _said_by(persona: PersonaBrief, time: str, **side: object) -> list[str]:
     """The lines ``persona`` says in a whole talk it starts with a stranger."""
-    talk = OfflineMind().answer(talk_request(persona, time=time, **side))
+    talk = OfflineMind().write_talk(talk_request(persona, time=time, **side))
     return [line.text for line in talk.lines if line.speaker == persona.name]
 
 

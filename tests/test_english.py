@@ -16,9 +16,9 @@ import pytest
 from luotuo_rpg.agent.state import is_trivial
 from luotuo_rpg.llm.factory import MindOptions
 from luotuo_rpg.llm.kinds import (
-    ConverseOutput,
     OutputRejected,
     PersonaBrief,
+    ReactOutput,
 )
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
@@ -58,7 +58,7 @@ def test_a_prompt_carries_its_language_and_the_mock_reads_it_back():
     english = talk_request(persona, partner="Adam Smith", time="2023-02-13 09:00", language="en")
     messages = render(english)
     system = messages[0]["content"]
-    assert system.startswith("Write a talk between Sam Moore") and not CJK.search(system)
+    assert system.startswith("You are Sam Moore") and "write the talk" in system and not CJK.search(system)
     recovered = recover_request(messages)
     assert recovered is not None and recovered.language == "en"
     chinese = english.model_copy(update={"language": "zh"})
@@ -72,7 +72,7 @@ def test_an_english_world_rejects_a_chinese_answer_but_not_a_chinese_name():
     with pytest.raises(OutputRejected, match="English"):
         parse_output(request, talk_json("Sam Moore", "早上好，亚当！", summary="Said good morning."))
     output = parse_output(request, talk_json("Sam Moore", "Morning, Adam! Have you met 李雷?", summary="Said hello."))
-    assert isinstance(output, ConverseOutput) and "李雷" in output.lines[0].text
+    assert isinstance(output, ReactOutput) and "李雷" in output.lines[0].text
 
 
 def test_what_is_trivial_depends_on_the_language():
@@ -168,7 +168,7 @@ def test_english_smallville_lives_a_day_through_the_openai_client(tmp_path):
         kinds.add(request.kind)
         system = messages[0]["content"]
         assert request.agent in system and not CJK.search(system), system
-    assert {"plan_day", "plan_block", "converse", "reflect_questions", "reflect_insights"} <= kinds
+    assert {"plan_day", "plan_block", "react", "reflect_questions", "reflect_insights"} <= kinds
     said = _assert_an_english_day(tmp_path / "run")
     assert any("Valentine's Day party" in text for text in said)
 

@@ -63,7 +63,7 @@ def test_two_hours_of_qixia_write_the_same_frames_at_every_latency_and_offline(q
     for latency in (0.02, 0.2):
         frames, mind, peak = _online(spec, ticks, latency)
         assert mind.stats.requests > 150 and mind.stats.fallbacks == 0, mind.stats
-        assert mind.stats.by_kind["converse"].requests >= 3, "whole talks, written over the wire"
+        assert mind.stats.by_kind["react"].requests >= 3, "reactions and their talks, over the wire"
         assert frames == offline, f"latency {latency} s changed the run"
         # Thoughts from many ticks in flight together: more than the old engine ever had (12, one tick's thinkers).
         assert peak >= 20, peak

@@ -26,6 +26,7 @@ import pytest
 from luotuo_rpg.config import SimConfig
 from luotuo_rpg.llm.accounting import LLMStats
 from luotuo_rpg.llm.factory import MindOptions, build_mind, for_world
+from luotuo_rpg.sim.frame_stream import FrameFile
 from luotuo_rpg.sim.interviews import interview_run
 from luotuo_rpg.sim.runner import RunOptions, run_async
 from luotuo_rpg.world.loader import load_world_spec
@@ -38,7 +39,7 @@ TIER_WORLD = REPO / "tests" / "data" / "tier_inn.yaml"
 DEFAULT_MODEL = Path.home() / ".cache" / "luotuo-rpg" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"
 # Importance is scored in pairs and a reflection needs little of it, so both come within the
 # first game hour (defaults: batches of 8, reflection at 150, i.e. late in the day); a talk is
-# written whole by one `converse` (four lines here), and actions of 20–30 minutes make a block's
+# written whole in the `react` answer that decides on it (four lines here), and actions of 20–30 minutes make a block's
 # plan a few actions long (defaults six lines, 5–15 minutes: the same kinds, more minutes on a CPU).
 TIER_CONFIG = SimConfig(
     reflection_threshold=10,
@@ -55,7 +56,6 @@ RUN_KINDS = {
     "plan_block",
     "importance",
     "react",
-    "converse",
     "reflect_questions",
     "reflect_insights",
 }
@@ -106,6 +106,9 @@ def _tier_run(mind: MindOptions, out: Path) -> tuple[LLMStats, LLMStats]:
     question = "你今天早上在忙什么？"
     answers = asyncio.run(interview_run(out, question, agents=[spec.personas[0].name], mind=interviewer))
     assert answers and answers[0].answer.strip()
+    # The two stand in one room all hour: the model decides to talk and writes the talk, which is said.
+    said = [e for frame in FrameFile(out / "frames.jsonl") for e in frame.events if e.type == "say"]
+    assert said and all(e.text for e in said), "no talk was said"
     return summary.llm, interviewer.stats
 
 

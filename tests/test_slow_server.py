@@ -77,7 +77,7 @@ def test_one_slot_server_runs_a_game_hour_of_tiny_with_nothing_abandoned_or_serv
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     llm = summary["llm"]
     counters = llm["backend_counters"]
-    assert llm["requests"] >= 15 and llm["fallbacks"] == 0
+    assert llm["requests"] >= 10 and llm["fallbacks"] == 0  # a talk is in its reaction's answer: no request of its own
     assert seen["abandoned"] == 0 and seen["served_twice"] == 0 and seen["in_flight_twice"] == 0
     # Every attempt served once; the one more is the response_format probe before tick 0.
     assert seen["served"] == counters["attempts"] + 1 == counters["requests"] + 1

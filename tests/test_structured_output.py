@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from luotuo_rpg.llm.backends.openai_compatible import OpenAIBackend, OpenAIConfig
 from luotuo_rpg.llm.chat import BackendDown
 from luotuo_rpg.llm.json_extract import NoJSON, extract_json
-from luotuo_rpg.llm.kinds import ConverseRequest, ImportanceRequest, OutputRejected, PersonaBrief
+from luotuo_rpg.llm.kinds import ImportanceRequest, OutputRejected, PersonaBrief, ReactRequest
 from luotuo_rpg.llm.offline.mind import OfflineMind
 from luotuo_rpg.llm.offline.mock_answers import OfflineAnswerer
 from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
@@ -27,7 +27,7 @@ from tests.doubles import talk_json, talk_request
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
 
 
-def _converse() -> ConverseRequest:
+def _converse() -> ReactRequest:
     return talk_request(PERSONA, partner="佟湘玉", time="2026-03-01 08:00")
 
 
@@ -43,7 +43,7 @@ def test_truncated_json_is_closed():
 
 def test_wrong_types_are_rejected_with_the_field():
     with pytest.raises(ValidationError, match="lines"):
-        parse_output(_converse(), '{"lines": "好", "summary": "寒暄"}')
+        parse_output(_converse(), '{"decision": "talk", "lines": "好", "summary": "寒暄"}')
 
 
 def test_refusal_empty_and_english_are_rejected():
@@ -99,7 +99,7 @@ class ScriptedFaults:
         self._twice_broken = n % 11 == 0
         if n % 5 == 0 or self._twice_broken:
             broken = self.BROKEN_FIRST[n % len(self.BROKEN_FIRST)]
-            if "Sure! Here" in broken and '"kind":"converse"' not in messages[-1]["content"]:
+            if "Sure! Here" in broken and '"kind":"react"' not in messages[-1]["content"]:
                 broken = "作为一个AI语言模型，我无法回答。"
             self.cases[broken[:12]] = self.cases.get(broken[:12], 0) + 1
             self.expected_repairs += 1
@@ -163,6 +163,9 @@ def test_a_dead_server_halts_the_tick_after_three_requests_in_a_row(tiny_world):
 
 def test_a_talk_that_loops_ends_where_it_starts_repeating():
     looping = {
+        "reason": "打个招呼",
+        "decision": "talk",
+        "new_activity": None,
         "lines": [
             {"speaker": "白展堂", "text": "掌柜的，早！"},
             {"speaker": "佟湘玉", "text": "收工后去客栈。"},

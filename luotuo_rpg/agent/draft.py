@@ -61,12 +61,19 @@ def make_draft(agent: Agent, start: dict[str, Any]) -> Agent:
     return draft
 
 
-def hand_over(agent: Agent) -> None:
-    """The observations and reactions waiting so far now belong to the thought just started."""
+def hand_over(agent: Agent, tick: int) -> None:
+    """The observations and reactions waiting so far now belong to the thought just started; while it
+    weighs a reaction, and for a while after, nobody new is weighed (``SimConfig.react_gap_minutes``)."""
+    if agent.state.react_to:
+        agent.state.react_gap_until = reaction_gap_end(agent, tick)
     agent.state.pending = []
     agent.state.react_to = []
     agent.state.to_decide = []
     agent.state.replan = False
+
+
+def reaction_gap_end(agent: Agent, tick: int) -> int:
+    return tick + agent.clock.ticks_for_minutes(agent.config.react_gap_minutes)
 
 
 def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:

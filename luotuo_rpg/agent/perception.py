@@ -101,7 +101,7 @@ def describe(agent: Agent, other: AgentSeen) -> str:
 def may_react_to(agent: Agent, other: AgentSeen, now: int) -> bool:
     if other.asleep or other.conversation is not None or agent.state.asleep:
         return False
-    if now < agent.state.social_until:
+    if now < agent.state.social_until or now < agent.state.react_gap_until:
         return False
     if now < agent.state.react_cooldown.get(other.name, -1):
         return False

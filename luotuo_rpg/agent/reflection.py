@@ -1,8 +1,9 @@
 """Reflection: focal questions over recent memories, then insights that cite the memories
-they rest on, stored as thoughts."""
+they rest on (the questions asked at once), stored as thoughts."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from luotuo_rpg.agent.intents import Decision
@@ -34,21 +35,25 @@ async def reflect(agent: Agent, view: WorldView, mind: Mind, decision: Decision 
         count=agent.config.reflection_questions,
     )
     questions = await mind.ask(request)
-    thoughts: list[str] = []
+    asks: list[ReflectInsightsRequest] = []
     for question in questions.questions:
         memories = await agent.recall(question, view, mind)
-        if not memories:
-            continue
-        ask = ReflectInsightsRequest(
-            agent=agent.name,
-            time=view.time,
-            language=agent.language,
-            persona=agent.one_line(),
-            question=question,
-            memories=memories,
-            max_insights=agent.config.insights_per_question,
-        )
-        insights = await mind.ask(ask)
+        if memories:
+            asks.append(
+                ReflectInsightsRequest(
+                    agent=agent.name,
+                    time=view.time,
+                    language=agent.language,
+                    persona=agent.one_line(),
+                    question=question,
+                    memories=memories,
+                    max_insights=agent.config.insights_per_question,
+                )
+            )
+    # The questions are answered each from its own memories, so they are asked at once: one round
+    # trip, not one per question (and a town's bedtime reflections fill a server's slots).
+    thoughts: list[str] = []
+    for insights in await asyncio.gather(*(mind.ask(ask) for ask in asks)):
         for insight in insights.insights:
             vector = (await mind.embed([insight.text]))[0]
             agent.memory.add("thought", insight.text, view.tick, agent.config.insight_importance, vector, insight.cites)

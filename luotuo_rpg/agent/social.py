@@ -1,5 +1,5 @@
 """Reactions and conversations: continue, react (re-plan) or talk. A talk is written whole in
-one request, from both sides' memories of each other, right after deciding to talk; afterwards
+the reaction's own answer, from both sides' memories of each other; afterwards
 each side remembers what it was about and goes back to what it was doing (news heard is weighed
 by ``attend``; the next block's plan sees the talk's memory)."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from luotuo_rpg.agent import draft as drafts
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
 from luotuo_rpg.llm import Mind
 from luotuo_rpg.llm.kinds import (
-    ConverseRequest,
     EventBrief,
     MemoryRef,
     PlannedAction,
@@ -30,34 +30,41 @@ if TYPE_CHECKING:
 
 
 async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision, partner: Agent | None = None) -> None:
-    """``partner`` is the other as it was when this thought began (a copy nobody commits), so that
-    its side of a talk is read as of then however long the answers take."""
+    """Weigh the first of those just noticed, in one request that also writes the talk if it is one.
+    ``partner`` is that other as it was when this thought began (a copy nobody commits), so that
+    its side of a talk is read as of then however long the answer takes."""
     state = agent.state
     now = view.tick
     cooldown = agent.clock.ticks_for_minutes(agent.config.react_cooldown_minutes)
     other = view.agents[state.react_to[0]]
     for other_id in state.react_to:
         state.react_cooldown[view.agents[other_id].name] = now + cooldown
-    memories = await agent.recall(
-        f"{other.name} {other.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
-    )
+    state.react_gap_until = drafts.reaction_gap_end(agent, now)  # as the live agent has it (draft.hand_over)
+    k = agent.config.recall_k_social
+    memories = await agent.recall(f"{other.name} {other.action}", view, mind, k=k, kinds=CONVERSABLE)
+    them = None
+    if partner is not None and partner.id == other.id:
+        seen = view.agents[agent.id]
+        recalled = await partner.recall(f"{agent.name} {seen.action}", view, mind, k=k, kinds=CONVERSABLE)
+        them = talk_side(partner, agent.name, view, recalled)
     request = ReactRequest(
         agent=agent.name,
         time=view.time,
         language=agent.language,
-        persona=agent.brief(about=other.name, detail="short"),
-        current_action=agent.current_activity,
         observation=perception.describe(agent, other),
         other=other.name,
         other_action=other.action,
-        memories=memories,
+        me=talk_side(agent, other.name, view, memories),
+        them=them,
+        max_lines=agent.config.conversation_max_turns,
     )
     output = await mind.ask(request)
     state.counters.reactions += 1
-    if output.decision == "talk":
+    if output.decision == "talk" and them is not None:
         state.pair_cooldown[other.name] = now + agent.clock.ticks_for_minutes(agent.config.pair_cooldown_minutes)
-        if partner is not None and partner.id == other.id:
-            await converse(agent, partner, view, mind, decision, memories)
+        decision.talk_to = other.id
+        decision.dialogue = [(line.speaker, line.text) for line in output.lines]
+        decision.talk_summary = output.summary or ""
     elif output.decision == "react" and output.new_activity:
         place = view.agents[agent.id].place or agent.persona.home
         action = PlannedAction(
@@ -81,29 +88,6 @@ def talk_side(agent: Agent, other: str, view: WorldView, memories: list[MemoryRe
         known_events=news,
         said_before=said[-12:],
     )
-
-
-async def converse(
-    agent: Agent, partner: Agent, view: WorldView, mind: Mind, decision: Decision, memories: list[MemoryRef]
-) -> None:
-    """The whole talk, asked once: the engine says its lines one after another."""
-    seen = view.agents[agent.id]
-    recalled = await partner.recall(
-        f"{agent.name} {seen.action}", view, mind, k=agent.config.recall_k_social, kinds=CONVERSABLE
-    )
-    request = ConverseRequest(
-        agent=agent.name,
-        time=view.time,
-        language=agent.language,
-        me=talk_side(agent, partner.name, view, memories),
-        partner=partner.name,
-        them=talk_side(partner, agent.name, view, recalled),
-        max_lines=agent.config.conversation_max_turns,
-    )
-    output = await mind.ask(request)
-    decision.talk_to = partner.id
-    decision.dialogue = [(line.speaker, line.text) for line in output.lines]
-    decision.talk_summary = output.summary
 
 
 def after_conversation(agent: Agent, view: WorldView, conversation: ConversationView) -> None:

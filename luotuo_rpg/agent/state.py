@@ -67,6 +67,7 @@ class AgentState(BaseModel):
     pending: list[PendingObservation] = Field(default_factory=list)
     react_to: list[int] = Field(default_factory=list)
     react_cooldown: dict[str, int] = Field(default_factory=dict)
+    react_gap_until: int = Field(default=0, description="Tick before which nobody new is weighed (react_gap_minutes).")
     pair_cooldown: dict[str, int] = Field(default_factory=dict)
     handled_conversations: list[int] = Field(default_factory=list)
     importance_since_reflection: float = 0.0

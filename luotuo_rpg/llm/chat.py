@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 
 class ChatRequest(BaseModel):
-    kind: str = Field(description="Request kind, for accounting and logs (plan_day, converse, …).")
+    kind: str = Field(description="Request kind, for accounting and logs (plan_day, react, …).")
     messages: list[dict[str, str]] = Field(description="OpenAI-style [{role, content}].")
     max_tokens: int = 512
     temperature: float = 0.0

@@ -242,42 +242,8 @@ def fit_durations(actions: list[PlannedAction], total: int, lo: int, hi: int) ->
 # --- reaction and conversation ---------------------------------------------
 
 
-class ReactOutput(BaseModel):
-    # llm/schemas.py turns this into one schema branch per decision: `react` carries its new
-    # activity, the others carry none, and `talk` is offered only when someone is there.
-    variants: ClassVar[dict[str, Any]] = {
-        "field": "decision",
-        "needs": {"continue": [], "react": ["new_activity"], "talk": []},
-        "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "other", None) else []),
-    }
-    # The reason comes first, so a model writes what it thinks before it decides (and a small
-    # model, which picks the first option it was shown, reads the prompt's order: talk first).
-    reason: str = Field(default="", json_schema_extra=cap(60))
-    decision: Literal["continue", "react", "talk"]
-    new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
-
-
-class ReactRequest(Request[ReactOutput]):
-    kind: ClassVar[str] = "react"
-    output: ClassVar[type[BaseModel]] = ReactOutput
-    max_tokens: ClassVar[int] = 120
-    persona: PersonaBrief
-    current_action: str
-    observation: str
-    other: str | None = Field(default=None, description="Name of the person perceived, if any.")
-    other_action: str | None = None
-    memories: list[MemoryRef] = Field(default_factory=list)
-
-    def check(self, output: ReactOutput) -> ReactOutput:
-        if output.decision == "talk" and self.other is None:
-            raise OutputRejected("decision 'talk' needs a person to talk to; use continue or react")
-        if output.decision == "react":
-            require_text(output.new_activity or "", self.language, "new_activity")
-        return output
-
-
 # What a talk's answer may hold: a line as long as news with its place and time (English runs
-# several letters to a Chinese character), a summary of a sentence or two. ``ConverseRequest.check``
+# several letters to a Chinese character), a summary of a sentence or two. ``ReactRequest.check``
 # clips to the same lengths as the schema, so an answer reads the same with a schema or without.
 LINE_CHARS = 90
 SUMMARY_CHARS = 120
@@ -289,8 +255,8 @@ class ChatLine(BaseModel):
 
 
 class TalkSide(BaseModel):
-    """One of the two in a talk, as the dialogue prompt sees them: who they are, what they were
-    doing, what they remember of the other, the news they may tell, what they already said today."""
+    """One of the two in a talk, as the prompt sees them: who they are, what they were doing,
+    what they remember of the other, the news they may tell, what they already said today."""
 
     persona: PersonaBrief
     doing: str = ""
@@ -301,27 +267,55 @@ class TalkSide(BaseModel):
     )
 
 
-class ConverseOutput(BaseModel):
-    lines: list[ChatLine] = Field(min_length=1)
-    summary: str = Field(
-        json_schema_extra=cap(SUMMARY_CHARS),
+class ReactOutput(BaseModel):
+    # llm/schemas.py turns this into one schema branch per decision: `react` carries its new
+    # activity, `talk` the whole talk, `continue` neither; `talk` is offered only when someone is there.
+    variants: ClassVar[dict[str, Any]] = {
+        "field": "decision",
+        "needs": {"continue": [], "react": ["new_activity"], "talk": ["lines", "summary"]},
+        "allowed": lambda request: ["continue", "react"] + (["talk"] if getattr(request, "them", None) else []),
+    }
+    # The reason comes first, so a model writes what it thinks before it decides (and a small
+    # model, which picks the first option it was shown, reads the prompt's order: talk first).
+    reason: str = Field(default="", json_schema_extra=cap(60))
+    decision: Literal["continue", "react", "talk"]
+    new_activity: str | None = Field(default=None, json_schema_extra=optional_cap(60))
+    lines: list[ChatLine] = Field(default_factory=list, description="The talk, when the decision is talk.")
+    summary: str | None = Field(
+        default=None,
+        json_schema_extra=optional_cap(SUMMARY_CHARS),
         description="One sentence on what the talk was about, keeping any news told.",
     )
 
 
-class ConverseRequest(Request[ConverseOutput]):
-    """A whole talk in one request, as the reference writes it (``agent_chat_v2``): each line of
-    a talk answers the one before, so asked line by line a talk is as many round trips in a row."""
+class ReactRequest(Request[ReactOutput]):
+    """Noticing someone: go on, do something else, or go over and talk — and then the whole talk,
+    in the same answer, as the reference writes one (``agent_chat_v2``). Asked apart, deciding and
+    talking were two round trips in a row on every talk; line by line, a talk was six more."""
 
-    kind: ClassVar[str] = "converse"
-    output: ClassVar[type[BaseModel]] = ConverseOutput
+    kind: ClassVar[str] = "react"
+    output: ClassVar[type[BaseModel]] = ReactOutput
     max_tokens: ClassVar[int] = 450
-    me: TalkSide = Field(description="The one who starts the talk (`agent`).")
-    partner: str
-    them: TalkSide = Field(description="The partner.")
+    observation: str
+    other: str | None = Field(default=None, description="Name of the person perceived, if any.")
+    other_action: str | None = None
+    me: TalkSide = Field(description="The one who notices (`agent`), and who speaks first if they talk.")
+    them: TalkSide | None = Field(default=None, description="The other, when a talk is possible.")
     max_lines: int = Field(default=6, ge=2, description="Lines in the talk, both sides together.")
 
-    def check(self, output: ConverseOutput) -> ConverseOutput:
+    @property
+    def partner(self) -> str | None:
+        """Whom a talk would be with (the schema's speakers, the fixups' names)."""
+        return self.other if self.them is not None else None
+
+    def check(self, output: ReactOutput) -> ReactOutput:
+        if output.decision == "talk" and self.partner is None:
+            raise OutputRejected("decision 'talk' needs a person to talk to; use continue or react")
+        if output.decision == "react":
+            require_text(output.new_activity or "", self.language, "new_activity")
+        if output.decision != "talk":
+            output.lines, output.summary = [], None
+            return output
         names = (self.agent, self.partner)
         lines: list[ChatLine] = []
         for line in output.lines[: self.max_lines]:
@@ -333,9 +327,11 @@ class ConverseRequest(Request[ConverseOutput]):
                 raise OutputRejected(f"speaker {line.speaker!r} is neither {self.agent} nor {self.partner}")
             require_text(text, self.language, "text")
             lines.append(ChatLine(speaker=line.speaker, text=text))
-        require_text(output.summary, self.language, "summary")
+        if not lines:
+            raise OutputRejected("decision 'talk' needs the talk: lines, each with speaker and text")
+        require_text(output.summary or "", self.language, "summary")
         output.lines = lines
-        output.summary = output.summary[: width(self.language, SUMMARY_CHARS)].strip()
+        output.summary = (output.summary or "")[: width(self.language, SUMMARY_CHARS)].strip()
         return output
 
 
@@ -460,7 +456,6 @@ REQUEST_KINDS: dict[str, type[Request[Any]]] = {
         PlanDayRequest,
         PlanBlockRequest,
         ReactRequest,
-        ConverseRequest,
         ReflectQuestionsRequest,
         ReflectInsightsRequest,
         InterviewRequest,

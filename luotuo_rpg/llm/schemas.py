@@ -219,7 +219,7 @@ def _narrow(node: Any, request: Request) -> None:
 
 def _split_variants(schema: Schema, variants: dict[str, Any], request: Request) -> Schema:
     """One ``anyOf`` branch per value of the output's discriminator: in each, the fields that
-    value needs are non-empty strings and the others are null.
+    value needs are non-empty strings (lists: not empty) and the others are null (lists: empty).
 
     ``variants`` (a ClassVar on the output model) is ``{"field": name, "needs": {value: [fields]},
     "allowed": callable(request) -> values}``; ``allowed`` drops values the request rules out
@@ -237,6 +237,13 @@ def _split_variants(schema: Schema, variants: dict[str, Any], request: Request) 
         props = branch["properties"]
         props[field] = {"type": "string", "enum": [value]}
         for name in conditional:
+            if props[name].get("type") == "array":
+                # A list (a talk's lines): at least one item where needed, none elsewhere.
+                if name in needs[value]:
+                    props[name] = {**props[name], "minItems": max(1, props[name].get("minItems", 0))}
+                else:
+                    props[name] = {"type": "array", "items": props[name].get("items", {}), "maxItems": 0}
+                continue
             strings = _strings(props[name])
             cap = strings[0].get("maxLength", DEFAULT_MAX_LENGTH) if strings else DEFAULT_MAX_LENGTH
             if name in needs[value]:

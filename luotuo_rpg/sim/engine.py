@@ -37,8 +37,8 @@ _WAIT_RETRY = 6  # ticks between looks at a full room for a tile that has come f
 _KEEP_ENDED_CONVERSATIONS = 6
 _KEEP_UNHANDLED_CONVERSATIONS = 360  # a game hour: longer than any thought's delay
 _LINES_KEPT = 200
-_TALK_REACH = 2  # tiles apart at most for a talk to begin: within arm's reach, or across a table
-_CALL_REACH = 4  # tiles within which the one coming over calls out and the other stops for them
+_TALK_REACH = 3  # tiles apart at most for a talk to begin: across a table, or a few steps off in the street
+_CALL_REACH = 8  # tiles (vision_radius) within which the one coming over calls out and the other stops for them
 
 
 class Simulation:

@@ -100,7 +100,7 @@ class Thought:
         self.not_before = not_before
         self.bound = max(view.tick, not_before)
         self.answers: list[Answer] = []
-        self.asking: str | None = None  # the kind on the wire now
+        self.asking: list[str] = []  # the kinds on the wire now
         self._delays = delays
         self._unknown = unknown
         self.task: asyncio.Task[Decision] | None = None
@@ -128,32 +128,44 @@ class Thought:
 
 class ThoughtMind:
     """The run's mind as one thought sees it: notes each kind asked (moving the thought's due
-    tick) and each answer received (for checkpoints); replays answers a checkpoint kept."""
+    tick) and each answer received (for checkpoints); replays answers a checkpoint kept.
+
+    A thought may ask several requests at once (a reflection's insights, one per question). Its
+    answers are kept in the order they were *asked*, not the order they came in, and a checkpoint
+    holds them only up to the first one still on the wire, so replaying them hands each ask the
+    answer it had however the replies raced."""
 
     def __init__(self, mind: Mind, thought: Thought, progress: Callable[[], None], replay: list[Answer] | None = None):
         self._mind = mind
         self._thought = thought
         self._progress = progress
         self._replay = list(replay or [])
+        self._asked = 0
+        self._arrived: dict[int, Answer] = {}
 
     @property
     def stats(self) -> LLMStats:
         return self._mind.stats
 
     async def ask(self, request: Request) -> BaseModel:
+        index = self._asked  # taken before the first await: asks started together keep the order they were made in
+        self._asked += 1
         self._thought.asked(request.kind)
         self._progress()
-        self._thought.asking = request.kind
+        self._thought.asking.append(request.kind)
         try:
-            output = await self._answer(request)
+            output = await self._answer(index, request)
         finally:
-            self._thought.asking = None
-        self._thought.answers.append(Answer(kind=request.kind, output=output.model_dump(mode="json")))
+            self._thought.asking.remove(request.kind)
+        self._arrived[index] = Answer(kind=request.kind, output=output.model_dump(mode="json"))
+        answers = self._thought.answers
+        while len(answers) in self._arrived:
+            answers.append(self._arrived.pop(len(answers)))
         return output
 
-    async def _answer(self, request: Request) -> BaseModel:
-        if self._replay:
-            answer = self._replay.pop(0)
+    async def _answer(self, index: int, request: Request) -> BaseModel:
+        if index < len(self._replay):
+            answer = self._replay[index]
             if answer.kind != request.kind:
                 raise ReplayMismatch(
                     f"agent {self._thought.agent}'s thought from tick {self._thought.start} asked {request.kind} "
@@ -200,7 +212,7 @@ class Pipeline:
     def start(self, agent: Agent, view: WorldView, partner: Agent | None = None) -> Thought:
         """A decision's thought; ``partner``, whom it may talk with, is read as it is now."""
         state = drafts.start_state(agent)
-        drafts.hand_over(agent)
+        drafts.hand_over(agent, view.tick)
         partner_state = drafts.start_state(partner) if partner is not None else None
         return self._launch(agent, "think", view, state, [], partner=partner, partner_state=partner_state)
 
@@ -262,7 +274,7 @@ class Pipeline:
             due = [t for t in self.thoughts.values() if not t.done and t.bound <= tick]
             if not due:
                 break
-            waited.update(t.asking for t in due if t.asking is not None)
+            waited.update(kind for t in due for kind in t.asking)
             await progress.wait()
         if waited:
             self.ticks_waited += 1

@@ -30,8 +30,6 @@ from luotuo_rpg.llm.kinds import (
     AttendOutput,
     AttendRequest,
     ChatLine,
-    ConverseOutput,
-    ConverseRequest,
     EventBrief,
     ImportanceOutput,
     ImportanceRequest,
@@ -211,28 +209,39 @@ class OfflineMind:
 
     def _react(self, request: ReactRequest) -> ReactOutput:
         rng = self._rng(request, request.other, request.observation)
-        busy = is_sleep(request.current_action)
-        if request.other and not busy:
-            knows = request.other in request.persona.relationships
+        busy = is_sleep(request.me.doing)
+        if request.them is not None and request.other and not busy:
+            knows = request.other in request.me.persona.relationships
             chance = 0.5 if knows else 0.15
             if rng.random() < chance:
-                return ReactOutput(decision="talk", reason=phrase(self.language, "react_talk", other=request.other))
+                return self.write_talk(request)
         return ReactOutput(decision="continue", reason=phrase(self.language, "react_continue"))
 
-    def _converse(self, request: ConverseRequest) -> ConverseOutput:
+    def write_talk(self, request: ReactRequest) -> ReactOutput:
+        """The answer that goes over to talk, with its talk (the tests read the talk alone through this)."""
+        assert request.other is not None and request.them is not None, "a talk needs the other's side"
+        lines = self._converse(request, request.other, request.them)
+        return ReactOutput(
+            decision="talk",
+            reason=phrase(self.language, "react_talk", other=request.other),
+            lines=lines,
+            summary=self._talk_summary(lines),
+        )
+
+    def _converse(self, request: ReactRequest, partner: str, them: TalkSide) -> list[ChatLine]:
         """The talk line by line, each side answering the last line from what it knows, until one
         says goodbye or the lines run out."""
-        sides = {request.agent: (request.me, request.partner), request.partner: (request.them, request.agent)}
+        sides = {request.agent: (request.me, partner), partner: (them, request.agent)}
         history: list[ChatLine] = []
         speaker = request.agent
         for said in range(request.max_lines):
-            side, partner = sides[speaker]
-            text, end = self._line(side, partner, history, request.max_lines - said, request.time)
+            side, other = sides[speaker]
+            text, end = self._line(side, other, history, request.max_lines - said, request.time)
             history.append(ChatLine(speaker=speaker, text=text))
             if end:
                 break
-            speaker = partner
-        return ConverseOutput(lines=history, summary=self._talk_summary(history))
+            speaker = other
+        return history
 
     def _line(
         self, side: TalkSide, partner: str, history: list[ChatLine], turns_left: int, time: str
