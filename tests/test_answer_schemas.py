@@ -203,3 +203,28 @@ def test_an_unknown_place_snaps_to_its_room_then_to_the_closest_name() -> None:
     assert nearest("客栈/厨房/灶台", known) == "客栈/厨房"
     assert nearest("药房", known) == "药铺/药房"
     assert nearest("客栈大堂", known) == "客栈/大堂"
+
+
+def test_a_talk_that_copies_its_prompt_keeps_only_what_was_said() -> None:
+    """The 0.5B opened a talk with the very words of what it saw and summed it up with the
+    prompt's own instructions: the copy is dropped and counted, the summary rebuilt from the lines."""
+    request = _react("佟湘玉")
+    copied = {
+        "reason": "打个招呼",
+        "decision": "talk",
+        "new_activity": None,
+        "lines": [
+            {"speaker": "白展堂", "text": "有人进门。"},
+            {"speaker": "佟湘玉", "text": "展堂，来客人了，快招呼！"},
+        ],
+        "summary": "两人轮流说，最多 max_lines 句，不重复 said_before",
+    }
+    fixed, fixes = apply_fixups(request, copied, request_schema(request))
+    assert fixes == ["copied line", "copied summary"]
+    output = parse_output(request, json.dumps(fixed, ensure_ascii=False))
+    assert [line.text for line in output.lines] == ["展堂，来客人了，快招呼！"]
+    assert output.summary == "展堂，来客人了，快招呼！"
+    # A talk made only of copies keeps its lines: dropping them all would leave no talk at all.
+    only = {**copied, "lines": copied["lines"][:1]}
+    fixed, fixes = apply_fixups(request, only, request_schema(request))
+    assert "copied line" not in fixes and fixed["lines"] == copied["lines"][:1]

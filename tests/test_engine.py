@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from doubles import RecordingMind
 
 from luotuo_rpg.agent.agent import Agent
+from luotuo_rpg.llm.kinds import ChatLine, ReactOutput
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.sim.files import Frame, RunMeta, RunSummary
 from luotuo_rpg.sim.runner import run_headless
 from luotuo_rpg.world.loader import load_world_spec
+
+TIER_WORLD = Path(__file__).resolve().parent / "data" / "tier_inn.yaml"
 
 
 def _frames(sim: Simulation, ticks: int) -> list[str]:
@@ -126,3 +130,25 @@ def test_replay_files_round_trip_through_their_models(tiny_world, tmp_path):
     assert on_disk.model_dump(exclude={"wall_seconds", "ticks_per_second"}) == summary.model_dump(
         exclude={"wall_seconds", "ticks_per_second"}
     )
+
+
+def test_two_who_decide_at_once_to_talk_to_each_other_meet_and_talk():
+    """Both in one room notice each other in the same tick and both go over: neither may stand
+    waiting to be come to (the 0.5B's tier hour had two such decisions and no talk)."""
+    spec = load_world_spec(TIER_WORLD)
+    names = [p.name for p in spec.personas]
+    talk = ReactOutput(
+        reason="有话说",
+        decision="talk",
+        lines=[
+            ChatLine(speaker=names[0], text="早啊，今天忙不忙？"),
+            ChatLine(speaker=names[1], text="还行，回头再聊。"),
+        ],
+        summary="两人打了招呼",
+    )
+    mind = RecordingMind(answers={"react": talk})
+    frames = [Frame.model_validate_json(line) for line in _frames(Simulation(spec, mind), 6 * 30)]
+    decided = [o for o in mind.outputs if isinstance(o, ReactOutput) and o.decision == "talk"]
+    assert len(decided) >= 2, "both should have decided to talk"
+    said = [e.text for f in frames for e in f.events if e.type == "say"]
+    assert said[:2] == ["早啊，今天忙不忙？", "还行，回头再聊。"], said

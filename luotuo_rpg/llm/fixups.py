@@ -27,9 +27,44 @@ def apply_fixups(request: Request, data: Any, schema: Schema) -> tuple[Any, list
     """Return ``data`` bent to ``schema`` and the names of the fixes made (one per fix)."""
     fixes: list[str] = []
     fixed = _fix(data, schema, fixes)
+    fixed = _copied_context(request, fixed, fixes)
     if _durations_off(request, fixed):
         fixes.append("durations")  # the kind's check renormalises them (kinds.fit_durations)
     return fixed, fixes
+
+
+# The request's own keys, which a line of talk never says: a summary quoting them copied the prompt.
+_PROMPT_KEYS = re.compile(r"\b(max_lines|said_before|known_events|memories|observation|other_action|me\.doing)\b")
+_PUNCTUATION = re.compile(r"[\s，。！？、,.!?…：:；;\"'“”‘’]")
+
+
+def _copied_context(request: Request, data: Any, fixes: list[str]) -> Any:
+    """A small model copies its prompt into a talk (the 0.5B opens with the very words of what it
+    saw, and sums up with the prompt's instructions): a line that only restates the observation is
+    dropped while other lines remain, and a summary that quotes the prompt's keys is rebuilt from
+    the lines said."""
+    observation = getattr(request, "observation", None)
+    if not observation or not isinstance(data, dict) or not isinstance(data.get("lines"), list):
+        return data
+    seen = _PUNCTUATION.sub("", observation)
+    lines = data["lines"]
+    texts = [line.get("text") if isinstance(line, dict) else None for line in lines]
+    copied = [isinstance(t, str) and _restates(_PUNCTUATION.sub("", t), seen) for t in texts]
+    if any(copied) and not all(copied):
+        data["lines"] = [line for line, copy in zip(lines, copied) if not copy]
+        fixes.extend("copied line" for copy in copied if copy)
+    summary = data.get("summary")
+    said = [line["text"] for line in data["lines"] if isinstance(line, dict) and isinstance(line.get("text"), str)]
+    if isinstance(summary, str) and _PROMPT_KEYS.search(summary) and said:
+        data["summary"] = " ".join(said)
+        fixes.append("copied summary")
+    return data
+
+
+def _restates(text: str, seen: str) -> bool:
+    if len(text) < 4:
+        return False
+    return text in seen or seen in text or difflib.SequenceMatcher(None, text, seen).ratio() >= 0.8
 
 
 def cut_repeats(text: str) -> str:

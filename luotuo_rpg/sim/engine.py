@@ -301,7 +301,13 @@ class Simulation:
             for b in self.world.bodies
             if b.approach is not None and _distance(b.pos, self.world.bodies[b.approach.partner].pos) <= _CALL_REACH
         }
-        awaited = {i for i in awaited if not places.is_entry(self.world.bodies[i].pos)}
+        # One going over to someone is not held up for another: two who decided at once to talk with each
+        # other would both stand waiting for the other to come (the 0.5B's first talk never began).
+        awaited = {
+            i
+            for i in awaited
+            if not places.is_entry(self.world.bodies[i].pos) and self.world.bodies[i].approach is None
+        }
         behind: list[Body] = []
         for body in self.world.bodies:
             if body.conversation is not None or body.id in awaited:
