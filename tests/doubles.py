@@ -87,13 +87,17 @@ def talk_request(
     )
 
 
-def talk_json(speaker: str, text: str, summary: str = "打了个招呼") -> str:
-    """A reaction that talks, with a talk of one line, as a model would write it."""
-    answer = {
+def talk_answer(lines: list[tuple[str, str]], summary: str = "打了个招呼") -> dict:
+    """A reaction that talks, with its talk of (speaker, text) lines, as a model would write it."""
+    return {
         "reason": "打个招呼",
         "decision": "talk",
         "new_activity": None,
-        "lines": [{"speaker": speaker, "text": text}],
+        "lines": [{"speaker": speaker, "text": text} for speaker, text in lines],
         "summary": summary,
     }
-    return json.dumps(answer, ensure_ascii=False)
+
+
+def talk_json(speaker: str, text: str, summary: str = "打了个招呼") -> str:
+    """:func:`talk_answer` of one line, as JSON text."""
+    return json.dumps(talk_answer([(speaker, text)], summary), ensure_ascii=False)

@@ -27,7 +27,7 @@ from luotuo_rpg.llm.schemas import output_schema, request_schema
 from luotuo_rpg.llm.structured import parse_output
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
-from tests.doubles import RecordingMind
+from tests.doubles import RecordingMind, talk_answer
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
 TIME = "2026-03-01 08:00"
@@ -209,16 +209,10 @@ def test_a_talk_that_copies_its_prompt_keeps_only_what_was_said() -> None:
     """The 0.5B opened a talk with the very words of what it saw and summed it up with the
     prompt's own instructions: the copy is dropped and counted, the summary rebuilt from the lines."""
     request = _react("佟湘玉")
-    copied = {
-        "reason": "打个招呼",
-        "decision": "talk",
-        "new_activity": None,
-        "lines": [
-            {"speaker": "白展堂", "text": "有人进门。"},
-            {"speaker": "佟湘玉", "text": "展堂，来客人了，快招呼！"},
-        ],
-        "summary": "两人轮流说，最多 max_lines 句，不重复 said_before",
-    }
+    copied = talk_answer(
+        [("白展堂", "有人进门。"), ("佟湘玉", "展堂，来客人了，快招呼！")],
+        summary="两人轮流说，最多 max_lines 句，不重复 said_before",
+    )
     fixed, fixes = apply_fixups(request, copied, request_schema(request))
     assert fixes == ["copied line", "copied summary"]
     output = parse_output(request, json.dumps(fixed, ensure_ascii=False))

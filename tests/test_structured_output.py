@@ -22,7 +22,7 @@ from luotuo_rpg.llm.offline.mock_server import create_app, serve_in_thread
 from luotuo_rpg.llm.structured import StructuredMind, parse_output
 from luotuo_rpg.sim.engine import Simulation
 from luotuo_rpg.world.loader import load_world_spec
-from tests.doubles import talk_json, talk_request
+from tests.doubles import talk_answer, talk_json, talk_request
 
 PERSONA = PersonaBrief(name="白展堂", age=27, traits=["机灵"], background="跑堂")
 
@@ -162,17 +162,8 @@ def test_a_dead_server_halts_the_tick_after_three_requests_in_a_row(tiny_world):
 
 
 def test_a_talk_that_loops_ends_where_it_starts_repeating():
-    looping = {
-        "reason": "打个招呼",
-        "decision": "talk",
-        "new_activity": None,
-        "lines": [
-            {"speaker": "白展堂", "text": "掌柜的，早！"},
-            {"speaker": "佟湘玉", "text": "收工后去客栈。"},
-            {"speaker": "白展堂", "text": "收工后去客栈。"},
-            {"speaker": "佟湘玉", "text": "收工后去客栈。"},
-        ],
-        "summary": "两人约了收工后去客栈",
-    }
+    again = "收工后去客栈。"
+    said = [("白展堂", "掌柜的，早！"), ("佟湘玉", again), ("白展堂", again), ("佟湘玉", again)]
+    looping = talk_answer(said, summary="两人约了收工后去客栈")
     talk = parse_output(_converse(), json.dumps(looping, ensure_ascii=False))
     assert [line.text for line in talk.lines] == ["掌柜的，早！", "收工后去客栈。"]
