@@ -11,7 +11,9 @@ At the due tick :func:`commit` makes the draft the agent, keeping what perceptio
 gathered meanwhile. Fields are owned by one side each:
 
 * perception alone writes ``last_seen``, where one stands still (``still_*``) and the
-  rooms found full (``full_rooms``); the live values are kept;
+  rooms found full (``full_rooms``); the live values are kept, as is the end of the
+  gap before another reaction is weighed (``react_gap_until``), set when a thought takes
+  the reactions over (:func:`hand_over`);
 * observations, people to react to, events still to weigh (go or skip) and the call
   to re-plan are handed to the thought at its start (the live ones are emptied), so
   the committed lists are the thought's leftovers plus what was perceived meanwhile,
@@ -65,15 +67,11 @@ def hand_over(agent: Agent, tick: int) -> None:
     """The observations and reactions waiting so far now belong to the thought just started; while it
     weighs a reaction, and for a while after, nobody new is weighed (``SimConfig.react_gap_minutes``)."""
     if agent.state.react_to:
-        agent.state.react_gap_until = reaction_gap_end(agent, tick)
+        agent.state.react_gap_until = tick + agent.clock.ticks_for_minutes(agent.config.react_gap_minutes)
     agent.state.pending = []
     agent.state.react_to = []
     agent.state.to_decide = []
     agent.state.replan = False
-
-
-def reaction_gap_end(agent: Agent, tick: int) -> int:
-    return tick + agent.clock.ticks_for_minutes(agent.config.react_gap_minutes)
 
 
 def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
@@ -81,6 +79,7 @@ def commit(agent: Agent, draft: Agent, start: dict[str, Any]) -> None:
     thought.last_seen = live.last_seen
     thought.still_at, thought.still_for, thought.still_since = live.still_at, live.still_for, live.still_since
     thought.full_rooms = live.full_rooms
+    thought.react_gap_until = live.react_gap_until
     thought.replan = thought.replan or live.replan
     thought.pending = thought.pending + live.pending
     thought.react_to = thought.react_to + [i for i in live.react_to if i not in thought.react_to]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from luotuo_rpg.agent import draft as drafts
 from luotuo_rpg.agent import perception
 from luotuo_rpg.agent.intents import Decision
 from luotuo_rpg.agent.state import CONVERSABLE, PendingObservation
@@ -39,7 +38,6 @@ async def react(agent: Agent, view: WorldView, mind: Mind, decision: Decision, p
     other = view.agents[state.react_to[0]]
     for other_id in state.react_to:
         state.react_cooldown[view.agents[other_id].name] = now + cooldown
-    state.react_gap_until = drafts.reaction_gap_end(agent, now)  # as the live agent has it (draft.hand_over)
     k = agent.config.recall_k_social
     memories = await agent.recall(f"{other.name} {other.action}", view, mind, k=k, kinds=CONVERSABLE)
     them = None
