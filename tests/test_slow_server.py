@@ -154,7 +154,9 @@ def test_the_limit_follows_a_server_that_loses_and_regains_slots():
     # a prompt answer look late now and then: room for one such cut. One slot is still told from four.
     most = int(4 * TOLERANCE) + 1
     assert 3 <= limits["four slots"] <= most, limits
-    assert limits["one slot"] <= 2, limits
+    # One slot: the limit falls to a request or two; a late answer on a loaded machine can leave one more
+    # (seen twice on the 2 shared cores), still below four slots' limit.
+    assert limits["one slot"] <= 3 and limits["one slot"] < limits["four again"], limits
     assert 3 <= limits["four again"] <= most, limits
     assert backend.counters["timeouts"] == 0
 
