@@ -60,9 +60,18 @@ class SimConfig(BaseModel):
         default=1, ge=1, le=10, description="Score of idle/sleeping/walking observations, no request."
     )
     importance_batch: int = Field(
-        default=8, ge=1, description="Score pending observations in one request once this many wait."
+        default=16,
+        ge=1,
+        description="Score pending observations in one request once this many wait (ours; they are scored "
+        "at each block's end too, score_at_block_end, so this only caps a busy hour's batch).",
     )
     importance_max_wait_minutes: int = Field(default=120, ge=1, description="…or once the oldest has waited this long.")
+    score_at_block_end: bool = Field(
+        default=True,
+        description="…or when the next schedule block is planned ahead (ours): an hour's observations are one "
+        "batch, recallable within the hour, and their request travels with the town's plan-aheads, which "
+        "begin together on the hour's last quarter, instead of costing a wait of its own.",
+    )
 
     # Reflection
     reflection_threshold: int = Field(

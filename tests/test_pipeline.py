@@ -270,6 +270,46 @@ def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
     assert ahead.count(0) >= len(ahead) // 2, ahead
 
 
+def _scorings_beside_plan_ahead(spec, config: SimConfig) -> tuple[list[tuple[int, int]], int]:
+    """A day's scorings of what was seen that began with a plan-ahead of the same agent in the same
+    tick: (their due tick, the plan-ahead's), and how many plan-aheads there were."""
+    from luotuo_rpg.sim import thoughts
+
+    remembers: dict[tuple[int, int], int] = {}
+    aheads: dict[tuple[int, int], int] = {}
+    start_remembering, start_plan_ahead = thoughts.Pipeline.start_remembering, thoughts.Pipeline.start_plan_ahead
+
+    def recording_remembering(self, agent, view, not_before=0):
+        thought = start_remembering(self, agent, view, not_before)
+        remembers[(agent.id, view.tick)] = thought.bound
+        return thought
+
+    def recording_plan_ahead(self, agent, view, needed_by):
+        thought = start_plan_ahead(self, agent, view, needed_by)
+        aheads[(agent.id, view.tick)] = thought.bound
+        return thought
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(thoughts.Pipeline, "start_remembering", recording_remembering)
+    patch.setattr(thoughts.Pipeline, "start_plan_ahead", recording_plan_ahead)
+    try:
+        _frames(Simulation(spec, OfflineMind(), config), 8640)
+    finally:
+        patch.undo()
+    return [(due, aheads[key]) for key, due in remembers.items() if key in aheads], len(aheads)
+
+
+def test_what_was_seen_in_a_block_is_scored_with_its_plan_ahead_and_lands_as_the_next_block_begins(qixia_world):
+    spec = load_world_spec(qixia_world)
+    together, aheads = _scorings_beside_plan_ahead(spec, SimConfig())
+    # Most agents have seen something worth scoring by the hour's last quarter: their scoring goes out with
+    # the plan-ahead (the town's requests together), and is due with it, not minutes before the block.
+    assert aheads >= 100 and len(together) >= aheads // 2, (len(together), aheads)
+    assert all(due == ahead for due, ahead in together), together
+    apart, _ = _scorings_beside_plan_ahead(spec, SimConfig(score_at_block_end=False))
+    assert len(apart) < len(together) // 4, (len(apart), len(together))
+
+
 def test_the_town_runs_on_while_a_slow_model_plans_its_day(qixia_world):
     """What a viewer of a live run sees: ticks go on (agents keep lying in bed, walking, working) while
     the day plans are still on the wire."""

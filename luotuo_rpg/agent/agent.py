@@ -171,13 +171,20 @@ class Agent:
         return decision
 
     # --- remembering (in the background, beside thinking) -----------------------
-    def remembers_in_background(self, view: WorldView) -> bool:
+    def remembers_in_background(self, view: WorldView, block_ends: bool = False) -> bool:
         """When observations are due to be scored, the scoring runs as a thought of its own so the
-        decision does not wait for it (only when thinking takes game time: see sim.thoughts)."""
-        return self.config.pipeline_thoughts and bool(self.state.pending) and perception.importance_due(self, view.tick)
+        decision does not wait for it (only when thinking takes game time: see sim.thoughts). They
+        are also due when the agent plans its next block ahead (``block_ends``, with
+        ``SimConfig.score_at_block_end``)."""
+        if not self.config.pipeline_thoughts or not self.state.pending:
+            return False
+        if block_ends and self.config.score_at_block_end and perception.has_observations_to_score(self):
+            return True
+        return perception.importance_due(self, view.tick)
 
     async def remember_in_background(self, view: WorldView, mind: Mind) -> Decision:
-        await perception.flush_observations(self, view, mind)
+        # Started because scoring was due (at the start, on this very state): score all that was handed over.
+        await perception.flush_observations(self, view, mind, score=True)
         return Decision(agent=self.id)
 
     # --- reflection (in the background, beside thinking) ------------------------

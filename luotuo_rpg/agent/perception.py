@@ -131,11 +131,17 @@ def importance_due(agent: Agent, now: int) -> bool:
     return len(pending) >= agent.config.importance_batch or waited
 
 
-async def flush_observations(agent: Agent, view: WorldView, mind: Mind) -> None:
+def has_observations_to_score(agent: Agent) -> bool:
+    return any(not p.trivial for p in agent.state.pending)
+
+
+async def flush_observations(agent: Agent, view: WorldView, mind: Mind, score: bool | None = None) -> None:
+    """Store what is waiting: scored in one request when ``score`` (by default: when scoring is due),
+    else only the trivial observations (they need no request) and the rest wait on."""
     state = agent.state
     if not state.pending:
         return
-    if not importance_due(agent, view.tick):
+    if not (importance_due(agent, view.tick) if score is None else score):
         trivial = [p for p in state.pending if p.trivial]
         state.pending = [p for p in state.pending if not p.trivial]
         for item in trivial:

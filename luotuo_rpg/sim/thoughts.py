@@ -221,10 +221,11 @@ class Pipeline:
         drafts.begin_reflection(agent, view.date)
         return self._launch(agent, "reflect", view, state, [])
 
-    def start_remembering(self, agent: Agent, view: WorldView) -> Thought:
+    def start_remembering(self, agent: Agent, view: WorldView, not_before: int = 0) -> Thought:
+        """``not_before``: scoring begun with a plan-ahead is due with it, when the block begins."""
         state = drafts.start_state(agent)
         agent.state.pending = []  # handed to this thought, as a decision's thought takes them
-        return self._launch(agent, "remember", view, state, [])
+        return self._launch(agent, "remember", view, state, [], not_before)
 
     def start_plan_ahead(self, agent: Agent, view: WorldView, needed_by: int) -> Thought:
         return self._launch(agent, "plan", view, drafts.start_state(agent), [], needed_by)
