@@ -122,6 +122,7 @@ def _react(other: str | None) -> ReactRequest:
 
 
 _TALK = [{"speaker": "白展堂", "text": "掌柜的，早！"}, {"speaker": "佟湘玉", "text": "早啊。"}]
+_TALK_PAIRS = [(line["speaker"], line["text"]) for line in _TALK]
 
 
 def test_each_decision_can_be_generated_only_with_what_it_carries() -> None:
@@ -218,6 +219,12 @@ def test_a_talk_that_copies_its_prompt_keeps_only_what_was_said() -> None:
     output = parse_output(request, json.dumps(fixed, ensure_ascii=False))
     assert [line.text for line in output.lines] == ["展堂，来客人了，快招呼！"]
     assert output.summary == "展堂，来客人了，快招呼！"
+    # The 1.5B summed a talk up by what was seen: remembered so, the talk's news would be lost.
+    by_sight = talk_answer(_TALK_PAIRS, summary="佟湘玉和白展堂：有人进门。")
+    fixed, fixes = apply_fixups(request, by_sight, request_schema(request))
+    assert fixes == ["copied summary"] and fixed["summary"] == "掌柜的，早！ 早啊。"
+    told = talk_answer(_TALK_PAIRS, summary="有人进门，白展堂向掌柜问早，掌柜也问了好")
+    assert apply_fixups(request, told, request_schema(request))[1] == []
     # A talk made only of copies keeps its lines: dropping them all would leave no talk at all.
     only = {**copied, "lines": copied["lines"][:1]}
     fixed, fixes = apply_fixups(request, only, request_schema(request))

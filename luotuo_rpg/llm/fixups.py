@@ -42,7 +42,8 @@ def _copied_context(request: Request, data: Any, fixes: list[str]) -> Any:
     """A small model copies its prompt into a talk (the 0.5B opens with the very words of what it
     saw, and sums up with the prompt's instructions): a line that only restates the observation is
     dropped while other lines remain, and a summary that quotes the prompt's keys is rebuilt from
-    the lines said."""
+    the lines said. So is a summary that only restates what was seen (the 1.5B sums up a talk by
+    its observation): the talk is remembered through its summary, so the news told in it would be lost."""
     observation = getattr(request, "observation", None)
     if not observation or not isinstance(data, dict) or not isinstance(data.get("lines"), list):
         return data
@@ -55,10 +56,23 @@ def _copied_context(request: Request, data: Any, fixes: list[str]) -> Any:
         fixes.extend("copied line" for copy in copied if copy)
     summary = data.get("summary")
     said = [line["text"] for line in data["lines"] if isinstance(line, dict) and isinstance(line.get("text"), str)]
-    if isinstance(summary, str) and _PROMPT_KEYS.search(summary) and said:
+    copied_summary = isinstance(summary, str) and (
+        _PROMPT_KEYS.search(summary) is not None or _only_restates(_PUNCTUATION.sub("", summary), seen)
+    )
+    if copied_summary and said:
         data["summary"] = " ".join(said)
         fixes.append("copied summary")
     return data
+
+
+def _only_restates(summary: str, seen: str) -> bool:
+    """The observation, give or take a few characters (the two names joined on): nothing of the talk."""
+    if seen and seen in summary:
+        return len(summary) - len(seen) <= _NAMES_SLACK
+    return _restates(summary, seen)
+
+
+_NAMES_SLACK = 8  # "刘大娘和七舅姥爷" put before the observation
 
 
 def _restates(text: str, seen: str) -> bool:
