@@ -63,14 +63,15 @@ class SimConfig(BaseModel):
         default=16,
         ge=1,
         description="Score pending observations in one request once this many wait (ours; they are scored "
-        "at each block's end too, score_at_block_end, so this only caps a busy hour's batch).",
+        "at each hour's last quarter too, score_before_the_hour, so this only caps a busy hour's batch).",
     )
     importance_max_wait_minutes: int = Field(default=120, ge=1, description="…or once the oldest has waited this long.")
-    score_at_block_end: bool = Field(
+    score_before_the_hour: bool = Field(
         default=True,
-        description="…or when the next schedule block is planned ahead (ours): an hour's observations are one "
-        "batch, recallable within the hour, and their request travels with the town's plan-aheads, which "
-        "begin together on the hour's last quarter, instead of costing a wait of its own.",
+        description="…or at the hour's last quarter, due on the hour (ours): an hour's observations are one "
+        "batch, recallable within the hour, and the whole town's scorings go out together with the "
+        "plan-aheads of the blocks that begin on the hour (plan_ahead_minutes before it), instead of each "
+        "costing a wait of its own.",
     )
 
     # Reflection

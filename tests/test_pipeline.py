@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -270,44 +271,39 @@ def test_plan_ahead_starts_the_next_block_when_it_begins(tiny_world):
     assert ahead.count(0) >= len(ahead) // 2, ahead
 
 
-def _scorings_beside_plan_ahead(spec, config: SimConfig) -> tuple[list[tuple[int, int]], int]:
-    """A day's scorings of what was seen that began with a plan-ahead of the same agent in the same
-    tick: (their due tick, the plan-ahead's), and how many plan-aheads there were."""
+def _scorings(spec, config: SimConfig) -> list[tuple[int, int, int]]:
+    """A day's scorings of what was seen: (agent, the tick each began, the tick it was due)."""
     from luotuo_rpg.sim import thoughts
 
-    remembers: dict[tuple[int, int], int] = {}
-    aheads: dict[tuple[int, int], int] = {}
-    start_remembering, start_plan_ahead = thoughts.Pipeline.start_remembering, thoughts.Pipeline.start_plan_ahead
+    began: list[tuple[int, int, int]] = []
+    start_remembering = thoughts.Pipeline.start_remembering
 
     def recording_remembering(self, agent, view, not_before=0):
         thought = start_remembering(self, agent, view, not_before)
-        remembers[(agent.id, view.tick)] = thought.bound
-        return thought
-
-    def recording_plan_ahead(self, agent, view, needed_by):
-        thought = start_plan_ahead(self, agent, view, needed_by)
-        aheads[(agent.id, view.tick)] = thought.bound
+        began.append((agent.id, view.tick, thought.bound))
         return thought
 
     patch = pytest.MonkeyPatch()
     patch.setattr(thoughts.Pipeline, "start_remembering", recording_remembering)
-    patch.setattr(thoughts.Pipeline, "start_plan_ahead", recording_plan_ahead)
     try:
         _frames(Simulation(spec, OfflineMind(), config), 8640)
     finally:
         patch.undo()
-    return [(due, aheads[key]) for key, due in remembers.items() if key in aheads], len(aheads)
+    return began
 
 
-def test_what_was_seen_in_a_block_is_scored_with_its_plan_ahead_and_lands_as_the_next_block_begins(qixia_world):
+def test_the_town_scores_what_it_saw_together_before_the_hour_and_it_lands_on_the_hour(qixia_world):
     spec = load_world_spec(qixia_world)
-    together, aheads = _scorings_beside_plan_ahead(spec, SimConfig())
-    # Most agents have seen something worth scoring by the hour's last quarter: their scoring goes out with
-    # the plan-ahead (the town's requests together), and is due with it, not minutes before the block.
-    assert aheads >= 100 and len(together) >= aheads // 2, (len(together), aheads)
-    assert all(due == ahead for due, ahead in together), together
-    apart, _ = _scorings_beside_plan_ahead(spec, SimConfig(score_at_block_end=False))
-    assert len(apart) < len(together) // 4, (len(apart), len(together))
+    clock = Simulation(spec, OfflineMind()).world.clock
+    scorings = _scorings(spec, SimConfig())
+    quarter_to = [(start, due) for _, start, due in scorings if clock.minute_of_day(start) % 60 == 45]
+    # Most of a day's scorings go out in the hour's last quarter, many agents' in one tick (with the
+    # plan-aheads of blocks on the hour), and each is due in the tick before the hour, not minutes later.
+    assert len(quarter_to) >= len(scorings) // 2, (len(quarter_to), len(scorings))
+    assert max(Counter(start for start, _ in quarter_to).values()) >= 20
+    assert all(clock.minute_of_day(due + 1) % 60 == 0 for _, due in quarter_to), quarter_to
+    apart = _scorings(spec, SimConfig(score_before_the_hour=False))
+    assert max(Counter(start for _, start, _ in apart).values()) < 10
 
 
 def test_the_town_runs_on_while_a_slow_model_plans_its_day(qixia_world):

@@ -171,14 +171,14 @@ class Agent:
         return decision
 
     # --- remembering (in the background, beside thinking) -----------------------
-    def remembers_in_background(self, view: WorldView, block_ends: bool = False) -> bool:
+    def remembers_in_background(self, view: WorldView, stock_taking: bool = False) -> bool:
         """When observations are due to be scored, the scoring runs as a thought of its own so the
         decision does not wait for it (only when thinking takes game time: see sim.thoughts). They
-        are also due when the agent plans its next block ahead (``block_ends``, with
-        ``SimConfig.score_at_block_end``)."""
+        are also due when the town takes stock before the hour (``stock_taking``:
+        ``SimConfig.score_before_the_hour``)."""
         if not self.config.pipeline_thoughts or not self.state.pending:
             return False
-        if block_ends and self.config.score_at_block_end and perception.has_observations_to_score(self):
+        if stock_taking and perception.has_observations_to_score(self):
             return True
         return perception.importance_due(self, view.tick)
 

@@ -72,6 +72,7 @@ class Simulation:
         thoughts.restart(self.agents, world)
         view = world.snapshot()
         pipelined = self.config.pipeline_thoughts
+        stock_taken = self._stock_taking(view) if pipelined else None
         for agent in self.agents:
             # A thinking agent still perceives (into its live state) but starts no second thought.
             wants = agent.perceive(view)
@@ -80,10 +81,9 @@ class Simulation:
             ahead = None
             if pipelined and not thoughts.busy(agent.id, "plan") and self._plan_ahead_due(agent, view):
                 ahead = plan_ahead.needed_by(agent, view)
-            block_ends = ahead is not None
-            if not thoughts.busy(agent.id, "remember") and agent.remembers_in_background(view, block_ends):
+            if not thoughts.busy(agent.id, "remember") and agent.remembers_in_background(view, stock_taken is not None):
                 # The observations waiting go to a thought of their own; were they all there was to think about?
-                thoughts.start_remembering(agent, view, ahead or 0)
+                thoughts.start_remembering(agent, view, stock_taken or 0)
                 wants = agent.wants_to_think(view)
             if wants and not thoughts.busy(agent.id):
                 # Whom it may react to: were it to talk with them, their side is read as it is now.
@@ -115,6 +115,17 @@ class Simulation:
         self._prune_conversations()
         world.tick += 1
         return frame
+
+    def _stock_taking(self, view: WorldView) -> int | None:
+        """In the first tick of the hour's last quarter (as blocks that begin on the hour are planned
+        ahead), the tick on the hour by which what everyone saw is scored; else None."""
+        config, clock = self.config, self.world.clock
+        minute = view.minute_of_day
+        if not config.score_before_the_hour or view.tick == 0 or clock.minute_of_day(view.tick - 1) == minute:
+            return None
+        if minute % 60 != (60 - config.plan_ahead_minutes) % 60:
+            return None
+        return view.tick + clock.ticks_for_minutes(60 - minute % 60) - 1
 
     def _plan_ahead_due(self, agent: Agent, view: WorldView) -> bool:
         # Asked every tick for every agent: skip the ticks where the block's end is still far, for as
