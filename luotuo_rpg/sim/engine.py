@@ -76,11 +76,6 @@ class Simulation:
         for agent in self.agents:
             # A thinking agent still perceives (into its live state) but starts no second thought.
             wants = agent.perceive(view)
-            # Reflection and plan-ahead beside the agent's decisions are for when thinking takes game time;
-            # the old barrier (for comparison) reflects inside a think and plans when a block begins.
-            ahead = None
-            if pipelined and not thoughts.busy(agent.id, "plan") and self._plan_ahead_due(agent, view):
-                ahead = plan_ahead.needed_by(agent, view)
             if not thoughts.busy(agent.id, "remember") and agent.remembers_in_background(view, stock_taken is not None):
                 # The observations waiting go to a thought of their own; were they all there was to think about?
                 thoughts.start_remembering(agent, view, stock_taken or 0)
@@ -96,8 +91,12 @@ class Simulation:
                 thought = thoughts.start_reflection(agent, view)
                 if not self.config.think_concurrently:
                     await thoughts.finish(thought)
-            if ahead is not None:
-                thoughts.start_plan_ahead(agent, view, ahead)
+            # Reflection and plan-ahead beside the agent's decisions are for when thinking takes game time;
+            # the old barrier (for comparison) reflects inside a think and plans when a block begins.
+            if pipelined and not thoughts.busy(agent.id, "plan") and self._plan_ahead_due(agent, view):
+                needed_by = plan_ahead.needed_by(agent, view)
+                if needed_by is not None:
+                    thoughts.start_plan_ahead(agent, view, needed_by)
         await thoughts.settle(world.tick)
         decisions = thoughts.commit_due(world.tick, self.agents)
         events, self._told = self._told, []

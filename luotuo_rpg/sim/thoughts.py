@@ -222,7 +222,7 @@ class Pipeline:
         return self._launch(agent, "reflect", view, state, [])
 
     def start_remembering(self, agent: Agent, view: WorldView, not_before: int = 0) -> Thought:
-        """``not_before``: scoring begun with a plan-ahead is due with it, when the block begins."""
+        """``not_before``: scoring begun as the town takes stock before the hour is due on the hour."""
         state = drafts.start_state(agent)
         agent.state.pending = []  # handed to this thought, as a decision's thought takes them
         return self._launch(agent, "remember", view, state, [], not_before)
